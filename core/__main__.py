@@ -1,0 +1,44 @@
+"""Command line: ``python -m core COMMAND ...`` (``--help`` lists the commands).
+
+Each area registers its own sub-commands (``register(subparsers)`` in its ``commands.py``) and keeps
+heavy imports (TensorFlow, librosa, MLflow) inside the handlers so ``--help`` stays instant. A
+``GenreLabError`` becomes one line on stderr and exit status 1, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.errors import GenreLabError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.data import commands as data_commands
+    from core.features import commands as feature_commands
+    from core.predict import commands as predict_commands
+    from core.study import commands as study_commands
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="FMA Genre Lab: data, features, experiments and predictions for music genre classification.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (data_commands, feature_commands, study_commands, predict_commands):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GenreLabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""The one exception type users see as a one-line message (CLI and dashboard print `str(err)`)."""
+
+
+class GenreLabError(Exception):
+    """A problem with the user's input or environment, described in one line.
+
+    The message names the file (or setting) and the problem, e.g.
+    ``data/demo/fma_metadata/tracks.csv: duplicate track_id 2``.
+    """
