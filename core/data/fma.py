@@ -1,0 +1,430 @@
+"""FMA's metadata files, read and written exactly as FMA publishes them.
+
+A dataset root holds ``fma_metadata/{tracks,genres,features,echonest}.csv`` and audio under
+``fma_small|fma_medium|fma_large|fma_full/NNN/NNNNNN.mp3``. ``load_tracks`` gives the same frame as
+FMA's own ``utils.load`` (list columns parsed, dates parsed, ordered ``subset``, categoricals), plus a
+categorical ``split``. Bad files raise ``GenreLabError`` with one line naming the file and the problem.
+
+Parsing the real tracks.csv (106,574 rows) and features.csv (about 1 GB) takes a while, so each loaded
+frame is cached as parquet in ``fma_metadata/.cache/``, keyed by the CSV's size and modification time:
+editing or replacing the CSV makes the next load parse it again.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import GenreLabError
+
+log = logging.getLogger(__name__)
+
+METADATA_DIR = "fma_metadata"
+#: Audio folders in the order ``audio_path`` searches them: 30 s clips first, untrimmed tracks last.
+AUDIO_DIRS = ("fma_small", "fma_medium", "fma_large", "fma_full")
+#: Audio file extensions ``audio_path`` accepts, FMA's own ``.mp3`` first.
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".opus", ".aiff", ".aif")
+SUBSETS = ("small", "medium", "large")
+SPLITS = ("training", "validation", "test")
+#: fma_small clips that FMA reports as broken: reported when selected, never fatal.
+KNOWN_BAD_CLIPS = {
+    99134: "empty", 108925: "empty", 133297: "empty",
+    98565: "short", 98567: "short", 98569: "short",
+}
+
+TRACKS_COLUMNS = [
+    *(("album", c) for c in (
+        "comments", "date_created", "date_released", "engineer", "favorites", "id", "information",
+        "listens", "producer", "tags", "title", "tracks", "type")),
+    *(("artist", c) for c in (
+        "active_year_begin", "active_year_end", "associated_labels", "bio", "comments", "date_created",
+        "favorites", "id", "latitude", "location", "longitude", "members", "name", "related_projects",
+        "tags", "website", "wikipedia_page")),
+    ("set", "split"), ("set", "subset"),
+    *(("track", c) for c in (
+        "bit_rate", "comments", "composer", "date_created", "date_recorded", "duration", "favorites",
+        "genre_top", "genres", "genres_all", "information", "interest", "language_code", "license",
+        "listens", "lyricist", "number", "publisher", "tags", "title")),
+]
+# The column groups FMA's utils.load converts (the split is our addition).
+LIST_COLUMNS = [("track", "tags"), ("album", "tags"), ("artist", "tags"),
+                ("track", "genres"), ("track", "genres_all")]
+DATE_COLUMNS = [("track", "date_created"), ("track", "date_recorded"), ("album", "date_created"),
+                ("album", "date_released"), ("artist", "date_created"),
+                ("artist", "active_year_begin"), ("artist", "active_year_end")]
+CATEGORY_COLUMNS = [("track", "genre_top"), ("track", "license"), ("album", "type"),
+                    ("album", "information"), ("artist", "bio")]
+GENRES_COLUMNS = ["#tracks", "parent", "title", "top_level"]
+FEATURES_LEVELS = ["feature", "statistics", "number"]
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Bump when the cached frame's layout changes so old caches are ignored.
+CACHE_VERSION = 1
+
+csv.field_size_limit(sys.maxsize)  # artist bios in the real tracks.csv exceed csv's default limit
+
+
+def metadata_path(root: str | os.PathLike, name: str) -> Path:
+    """``ROOT/fma_metadata/<name>.csv``."""
+    return Path(root) / METADATA_DIR / f"{name}.csv"
+
+
+def dataset_info(root: str | os.PathLike) -> dict:
+    """``ROOT/dataset.json`` if present, with ``name`` (default: folder name) and ``synthetic`` (default False)."""
+    root = Path(root)
+    info: dict = {}
+    path = root / "dataset.json"
+    if path.exists():
+        try:
+            info = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise GenreLabError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(info, dict):
+            raise GenreLabError(f"{path}: expected a JSON object")
+    info.setdefault("name", root.resolve().name)
+    info.setdefault("synthetic", False)
+    info.setdefault("description", "")
+    return info
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+def load_tracks(root: str | os.PathLike) -> pd.DataFrame:
+    """tracks.csv as FMA's ``utils.load`` returns it, validated against genres.csv.
+
+    Index ``track_id`` (int64); columns: the 52 ``TRACKS_COLUMNS`` (2-level MultiIndex). List columns
+    hold Python lists, date columns datetime64, ``('set','subset')`` is ordered small < medium < large,
+    ``('set','split')`` categorical training/validation/test, ``('track','genre_top')`` categorical
+    with NaN for tracks without a top genre.
+    """
+    path = metadata_path(root, "tracks")
+    tracks = _cached(path, _parse_tracks, list_columns=LIST_COLUMNS)
+    _check_genres_known(path, tracks, load_genres(root))
+    return tracks
+
+
+def load_genres(root: str | os.PathLike) -> pd.DataFrame:
+    """genres.csv: index ``genre_id``; columns ``#tracks``, ``parent``, ``title``, ``top_level``."""
+    path = metadata_path(root, "genres")
+    header = _read_header(path, 1)[0]
+    if header != ["genre_id", *GENRES_COLUMNS]:
+        raise GenreLabError(f"{path}: wrong header {','.join(header)!r}, expected FMA's "
+                            f"'genre_id,{','.join(GENRES_COLUMNS)}'")
+    _check_rows(path, header_rows=1, n_fields=len(header))
+    genres = pd.read_csv(path, index_col=0)
+    _check_unique_ids(path, genres.index, "genre_id")
+    return genres
+
+
+def load_features(root: str | os.PathLike) -> pd.DataFrame:
+    """features.csv: index ``track_id`` (int64), float32 columns with 3 levels feature/statistics/number."""
+    path = metadata_path(root, "features")
+    return _cached(path, _parse_features)
+
+
+def load_echonest(root: str | os.PathLike) -> pd.DataFrame:
+    """echonest.csv as FMA reads it: 3 header rows (+ the ``track_id`` row), index ``track_id``."""
+    path = metadata_path(root, "echonest")
+    header = _read_header(path, 4)
+    if len(header) < 4 or header[3][:1] != ["track_id"]:
+        raise GenreLabError(f"{path}: wrong header, expected FMA's 3 header rows and a track_id row")
+    _check_rows(path, header_rows=4, n_fields=len(header[0]))
+    echonest = pd.read_csv(path, index_col=0, header=[0, 1, 2])
+    _check_unique_ids(path, echonest.index, "track_id")
+    return echonest
+
+
+def _parse_tracks(path: Path) -> pd.DataFrame:
+    header = _read_header(path, 3)
+    got = list(zip(header[0][1:], header[1][1:])) if len(header) == 3 else []
+    if (len(header) < 3 or header[0][:1] != [""] or header[2][:1] != ["track_id"]
+            or got != TRACKS_COLUMNS):
+        raise GenreLabError(f"{path}: wrong header, {_header_difference(got, TRACKS_COLUMNS)}")
+    _check_rows(path, header_rows=3, n_fields=len(TRACKS_COLUMNS) + 1)
+    tracks = pd.read_csv(path, index_col=0, header=[0, 1], low_memory=False)
+    tracks.columns = pd.MultiIndex.from_tuples(TRACKS_COLUMNS)  # drops the "Unnamed" empty-cell names
+    tracks.index = _integer_ids(path, tracks.index)
+    _check_unique_ids(path, tracks.index, "track_id")
+
+    for column in LIST_COLUMNS:
+        tracks[column] = _parse_lists(path, tracks[column])
+    for column in DATE_COLUMNS:
+        try:
+            tracks[column] = pd.to_datetime(tracks[column], format="ISO8601")
+        except (ValueError, TypeError) as err:
+            raise GenreLabError(f"{path}: column {column} has a value that is not a date ({err})") from None
+    for column, values in ((("set", "subset"), SUBSETS), (("set", "split"), SPLITS)):
+        unknown = set(tracks[column].dropna().unique()) - set(values)
+        if unknown:
+            raise GenreLabError(f"{path}: column {column} has unknown value {sorted(unknown)[0]!r}, "
+                                f"expected one of {', '.join(values)}")
+    tracks["set", "subset"] = tracks["set", "subset"].astype(pd.CategoricalDtype(SUBSETS, ordered=True))
+    tracks["set", "split"] = tracks["set", "split"].astype(pd.CategoricalDtype(SPLITS))
+    for column in CATEGORY_COLUMNS:
+        tracks[column] = tracks[column].astype("category")
+    return tracks
+
+
+def _parse_lists(path: Path, column: pd.Series) -> pd.Series:
+    """Cells like ``"[21, 138]"`` or ``"['a', 'b']"`` → Python lists (an empty cell → [])."""
+    parsed: dict[str, list] = {}
+    for text in column.dropna().unique():  # values repeat a lot ("[]", "[21]"): parse each once
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = None
+        if not isinstance(value, list):
+            raise GenreLabError(f"{path}: column {column.name} has {text!r}, which is not a list")
+        parsed[text] = value
+    return pd.Series([parsed[v] if isinstance(v, str) else [] for v in column],
+                     index=column.index, dtype=object, name=column.name)
+
+
+def _parse_features(path: Path) -> pd.DataFrame:
+    header = _read_header(path, 4)
+    firsts = [row[0] for row in header]
+    if firsts != [*FEATURES_LEVELS, "track_id"]:
+        raise GenreLabError(f"{path}: wrong header, expected FMA's rows feature/statistics/number/track_id "
+                            f"but the first column reads {'/'.join(firsts)}")
+    _check_rows(path, header_rows=4, n_fields=len(header[0]))
+    # Parsed straight to float32 (the index too: FMA's ids < 2**24 are exact in float32).
+    features = pd.read_csv(path, index_col=0, header=[0, 1, 2], dtype=np.float32)
+    features.index = _integer_ids(path, features.index)
+    features.columns.names = FEATURES_LEVELS
+    _check_unique_ids(path, features.index, "track_id")
+    missing = features.isna().any(axis=1)
+    if missing.any():
+        raise GenreLabError(f"{path}: missing values for track_id {features.index[missing][0]}")
+    return features
+
+
+def _check_genres_known(path: Path, tracks: pd.DataFrame, genres: pd.DataFrame) -> None:
+    known_ids = set(genres.index.tolist())
+    for column in (("track", "genres"), ("track", "genres_all")):
+        for track_id, ids in tracks[column].items():
+            unknown = [g for g in ids if g not in known_ids]
+            if unknown:
+                raise GenreLabError(f"{path}: unknown genre {unknown[0]} for track_id {track_id} "
+                                    f"(not in genres.csv)")
+    titles = set(genres["title"].tolist())
+    top = tracks["track", "genre_top"]
+    unknown_titles = sorted(set(top.dropna().unique()) - titles)
+    if unknown_titles:
+        track_id = top.index[top == unknown_titles[0]][0]
+        raise GenreLabError(f"{path}: unknown genre {unknown_titles[0]!r} for track_id {track_id} "
+                            f"(not in genres.csv)")
+
+
+# ------------------------------------------------------------------------------------- validation
+
+def _read_header(path: Path, n_rows: int) -> list[list[str]]:
+    """The first ``n_rows`` rows of a CSV; a missing or empty file is an error."""
+    if not path.is_file():
+        raise GenreLabError(f"{path}: missing file")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for _, row in zip(range(n_rows), csv.reader(f))]
+    if not rows:
+        raise GenreLabError(f"{path}: empty file")
+    return rows
+
+
+def _check_rows(path: Path, header_rows: int, n_fields: int) -> None:
+    """Every data row has ``n_fields`` fields and the file ends with a newline (not cut mid-row)."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) not in (b"\n", b"\r"):
+            raise GenreLabError(f"{path}: truncated CSV (the last row is cut off)")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, strict=True)
+        try:
+            for row in reader:
+                if reader.line_num > header_rows and len(row) != n_fields and row:
+                    raise GenreLabError(f"{path}: truncated or ragged CSV, line {reader.line_num} has "
+                                        f"{len(row)} fields instead of {n_fields}")
+        except csv.Error as err:
+            raise GenreLabError(f"{path}: truncated or malformed CSV near line {reader.line_num} ({err})") from None
+
+
+def _integer_ids(path: Path, index: pd.Index) -> pd.Index:
+    name = index.name
+    try:
+        ids = pd.to_numeric(pd.Series(index), errors="raise")
+    except (ValueError, TypeError):
+        ids = None
+    if ids is None or ids.isna().any() or not np.all(np.mod(ids.to_numpy(), 1) == 0):
+        raise GenreLabError(f"{path}: {name or 'id'} column holds a value that is not an integer id")
+    return pd.Index(ids.to_numpy().astype(np.int64), name=name)
+
+
+def _check_unique_ids(path: Path, index: pd.Index, what: str) -> None:
+    duplicated = index[index.duplicated()]
+    if len(duplicated):
+        raise GenreLabError(f"{path}: duplicate {what} {duplicated[0]}")
+
+
+def _header_difference(got: list[tuple], expected: list[tuple]) -> str:
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if g != e:
+            return f"column {i + 1} is {g} where FMA's tracks.csv has {e}"
+    return (f"expected FMA's {len(expected)} columns under 2 header rows and a track_id row, "
+            f"found {len(got)}")
+
+
+# ---------------------------------------------------------------------------------------- caching
+
+def _cached(path: Path, parse, list_columns: list[tuple] = ()) -> pd.DataFrame:
+    """``parse(path)``, or its parquet copy if the CSV is unchanged since that copy was written."""
+    if not path.is_file():
+        raise GenreLabError(f"{path}: missing file")
+    stat = path.stat()
+    cache_dir = path.parent / ".cache"
+    cache = cache_dir / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{CACHE_VERSION}.parquet"
+    if cache.exists():
+        try:
+            return _read_parquet(cache, list_columns)
+        except Exception as err:  # a damaged cache is only a lost shortcut: parse again
+            log.warning("ignoring unreadable cache %s (%s)", cache, err)
+    frame = parse(path)
+    try:
+        cache_dir.mkdir(exist_ok=True)
+        for old in cache_dir.glob(f"{path.stem}-*.parquet"):
+            old.unlink(missing_ok=True)
+        _atomic_write(cache, lambda tmp: _flat(frame).to_parquet(tmp))
+    except Exception as err:  # read-only data root, or a value parquet can't hold: work uncached
+        log.warning("could not cache %s as parquet (%s)", path, err)
+    return frame
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet wants string column names: each MultiIndex tuple becomes its JSON list."""
+    flat = frame.copy(deep=False)
+    flat.columns = [json.dumps(list(c)) for c in frame.columns]
+    return flat
+
+
+def _read_parquet(path: Path, list_columns: list[tuple]) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    list_names = [json.dumps(list(c)) for c in list_columns]
+    frame = table.drop_columns(list_names).to_pandas()
+    # pyarrow would give numpy arrays for list cells; FMA's frame holds Python lists.
+    for name in list_names:
+        frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
+    order = [name for name in table.column_names if name not in frame.index.names]
+    frame = frame[order]
+    frame.columns = pd.MultiIndex.from_tuples([tuple(json.loads(n)) for n in order])
+    if len(frame.columns.levels) == len(FEATURES_LEVELS):
+        frame.columns.names = FEATURES_LEVELS
+    return frame
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` then rename over ``path``, so parallel readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+def write_tracks(tracks: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write tracks.csv in FMA's layout: 2 header rows + ``track_id`` row, the 52 TRACKS_COLUMNS.
+
+    ``tracks`` must have exactly those columns (any order) and be indexed by track id. List cells
+    may be lists, tuples or arrays; dates datetime64 or strings.
+    """
+    columns = set(tracks.columns)
+    missing = [c for c in TRACKS_COLUMNS if c not in columns]
+    extra = sorted(columns - set(TRACKS_COLUMNS), key=str)
+    if missing or extra:
+        raise ValueError(f"tracks frame must have FMA's 52 columns: missing {missing}, unexpected {extra}")
+    out = tracks[TRACKS_COLUMNS].copy()
+    out.columns = pd.MultiIndex.from_tuples(TRACKS_COLUMNS)
+    for column in LIST_COLUMNS:
+        out[column] = out[column].map(_list_text)
+    out.index = pd.Index(np.asarray(tracks.index, dtype=np.int64), name="track_id")
+    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp, date_format=DATE_FORMAT))
+
+
+def write_genres(genres: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write genres.csv: index ``genre_id``, columns ``#tracks, parent, title, top_level``."""
+    out = genres[GENRES_COLUMNS].copy()
+    out.index = pd.Index(np.asarray(genres.index, dtype=np.int64), name="genre_id")
+    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp))
+
+
+def write_features(features: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write features.csv: 3 header rows feature/statistics/number + ``track_id``, values as FMA's ``%.6e``."""
+    if features.columns.nlevels != len(FEATURES_LEVELS):
+        raise ValueError("features frame needs 3 column levels (feature, statistics, number)")
+    out = features.copy(deep=False)
+    out.columns = out.columns.set_names(FEATURES_LEVELS)
+    out.index = pd.Index(np.asarray(features.index, dtype=np.int64), name="track_id")
+    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp, float_format="%.6e"))
+
+
+def _list_text(value) -> str:
+    """A list cell as FMA writes it (Python repr of a list of plain ints/strings)."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return "[]" if pd.isna(value) else str(value)
+    return repr([v.item() if isinstance(v, np.generic) else v for v in value])
+
+
+# ------------------------------------------------------------------------------------------ audio
+
+def audio_path(root: str | os.PathLike, track_id: int) -> Path | None:
+    """The audio file of ``track_id`` in the first audio folder that has it, or None.
+
+    Looks for ``AUDIO_DIR/NNN/NNNNNN<ext>`` over ``AUDIO_DIRS`` (clips before full tracks), each with
+    ``AUDIO_EXTENSIONS`` (``.mp3`` first).
+    """
+    name = f"{int(track_id):06d}"
+    for folder in AUDIO_DIRS:
+        base = Path(root) / folder / name[:3]
+        if not base.is_dir():
+            continue
+        for ext in AUDIO_EXTENSIONS:
+            candidate = base / f"{name}{ext}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def audio_index(root: str | os.PathLike) -> dict[int, Path]:
+    """``{track_id: path}`` for every audio file under the root, with ``audio_path``'s precedence.
+
+    One directory listing per ``NNN`` folder instead of a few stat calls per track: what a selection
+    of 100k tracks needs.
+    """
+    rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
+    found: dict[int, tuple[int, int, Path]] = {}
+    for folder_rank, folder in enumerate(AUDIO_DIRS):
+        top = Path(root) / folder
+        if not top.is_dir():
+            continue
+        for sub in os.scandir(top):
+            if not (sub.is_dir() and len(sub.name) == 3 and sub.name.isdigit()):
+                continue
+            for entry in os.scandir(sub.path):
+                stem, ext = os.path.splitext(entry.name)
+                if ext not in rank or len(stem) != 6 or not stem.isdigit() or not entry.is_file():
+                    continue
+                key = (folder_rank, rank[ext])
+                track_id = int(stem)
+                if track_id not in found or key < found[track_id][:2]:
+                    found[track_id] = (*key, Path(entry.path))
+    return {track_id: path for track_id, (_, _, path) in found.items()}
