@@ -40,15 +40,9 @@ def _open(path: str | os.PathLike) -> sf.SoundFile:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
         return sf.SoundFile(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(f"{path}: not a readable audio file ({_reason(err)})") from None
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    text = text[-1] if text else type(err).__name__
-    # libsndfile prefixes the path; the caller already names the file.
-    return text.split(": ", 1)[-1] if "Error opening" in text else text
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        # libsndfile's own wording is often misleading here ("file does not exist" for junk bytes).
+        raise AudioError(f"{path}: not a readable audio file (unrecognised format or corrupt data)") from None
 
 
 def _read_blocks(f: sf.SoundFile, max_frames: int | None) -> Iterator[np.ndarray]:

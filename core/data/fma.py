@@ -105,7 +105,7 @@ def load_tracks(root: str | os.PathLike) -> pd.DataFrame:
     with NaN for tracks without a top genre.
     """
     path = metadata_path(root, "tracks")
-    tracks = _cached(path, _parse_tracks, list_columns=LIST_COLUMNS)
+    tracks = _cached(path, _parse_tracks, list_columns=LIST_COLUMNS, restore=_categorize_tracks)
     _check_genres_known(path, tracks, load_genres(root))
     return tracks
 
@@ -118,7 +118,7 @@ def load_genres(root: str | os.PathLike) -> pd.DataFrame:
         raise GenreLabError(f"{path}: wrong header {','.join(header)!r}, expected FMA's "
                             f"'genre_id,{','.join(GENRES_COLUMNS)}'")
     _check_rows(path, header_rows=1, n_fields=len(header))
-    genres = pd.read_csv(path, index_col=0)
+    genres = _read_csv(path, index_col=0)
     _check_unique_ids(path, genres.index, "genre_id")
     return genres
 
@@ -136,7 +136,7 @@ def load_echonest(root: str | os.PathLike) -> pd.DataFrame:
     if len(header) < 4 or header[3][:1] != ["track_id"]:
         raise GenreLabError(f"{path}: wrong header, expected FMA's 3 header rows and a track_id row")
     _check_rows(path, header_rows=4, n_fields=len(header[0]))
-    echonest = pd.read_csv(path, index_col=0, header=[0, 1, 2])
+    echonest = _read_csv(path, index_col=0, header=[0, 1, 2])
     _check_unique_ids(path, echonest.index, "track_id")
     return echonest
 
@@ -148,7 +148,7 @@ def _parse_tracks(path: Path) -> pd.DataFrame:
             or got != TRACKS_COLUMNS):
         raise GenreLabError(f"{path}: wrong header, {_header_difference(got, TRACKS_COLUMNS)}")
     _check_rows(path, header_rows=3, n_fields=len(TRACKS_COLUMNS) + 1)
-    tracks = pd.read_csv(path, index_col=0, header=[0, 1], low_memory=False)
+    tracks = _read_csv(path, index_col=0, header=[0, 1], low_memory=False)
     tracks.columns = pd.MultiIndex.from_tuples(TRACKS_COLUMNS)  # drops the "Unnamed" empty-cell names
     tracks.index = _integer_ids(path, tracks.index)
     _check_unique_ids(path, tracks.index, "track_id")
@@ -157,14 +157,21 @@ def _parse_tracks(path: Path) -> pd.DataFrame:
         tracks[column] = _parse_lists(path, tracks[column])
     for column in DATE_COLUMNS:
         try:
-            tracks[column] = pd.to_datetime(tracks[column], format="ISO8601")
+            # One unit for every date column, and one parquet stores as is.
+            tracks[column] = pd.to_datetime(tracks[column], format="ISO8601").astype("datetime64[us]")
         except (ValueError, TypeError) as err:
-            raise GenreLabError(f"{path}: column {column} has a value that is not a date ({err})") from None
+            raise GenreLabError(f"{path}: column {column} has a value that is not a date "
+                                f"({_one_line(err)})") from None
     for column, values in ((("set", "subset"), SUBSETS), (("set", "split"), SPLITS)):
         unknown = set(tracks[column].dropna().unique()) - set(values)
         if unknown:
             raise GenreLabError(f"{path}: column {column} has unknown value {sorted(unknown)[0]!r}, "
                                 f"expected one of {', '.join(values)}")
+    return _categorize_tracks(tracks)
+
+
+def _categorize_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
+    """FMA's categorical columns (also after parquet, which drops the dtype of all-empty ones)."""
     tracks["set", "subset"] = tracks["set", "subset"].astype(pd.CategoricalDtype(SUBSETS, ordered=True))
     tracks["set", "split"] = tracks["set", "split"].astype(pd.CategoricalDtype(SPLITS))
     for column in CATEGORY_COLUMNS:
@@ -174,8 +181,9 @@ def _parse_tracks(path: Path) -> pd.DataFrame:
 
 def _parse_lists(path: Path, column: pd.Series) -> pd.Series:
     """Cells like ``"[21, 138]"`` or ``"['a', 'b']"`` → Python lists (an empty cell → [])."""
+    cells = column.to_numpy(dtype=object, na_value=None)  # iterating Arrow strings one by one is slow
     parsed: dict[str, list] = {}
-    for text in column.dropna().unique():  # values repeat a lot ("[]", "[21]"): parse each once
+    for text in set(cells) - {None}:  # values repeat a lot ("[]", "[21]"): parse each once
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
@@ -183,7 +191,8 @@ def _parse_lists(path: Path, column: pd.Series) -> pd.Series:
         if not isinstance(value, list):
             raise GenreLabError(f"{path}: column {column.name} has {text!r}, which is not a list")
         parsed[text] = value
-    return pd.Series([parsed[v] if isinstance(v, str) else [] for v in column],
+    # A fresh list per row, as FMA's frame has: rows must not share one mutable list.
+    return pd.Series([[] if v is None else list(parsed[v]) for v in cells],
                      index=column.index, dtype=object, name=column.name)
 
 
@@ -193,26 +202,29 @@ def _parse_features(path: Path) -> pd.DataFrame:
     if firsts != [*FEATURES_LEVELS, "track_id"]:
         raise GenreLabError(f"{path}: wrong header, expected FMA's rows feature/statistics/number/track_id "
                             f"but the first column reads {'/'.join(firsts)}")
-    _check_rows(path, header_rows=4, n_fields=len(header[0]))
+    # No field count pass over this 1 GB file: pandas rejects long rows, and pads short ones with
+    # NaN, which the check below reports.
+    _check_complete(path)
     # Parsed straight to float32 (the index too: FMA's ids < 2**24 are exact in float32).
-    features = pd.read_csv(path, index_col=0, header=[0, 1, 2], dtype=np.float32)
+    features = _read_csv(path, index_col=0, header=[0, 1, 2], dtype=np.float32)
     features.index = _integer_ids(path, features.index)
     features.columns.names = FEATURES_LEVELS
     _check_unique_ids(path, features.index, "track_id")
     missing = features.isna().any(axis=1)
     if missing.any():
-        raise GenreLabError(f"{path}: missing values for track_id {features.index[missing][0]}")
+        raise GenreLabError(f"{path}: truncated or ragged CSV, missing values for track_id "
+                            f"{features.index[missing][0]}")
     return features
 
 
 def _check_genres_known(path: Path, tracks: pd.DataFrame, genres: pd.DataFrame) -> None:
-    known_ids = set(genres.index.tolist())
+    known_ids = genres.index
     for column in (("track", "genres"), ("track", "genres_all")):
-        for track_id, ids in tracks[column].items():
-            unknown = [g for g in ids if g not in known_ids]
-            if unknown:
-                raise GenreLabError(f"{path}: unknown genre {unknown[0]} for track_id {track_id} "
-                                    f"(not in genres.csv)")
+        ids = tracks[column].explode()  # one row per (track, genre id), index = track id
+        unknown = ids[ids.notna() & ~ids.isin(known_ids)]
+        if len(unknown):
+            raise GenreLabError(f"{path}: unknown genre {unknown.iloc[0]} for track_id {unknown.index[0]} "
+                                f"(not in genres.csv)")
     titles = set(genres["title"].tolist())
     top = tracks["track", "genre_top"]
     unknown_titles = sorted(set(top.dropna().unique()) - titles)
@@ -228,19 +240,27 @@ def _read_header(path: Path, n_rows: int) -> list[list[str]]:
     """The first ``n_rows`` rows of a CSV; a missing or empty file is an error."""
     if not path.is_file():
         raise GenreLabError(f"{path}: missing file")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [row for _, row in zip(range(n_rows), csv.reader(f))]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [row for _, row in zip(range(n_rows), csv.reader(f))]
+    except UnicodeDecodeError as err:
+        raise GenreLabError(f"{path}: not UTF-8 text ({err.reason})") from None
     if not rows:
         raise GenreLabError(f"{path}: empty file")
     return rows
 
 
-def _check_rows(path: Path, header_rows: int, n_fields: int) -> None:
-    """Every data row has ``n_fields`` fields and the file ends with a newline (not cut mid-row)."""
+def _check_complete(path: Path) -> None:
+    """The file ends with a newline: it was not cut off mid-row."""
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         if f.read(1) not in (b"\n", b"\r"):
             raise GenreLabError(f"{path}: truncated CSV (the last row is cut off)")
+
+
+def _check_rows(path: Path, header_rows: int, n_fields: int) -> None:
+    """Complete, and every data row has ``n_fields`` fields (pandas would pad short rows silently)."""
+    _check_complete(path)
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f, strict=True)
         try:
@@ -250,6 +270,21 @@ def _check_rows(path: Path, header_rows: int, n_fields: int) -> None:
                                         f"{len(row)} fields instead of {n_fields}")
         except csv.Error as err:
             raise GenreLabError(f"{path}: truncated or malformed CSV near line {reader.line_num} ({err})") from None
+        except UnicodeDecodeError as err:
+            raise GenreLabError(f"{path}: not UTF-8 text ({err.reason} near line {reader.line_num})") from None
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` with its parse errors turned into one-line GenreLabErrors."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise GenreLabError(f"{path}: malformed CSV ({_one_line(err)})") from None
+
+
+def _one_line(err: Exception) -> str:
+    """An exception's message squeezed onto one line (pandas' messages sometimes span several)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _integer_ids(path: Path, index: pd.Index) -> pd.Index:
@@ -271,16 +306,16 @@ def _check_unique_ids(path: Path, index: pd.Index, what: str) -> None:
 
 def _header_difference(got: list[tuple], expected: list[tuple]) -> str:
     for i, (g, e) in enumerate(zip(got, expected)):
-        if g != e:
-            return f"column {i + 1} is {g} where FMA's tracks.csv has {e}"
+        if g != e:  # numbered as in the file, where track_id is column 1
+            return f"column {i + 2} is {g} where FMA's tracks.csv has {e}"
     return (f"expected FMA's {len(expected)} columns under 2 header rows and a track_id row, "
             f"found {len(got)}")
 
 
 # ---------------------------------------------------------------------------------------- caching
 
-def _cached(path: Path, parse, list_columns: list[tuple] = ()) -> pd.DataFrame:
-    """``parse(path)``, or its parquet copy if the CSV is unchanged since that copy was written."""
+def _cached(path: Path, parse, list_columns: list[tuple] = (), restore=None) -> pd.DataFrame:
+    """``parse(path)``, or its parquet copy (passed through ``restore``) if the CSV is unchanged."""
     if not path.is_file():
         raise GenreLabError(f"{path}: missing file")
     stat = path.stat()
@@ -288,7 +323,8 @@ def _cached(path: Path, parse, list_columns: list[tuple] = ()) -> pd.DataFrame:
     cache = cache_dir / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{CACHE_VERSION}.parquet"
     if cache.exists():
         try:
-            return _read_parquet(cache, list_columns)
+            frame = _read_parquet(cache, list_columns)
+            return restore(frame) if restore else frame
         except Exception as err:  # a damaged cache is only a lost shortcut: parse again
             log.warning("ignoring unreadable cache %s (%s)", cache, err)
     frame = parse(path)
@@ -296,32 +332,31 @@ def _cached(path: Path, parse, list_columns: list[tuple] = ()) -> pd.DataFrame:
         cache_dir.mkdir(exist_ok=True)
         for old in cache_dir.glob(f"{path.stem}-*.parquet"):
             old.unlink(missing_ok=True)
-        _atomic_write(cache, lambda tmp: _flat(frame).to_parquet(tmp))
+        _atomic_write(cache, lambda tmp: _flat(frame, list_columns).to_parquet(tmp))
     except Exception as err:  # read-only data root, or a value parquet can't hold: work uncached
         log.warning("could not cache %s as parquet (%s)", path, err)
     return frame
 
 
-def _flat(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parquet wants string column names: each MultiIndex tuple becomes its JSON list."""
+def _flat(frame: pd.DataFrame, list_columns: list[tuple]) -> pd.DataFrame:
+    """The frame as parquet takes it: each MultiIndex tuple named by its JSON list, list cells as FMA's text.
+
+    List cells stay text because rebuilding Python lists from parquet's list type is slower than
+    parsing the few distinct texts they take.
+    """
     flat = frame.copy(deep=False)
+    for column in list_columns:
+        flat[column] = flat[column].map(_list_text)
     flat.columns = [json.dumps(list(c)) for c in frame.columns]
     return flat
 
 
 def _read_parquet(path: Path, list_columns: list[tuple]) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    list_names = [json.dumps(list(c)) for c in list_columns]
-    frame = table.drop_columns(list_names).to_pandas()
-    # pyarrow would give numpy arrays for list cells; FMA's frame holds Python lists.
-    for name in list_names:
-        frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
-    order = [name for name in table.column_names if name not in frame.index.names]
-    frame = frame[order]
-    frame.columns = pd.MultiIndex.from_tuples([tuple(json.loads(n)) for n in order])
-    if len(frame.columns.levels) == len(FEATURES_LEVELS):
+    frame = pd.read_parquet(path)
+    frame.columns = pd.MultiIndex.from_tuples([tuple(json.loads(n)) for n in frame.columns])
+    for column in list_columns:
+        frame[column] = _parse_lists(path, frame[column])
+    if frame.columns.nlevels == len(FEATURES_LEVELS):
         frame.columns.names = FEATURES_LEVELS
     return frame
 

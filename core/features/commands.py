@@ -1,5 +1,113 @@
-"""CLI sub-commands for this area (placeholder until the area lands)."""
+"""``python -m core features ...`` (FMA's 518 features) and ``python -m core mels ...`` (log-mel cache)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core import config
+from core.errors import GenreLabError
 
 
 def register(subparsers) -> None:
-    """Add this area's sub-commands to ``python -m core``."""
+    """Add ``features`` and ``mels`` to ``python -m core``."""
+    p = subparsers.add_parser(
+        "features",
+        help="FMA's 518 audio features for files (--out) or for every track of a dataset root (--data)",
+        description="With FILEs: write a features.csv-format table (index: file stem, or track id when "
+        "the stems are numbers). With --data: fill ROOT/fma_metadata/features.csv for every track whose "
+        "audio exists; finished tracks are cached, so a rerun computes only what is missing.",
+    )
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (MP3, WAV, FLAC, OGG, Opus, AIFF)")
+    p.add_argument("--out", help="CSV to write for FILEs (default: standard output)")
+    p.add_argument("--data", help="dataset root to fill (default with no FILE: $GENRELAB_DATA or data/demo)")
+    p.add_argument("--force", action="store_true", help="with --data: recompute tracks that already have features")
+    _add_parallel_arguments(p)
+    p.set_defaults(func=features)
+
+    p = subparsers.add_parser(
+        "mels",
+        help="fill the log-mel cache of a dataset root (ROOT/cache/mels/<key>/) for the CNN",
+        description="Compute each track's full-length log-mel once per parameter set; clips of any "
+        "length are cut from it when training. Prints the number of clips per clip length.",
+    )
+    p.add_argument("--data", help="dataset root (default: $GENRELAB_DATA or data/demo)")
+    p.add_argument("--clip-seconds", type=float, nargs="+", default=[30.0, 10.0, 3.0], metavar="S",
+                   help="clip lengths to report (default: 30 10 3)")
+    p.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default 22050)")
+    p.add_argument("--n-fft", type=int, default=2048, help="FFT size (default 2048)")
+    p.add_argument("--hop-length", type=int, default=512, help="hop in samples (default 512)")
+    p.add_argument("--n-mels", type=int, default=128, help="mel bands (default 128)")
+    _add_parallel_arguments(p)
+    p.set_defaults(func=mels)
+
+
+def _add_parallel_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="worker processes (default: number of usable CPUs)")
+    p.add_argument("--scheduler", metavar="ADDR", help="run on the Dask cluster at ADDR (e.g. tcp://10.0.0.5:8786)")
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise GenreLabError(f"--workers must be at least 1, got {args.workers}")
+
+
+def _report_failures(report, failures_file: Path | None) -> None:
+    for row in report.failures.itertuples():
+        print(f"failed: {row.reason}", file=sys.stderr)
+    if failures_file is not None and len(report.failures):
+        print(f"failures recorded in {failures_file}", file=sys.stderr)
+
+
+def features(args: argparse.Namespace) -> int:
+    from core.features import batch
+
+    _check_workers(args)
+    if args.files and args.data:
+        raise GenreLabError("give either audio FILEs or --data DIR, not both")
+    if args.files:
+        if args.scheduler:
+            raise GenreLabError("--scheduler works with --data; files are computed locally")
+        frame, report = batch.files_features(args.files, workers=args.workers)
+        if args.out:
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(out, float_format="%.6e")
+        else:
+            frame.to_csv(sys.stdout, float_format="%.6e")
+        _report_failures(report, None)
+        print(report.summary("features"), file=sys.stderr)
+        return 1 if len(report.failures) else 0
+
+    root = config.data_root(args.data)
+    if not (root / "fma_metadata" / "tracks.csv").is_file():
+        raise GenreLabError(f"{root}: not a dataset root (no fma_metadata/tracks.csv)")
+    report = batch.fill_features(root, workers=args.workers, scheduler=args.scheduler, force=args.force)
+    _report_failures(report, batch.features_store(root).dir / "failures.csv")
+    print(report.summary(f"features for {root}"))
+    print(f"wrote {root / 'fma_metadata' / 'features.csv'}" if report.computed else "features.csv is up to date")
+    return 0
+
+
+def mels(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from core.features import batch
+    from core.features.mels import clip_count
+
+    _check_workers(args)
+    root = config.data_root(args.data)
+    if not (root / "fma_metadata" / "tracks.csv").is_file():
+        raise GenreLabError(f"{root}: not a dataset root (no fma_metadata/tracks.csv)")
+    if any(s <= 0 for s in args.clip_seconds):
+        raise GenreLabError("--clip-seconds must be positive")
+    params = dict(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels)
+    report, cache = batch.fill_mels(root, workers=args.workers, scheduler=args.scheduler, **params)
+    _report_failures(report, cache.dir / "failures.csv")
+    print(report.summary(f"log-mels in {cache.dir}"))
+    lengths = [np.load(path, mmap_mode="r").shape[1] for path in cache.dir.rglob("*.npy")]
+    for seconds in args.clip_seconds:
+        frames = cache.frames_per_clip(seconds)
+        clips = sum(clip_count(n, frames) for n in lengths)
+        print(f"{seconds:g} s clips ({frames} frames): {clips} from {len(lengths)} tracks")
+    return 0

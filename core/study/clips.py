@@ -38,8 +38,11 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_splits: int = 5,
     if n_splits < 2 or n_groups < n_splits:
         raise GenreLabError(f"folds: {n_splits} folds need at least {max(n_splits, 2)} groups, have {n_groups}")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return [(np.sort(train), np.sort(valid))
-            for train, valid in splitter.split(np.zeros(len(labels)), labels, groups)]
+    try:
+        return [(np.sort(train), np.sort(valid))
+                for train, valid in splitter.split(np.zeros(len(labels)), labels, groups)]
+    except ValueError as err:
+        raise GenreLabError(f"folds: {err}") from None
 
 
 def expand_clips(track_ids: np.ndarray, clip_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,140 @@
+"""Turn a folder-per-genre music collection into a dataset root in FMA's layout.
+
+``SRC/<genre>/**/*.{mp3,wav,flac,ogg,opus,aiff,aif}`` becomes ``DEST/fma_metadata/{tracks,genres}.csv``
+plus ``DEST/fma_full/NNN/NNNNNN.<ext>`` (symlinks by default, copies with ``copy=True``), so a user's
+own music goes through every pipeline unchanged. Each folder is one top-level genre: it keeps FMA's
+genre id and title when its name matches a real FMA genre (case-insensitively), else it gets a new id
+above FMA's largest. Every track is in subset ``small``; the split is 80/10/10 within each genre.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.data import fma
+from core.errors import GenreLabError
+
+FMA_GENRES_CSV = Path(__file__).with_name("fma_genres.csv")
+SPLIT_SHARES = {"validation": 0.1, "test": 0.1}  # the rest is training
+
+
+def import_folder(src: str | os.PathLike, dest: str | os.PathLike, copy: bool = False, seed: int = 0) -> Path:
+    """Build a dataset root at ``dest`` from the genre folders in ``src``; returns ``dest``.
+
+    Track ids are 1..n in (genre folder, file path) order; the split depends on ``seed`` only.
+    """
+    src, dest = Path(src).resolve(), Path(dest)
+    if not src.is_dir():
+        raise GenreLabError(f"{src}: not a folder")
+    tracks_csv = fma.metadata_path(dest, "tracks")
+    if tracks_csv.exists():
+        raise GenreLabError(f"{tracks_csv}: already exists; import into a new --dest folder")
+    files = _collect(src)
+    if not files:
+        raise GenreLabError(f"{src}: no genre folders with audio files "
+                            f"({', '.join(fma.AUDIO_EXTENSIONS)}) found")
+
+    genre_ids = _genre_ids(list(files))
+    rows, links = [], []
+    rng = np.random.default_rng(seed)
+    track_id = 0
+    for folder, paths in files.items():
+        genre_id, title = genre_ids[folder]
+        for path, split in zip(paths, _splits(len(paths), rng)):
+            track_id += 1
+            name = f"{track_id:06d}"
+            links.append((path, dest / "fma_full" / name[:3] / f"{name}{path.suffix.lower()}"))
+            rows.append({"track_id": track_id, "title": path.stem, "genre_top": title,
+                         "genre_id": genre_id, "split": split})
+
+    for source, target in links:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copy:
+            shutil.copy2(source, target)
+        else:
+            target.symlink_to(source)
+    fma.write_genres(_genres_frame(genre_ids, rows), fma.metadata_path(dest, "genres"))
+    fma.write_tracks(_tracks_frame(rows), tracks_csv)
+    info = {
+        "name": dest.resolve().name,
+        "synthetic": False,
+        "source": "folder",
+        "source_path": str(src),
+        "audio": "copied" if copy else "symlinked",
+        "seed": seed,
+        "description": f"{len(rows)} tracks in {len(files)} genres imported from {src}",
+    }
+    (dest / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    return dest
+
+
+def _collect(src: Path) -> dict[str, list[Path]]:
+    """Genre folder name → its audio files (searched recursively), both sorted; empty folders skipped."""
+    found = {}
+    for folder in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        paths = sorted(p for p in folder.rglob("*")
+                       if p.suffix.lower() in fma.AUDIO_EXTENSIONS and p.is_file())
+        if paths:
+            found[folder.name] = paths
+    return found
+
+
+def _genre_ids(folders: list[str]) -> dict[str, tuple[int, str]]:
+    """Folder name → (genre_id, title): FMA's own where the name matches a real genre title."""
+    real = pd.read_csv(FMA_GENRES_CSV, index_col=0)
+    by_title = {title.casefold(): (int(gid), title) for gid, title in real["title"].items()}
+    next_id = int(real.index.max()) + 1
+    ids = {}
+    for folder in folders:
+        if folder.casefold() in by_title:
+            ids[folder] = by_title[folder.casefold()]
+        else:
+            ids[folder] = (next_id, folder)
+            next_id += 1
+    titles = [title for _, title in ids.values()]
+    clash = next((t for t in titles if titles.count(t) > 1), None)
+    if clash:
+        raise GenreLabError(f"two genre folders both name genre {clash!r} (names differ only in case)")
+    return ids
+
+
+def _splits(n: int, rng: np.random.Generator) -> list[str]:
+    """80/10/10 split of one genre's ``n`` tracks in random order; genres under 3 tracks stay in training."""
+    counts = {s: (max(1, round(share * n)) if n >= 3 else 0) for s, share in SPLIT_SHARES.items()}
+    labels = ["training"] * (n - sum(counts.values()))
+    for split, count in counts.items():
+        labels += [split] * count
+    return [labels[i] for i in rng.permutation(n)]
+
+
+def _genres_frame(genre_ids: dict[str, tuple[int, str]], rows: list[dict]) -> pd.DataFrame:
+    counts = pd.Series([r["genre_id"] for r in rows]).value_counts()
+    ids = [gid for gid, _ in genre_ids.values()]
+    return pd.DataFrame({
+        "#tracks": [int(counts[g]) for g in ids],
+        "parent": 0,  # every folder is a top-level genre
+        "title": [title for _, title in genre_ids.values()],
+        "top_level": ids,
+    }, index=pd.Index(ids, name="genre_id")).sort_index()
+
+
+def _tracks_frame(rows: list[dict]) -> pd.DataFrame:
+    """All 52 FMA columns; what a folder can't tell (albums, artists, dates...) is left empty."""
+    n = len(rows)
+    data = {column: [np.nan] * n for column in fma.TRACKS_COLUMNS}
+    for column in fma.LIST_COLUMNS:
+        data[column] = [[] for _ in range(n)]
+    data["set", "subset"] = ["small"] * n
+    data["set", "split"] = [r["split"] for r in rows]
+    data["track", "title"] = [r["title"] for r in rows]
+    data["track", "genre_top"] = [r["genre_top"] for r in rows]
+    data["track", "genres"] = [[r["genre_id"]] for r in rows]
+    data["track", "genres_all"] = [[r["genre_id"]] for r in rows]
+    frame = pd.DataFrame(data, index=pd.Index([r["track_id"] for r in rows], name="track_id"))
+    frame.columns = pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS)
+    return frame

@@ -1,0 +1,230 @@
+"""What every page shares: the active dataset root, cached reads through ``core``, and notices.
+
+Pages stay thin: they call these readers (cached with a short TTL so a rerun never re-reads the
+MLflow store or tracks.csv) and draw with :mod:`dashboard.charts`. Readers raise ``GenreLabError``
+with one line; pages show it with ``st.error`` and carry on where they can.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import streamlit as st
+
+from core import config
+from core.errors import GenreLabError
+
+#: Seconds a read of the MLflow store stays cached: long enough for reruns, short enough that a
+#: finished job shows up without a reload.
+RUNS_TTL_SECONDS = 15
+#: Dataset summaries change only when data is generated or imported.
+DATA_TTL_SECONDS = 60
+KIND, PARENT = "tags.genrelab.kind", "tags.mlflow.parentRunId"
+SYNTHETIC_NOTE = ("Synthetic demo data: these tracks and results come from generated audio, not real "
+                  "music, so the accuracies say nothing about genre recognition on FMA.")
+
+
+# --- the active dataset root ----------------------------------------------------------------------
+
+def candidate_roots() -> list[Path]:
+    """The configured root first, then other FMA-layout folders under ``data/``."""
+    roots = [config.data_root()]
+    data_dir = config.PROJECT_ROOT / "data"
+    if data_dir.is_dir():
+        roots += sorted(p for p in data_dir.iterdir() if (p / "fma_metadata" / "tracks.csv").is_file()
+                        and p.resolve() != roots[0])
+    return roots
+
+
+def sidebar() -> None:
+    """Dataset root chooser (kept in session state across pages) and the store in use."""
+    roots = [str(p) for p in candidate_roots()]
+    with st.sidebar:
+        choice = st.selectbox("Dataset root", roots + ["other folder..."], key="data_root_choice",
+                              help="Set GENRELAB_DATA or pick a folder in FMA layout (fma_metadata/tracks.csv).")
+        if choice == "other folder...":
+            choice = st.text_input("Folder", key="data_root_other", placeholder="/path/to/fma") or roots[0]
+        st.session_state["data_root"] = choice
+        st.caption(f"MLflow store: `{os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns/mlflow.db'}`")
+
+
+def active_root() -> Path:
+    return Path(st.session_state.get("data_root") or config.data_root())
+
+
+# --- cached reads ---------------------------------------------------------------------------------
+
+def store_uri() -> str:
+    """Point MLflow at the store (``MLFLOW_TRACKING_URI`` or the project's) and return its URI."""
+    from core import tracking
+
+    return tracking.configure()
+
+
+@st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False, max_entries=8)
+def _runs(uri: str) -> pd.DataFrame:
+    from core import tracking
+
+    tracking.configure(uri)
+    return tracking.runs_frame()
+
+
+def load_runs() -> pd.DataFrame:
+    """Every run in the store (``run_id``, ``experiment``, ``status``, ``metrics.*``, ``params.*``, ``tags.*``)."""
+    return _runs(store_uri())
+
+
+def forget_runs() -> None:
+    """Drop cached runs (a job just finished: its runs should appear now, not after the TTL)."""
+    _runs.clear()
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=4)
+def _summary(root: str, stamp: float) -> dict:
+    from core.data.selection import summary
+
+    return summary(root)
+
+
+def dataset_summary(root: Path) -> dict:
+    """``core.data.selection.summary`` of ``root`` (re-read when tracks.csv changes)."""
+    return _summary(str(root), _stamp(root))
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=2)
+def _tracks(root: str, stamp: float) -> pd.DataFrame:
+    from core.data import fma
+
+    tracks = fma.load_tracks(root)
+    table = pd.DataFrame({
+        "title": tracks["track", "title"], "artist": tracks["artist", "name"],
+        "genre_top": tracks["track", "genre_top"].astype("string"),
+        "subset": tracks["set", "subset"].astype("string"), "split": tracks["set", "split"].astype("string"),
+        "duration": tracks["track", "duration"],
+    }, index=tracks.index)
+    return table
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=4)
+def mel_caches(root: Path) -> list[dict]:
+    """The log-mel caches under ``ROOT/cache/mels/<key>/``: key, arrays stored, their parameters."""
+    found = []
+    for params_file in sorted((Path(root) / "cache" / "mels").glob("*/params.json")):
+        try:
+            params = json.loads(params_file.read_text())
+        except (OSError, ValueError):
+            params = {}
+        arrays = sum(1 for _ in params_file.parent.rglob("*.npy"))
+        found.append({"key": params_file.parent.name, "arrays": arrays, "params": params})
+    return found
+
+
+def tracks_table(root: Path) -> pd.DataFrame:
+    """One row per track (index track_id): title, artist, genre_top, subset, split, duration (s)."""
+    return _tracks(str(root), _stamp(root))
+
+
+@st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=2)
+def _features(root: str, stamp: float) -> pd.DataFrame | None:
+    from core.data import fma
+
+    if not fma.metadata_path(root, "features").is_file():
+        return None
+    return fma.load_features(root)
+
+
+def features_table(root: Path) -> pd.DataFrame | None:
+    """features.csv (518 columns, 3-level header) or None when the root has none."""
+    return _features(str(root), _stamp(root, "features"))
+
+
+def _stamp(root: Path, name: str = "tracks") -> float:
+    """Modification time of a metadata file: part of the cache key so edits are seen at once."""
+    path = Path(root) / "fma_metadata" / f"{name}.csv"
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False, max_entries=32)
+def metric_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Per-step metric history of runs: columns run_id, key, step, value."""
+    from mlflow.tracking import MlflowClient
+
+    client, rows = MlflowClient(uri), []
+    for run_id in run_ids:
+        for key in keys:
+            rows += [(run_id, key, m.step, m.value) for m in client.get_metric_history(run_id, key)]
+    return pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+
+
+@st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False, max_entries=32)
+def json_artifact(uri: str, run_id: str, name: str) -> dict | None:
+    """A run's JSON artifact (e.g. ``confusion_matrix.json``), or None when the run has none."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    if name not in {f.path for f in client.list_artifacts(run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, name, tmp)
+            return json.loads(Path(path).read_text())
+        except (MlflowException, OSError, ValueError) as err:
+            raise GenreLabError(f"run {run_id}: cannot read {name} ({str(err).splitlines()[0]})") from None
+
+
+# --- notices --------------------------------------------------------------------------------------
+
+def synthetic_runs(runs: pd.DataFrame) -> bool:
+    """Whether any of these runs trained on a synthetic dataset."""
+    column = "tags.genrelab.synthetic"
+    return column in runs and bool((runs[column].astype("string") == "true").any())
+
+
+def note_synthetic(is_synthetic: bool) -> None:
+    if is_synthetic:
+        st.warning(SYNTHETIC_NOTE, icon=":material/science:")
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def mlflow_ui_up(url: str) -> bool:
+    """Whether something listens at the MLflow UI's host and port (a 0.3 s connect)."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def top_level(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs without a parent (studies and stand-alone runs)."""
+    if PARENT not in runs:
+        return runs
+    return runs[runs[PARENT].isna()]
+
+
+def run_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """A readable table of runs, newest first: experiment, name, kind, status, dataset, start, minutes,
+    test accuracy and CV accuracy where logged."""
+    def column(name: str) -> pd.Series:
+        return runs[name] if name in runs else pd.Series(pd.NA, index=runs.index, dtype="object")
+
+    started = pd.to_datetime(column("start_time"), utc=True)
+    ended = pd.to_datetime(column("end_time"), utc=True)
+    table = pd.DataFrame({
+        "experiment": column("experiment"), "run": column("tags.mlflow.runName"), "kind": column(KIND),
+        "status": column("status"), "dataset": column("tags.genrelab.dataset"), "started": started,
+        "minutes": (ended - started).dt.total_seconds() / 60,
+        "test_accuracy": column("metrics.test_accuracy"), "cv_accuracy_mean": column("metrics.cv_accuracy_mean"),
+        "run_id": column("run_id"),
+    })
+    return table.sort_values("started", ascending=False, na_position="last")

@@ -1,0 +1,211 @@
+"""Launch: pick an experiment spec, edit its main settings, see the dry-run plan, start it as a
+background job (``core.jobs``) and follow its progress; the job outlives this page and the server."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import config, jobs
+from core.errors import GenreLabError
+from dashboard import common
+
+#: Spec keys (by their last part) offered in the form; everything else is still settable as text.
+MAIN_KEYS = ("sizes", "subset", "genres", "n_candidates", "folds", "epochs", "clip_seconds")
+SIZE_CHOICES = ["8k", "25k", "45k", "small", "medium", "large"]
+OTHER_SPEC = "other spec file..."
+POLL_SECONDS = 2.0
+LOG_LINES = 15
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def plan(spec: str, stamp: float, overrides: tuple[tuple[str, object], ...], root: str) -> str:
+    return jobs.dry_run(spec, dict(overrides), root)
+
+
+def main_settings(data: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of the spec's main settings, in file order."""
+    found = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found += main_settings(value, f"{dotted}.")
+        elif key in MAIN_KEYS:
+            found.append((dotted, value))
+    return found
+
+
+def setting_widget(dotted: str, value: object, genres: list[str]) -> object:
+    """A form widget for one setting; returns the value the user left or entered."""
+    name = dotted.rsplit(".", 1)[-1]
+    if name == "sizes":
+        return st.multiselect(dotted, SIZE_CHOICES, default=[v for v in value if v in SIZE_CHOICES])
+    if name == "subset":
+        choices = ["small", "medium", "large"]
+        return st.selectbox(dotted, choices, index=choices.index(value) if value in choices else 0)
+    if name == "genres":
+        return st.multiselect(dotted, genres, default=[g for g in value if g in genres])
+    if isinstance(value, bool):
+        return st.checkbox(dotted, value=value)
+    if isinstance(value, int):
+        return int(st.number_input(dotted, min_value=2 if name == "folds" else 1, value=value, step=1))
+    if isinstance(value, float):
+        return float(st.number_input(dotted, min_value=0.0, value=value))
+    if isinstance(value, list):
+        text = st.text_input(dotted, value=", ".join(str(v) for v in value), help="comma-separated")
+        return text
+    return st.text_input(dotted, value=str(value))
+
+
+def overrides_from(form: dict[str, object], original: dict[str, object], extra: str) -> dict[str, object]:
+    """The settings that differ from the spec, plus ``key=value`` lines typed by hand."""
+    changed = {}
+    for key, value in form.items():
+        if isinstance(value, str) and isinstance(original[key], list):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            value = [_number(v) for v in items]
+        if value != original[key]:
+            changed[key] = value
+    for line in extra.splitlines():
+        if line.strip():
+            key, sep, raw = line.partition("=")
+            if not sep or not key.strip():
+                raise GenreLabError(f"more settings: {line.strip()!r}: expected key=value")
+            changed[key.strip()] = raw.strip()
+    return changed
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+st.title("Launch")
+root = common.active_root()
+
+# --- the spec and its settings --------------------------------------------------------------------
+specs = sorted(config.EXPERIMENTS_DIR.glob("*.toml"))
+choice = st.selectbox("Experiment spec", [p.name for p in specs] + [OTHER_SPEC], key="spec_choice")
+if choice == OTHER_SPEC:
+    typed = st.text_input("Spec file", key="spec_path", placeholder="/path/to/spec.toml")
+    spec_path = Path(typed).expanduser() if typed else None
+else:
+    spec_path = config.EXPERIMENTS_DIR / choice
+if spec_path is None:
+    st.info("Type the path of a spec file (TOML, see experiments/).")
+    st.stop()
+
+from core.study.spec import load_spec  # noqa: E402 - after the page header so errors show below it
+
+try:
+    spec = load_spec(spec_path)
+except GenreLabError as err:
+    st.error(str(err), icon=":material/error:")
+    st.stop()
+st.caption(f"`{spec_path}` · experiment **{spec.name}** · model family **{spec.family}** · data `{root}`")
+if spec.get("description"):
+    st.write(spec.get("description"))
+
+settings = main_settings(spec.data)
+if "search" in spec.data:
+    settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") if k not in dict(settings)]
+try:
+    genres = sorted(common.dataset_summary(root)["genres"])
+except GenreLabError as err:
+    st.warning(f"{err} (the run will fail until the dataset root is fixed)", icon=":material/warning:")
+    genres = []
+
+with st.form("settings"):
+    cols = st.columns(2)
+    values = {}
+    for i, (dotted, value) in enumerate(settings):
+        with cols[i % 2]:
+            values[dotted] = setting_widget(dotted, value, genres)
+    extra = st.text_area("More settings (one `key=value` per line, value in TOML)", height=80,
+                         placeholder="search.seed=1\ncompute.n_jobs=2")
+    buttons = st.columns([1, 1, 4])
+    show_plan = buttons[0].form_submit_button("Show plan", icon=":material/list_alt:")
+    start = buttons[1].form_submit_button("Start run", type="primary", icon=":material/play_arrow:")
+
+if show_plan or start:
+    try:
+        overrides = overrides_from(values, dict(settings), extra)
+        if show_plan:
+            with st.spinner("Planning (dry run)..."):
+                text = plan(str(spec_path), spec_path.stat().st_mtime, tuple(overrides.items()), str(root))
+            st.code(text, language=None)
+        else:
+            job_id = jobs.submit(spec_path, overrides, root)
+            st.success(f"Job {job_id} submitted: it runs in its own process and keeps running if you "
+                       "close this page.", icon=":material/check_circle:")
+    except GenreLabError as err:
+        st.error(str(err), icon=":material/error:")
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+def show_running(job: dict) -> None:
+    progress = jobs.read_progress(job["id"]) or {}
+    done, total = progress.get("fits_done", 0), progress.get("fits_total", 0)
+    elapsed = time.time() - (job["started_at"] or time.time())
+    remaining = jobs.remaining_seconds(progress) if progress else None
+    with st.container(border=True):
+        st.markdown(f"**{job['label']}** · job `{job['id']}` · pid {job['pid']}")
+        st.progress(done / total if total else 0.0,
+                    text=f"{done} of {total} fits" if total else "starting...")
+        cols = st.columns(3)
+        cols[0].metric("Now", progress.get("current") or "starting")
+        cols[1].metric("Elapsed", _duration(elapsed))
+        cols[2].metric("Remaining (estimate)", _duration(remaining) if remaining is not None else "-")
+        st.code(jobs.tail_log(job["id"], LOG_LINES) or "(no output yet)", language=None)
+        if job.get("cancel_requested_at"):
+            st.caption("Cancelling: the runner is ending its MLflow runs as KILLED.")
+        elif st.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop_circle:"):
+            jobs.cancel(job["id"])
+            st.rerun(scope="fragment")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_panel() -> None:
+    try:
+        all_jobs = jobs.refresh()
+    except GenreLabError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    finished = {j["id"] for j in all_jobs if j["status"] not in jobs.ACTIVE}
+    if finished - st.session_state.get("seen_finished", set()):
+        common.forget_runs()  # a job just ended: its runs should show on the other pages now
+    st.session_state["seen_finished"] = finished
+    running = [j for j in all_jobs if j["status"] == "running"]
+    queued = [j for j in all_jobs if j["status"] == "queued"]
+    if not all_jobs:
+        st.caption("No jobs yet.")
+    for job in running:
+        show_running(job)
+    if queued:
+        st.markdown(f"**Queue** ({len(queued)} waiting, at most {jobs.max_jobs()} running at once)")
+        st.dataframe(pd.DataFrame([{"job": j["id"], "what": j["label"]} for j in reversed(queued)]), hide_index=True)
+    ended = [j for j in all_jobs if j["status"] not in jobs.ACTIVE][:10]
+    if ended:
+        st.markdown("**Finished jobs**")
+        st.dataframe(pd.DataFrame([{
+            "job": j["id"], "what": j["label"], "status": j["status"], "message": j.get("message", ""),
+            "minutes": round(((j["finished_at"] or 0) - (j["started_at"] or j["finished_at"] or 0)) / 60, 1),
+        } for j in ended]), hide_index=True)
+        with st.expander(f"Log of {ended[0]['id']}"):
+            st.code(jobs.tail_log(ended[0]["id"], 60) or "(empty)", language=None)
+
+
+st.header("Jobs", divider="gray")
+job_panel()

@@ -1,0 +1,117 @@
+"""core.predict.predictor: registry listing, model references, defaults, file → probabilities."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from core.errors import GenreLabError
+from core.predict import predictor
+
+
+def test_lists_every_version_with_tags_and_aliases(registry):
+    models = {m.ref: m for m in predictor.list_models()}
+    assert set(models) == {"genre-mlp/1", "genre-mlp/2", "genre-cnn/1"}
+    assert models["genre-mlp/2"].test_accuracy == pytest.approx(0.55)
+    assert models["genre-mlp/2"].dataset == "demo"
+    assert models["genre-cnn/1"].aliases == ("clip-3s",)
+    assert models["genre-cnn/1"].clip_seconds == 3.0
+    assert "55.0%" in models["genre-mlp/2"].label and "demo" in models["genre-mlp/2"].label
+
+
+def test_resolves_name_alias_and_version(registry):
+    assert predictor.resolve("genre-mlp").ref == "genre-mlp/2"  # the best test accuracy
+    assert predictor.resolve("genre-mlp/1").ref == "genre-mlp/1"
+    assert predictor.resolve("genre-cnn@clip-3s").ref == "genre-cnn/1"
+    with pytest.raises(GenreLabError, match=r"genre-mlp/7.*versions of genre-mlp: genre-mlp/1, genre-mlp/2"):
+        predictor.resolve("genre-mlp/7")
+    with pytest.raises(GenreLabError, match="registered models: genre-cnn, genre-mlp"):
+        predictor.resolve("genre-svm")
+
+
+def test_default_is_the_best_of_each_family(registry):
+    assert [m.ref for m in predictor.default_models()] == ["genre-cnn/1", "genre-mlp/2"]
+
+
+def test_empty_registry_says_what_to_do(empty_registry):
+    assert predictor.list_models() == []
+    with pytest.raises(GenreLabError, match="no model registered yet: run `make demo`"):
+        predictor.default_models()
+
+
+def test_models_load_once(registry):
+    info = predictor.resolve("genre-mlp/1")
+    assert predictor.load(info) is predictor.load(info)
+
+
+def test_feature_model_result(registry, audio_file):
+    result = predictor.predict_file(audio_file("a.wav", seconds=3, sr=44100, channels=2), "genre-mlp")
+    assert result["model"] == "genre-mlp/2"
+    assert set(result["probabilities"]) == {"Electronic", "Pop", "Rock"}
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)
+    assert result["top"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert result["segments"] == [] and result["seconds"] >= 0
+
+
+def test_feature_window_is_the_centre_of_a_long_file(audio_file):
+    path = audio_file("long.flac", seconds=90, sr=8000)
+    y, sr = predictor.feature_window(path)
+    assert sr == 8000 and len(y) == 30 * 8000
+    from core.audio import load_audio
+
+    centre, _ = load_audio(path, offset=30, duration=30)
+    np.testing.assert_array_equal(y, centre)
+
+
+def test_truncated_file_is_judged_by_what_decodes(audio_file):
+    path = audio_file("cut.wav", seconds=120, sr=8000)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 10])  # the header still promises 120 s
+    y, sr = predictor.feature_window(path)
+    assert 11 < len(y) / sr < 13  # the centre (45-75 s) is gone: the first seconds are used
+
+
+def test_clip_model_segments_cover_a_long_file_in_bounded_memory(registry, audio_file):
+    path = audio_file("long.wav", seconds=600, sr=22050)  # 10 minutes: 53 MB as float32
+    info = predictor.resolve("genre-cnn@clip-3s")
+    predictor.load(info)
+    tracemalloc.start()
+    result = predictor.predict_file(path, info)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "error" not in result, result.get("error")
+    segments = result["segments"]
+    assert len(segments) == 200
+    assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(600)
+    assert all(b["start"] == pytest.approx(a["end"]) for a, b in zip(segments, segments[1:]))
+    for segment in segments:
+        assert sum(segment["probabilities"].values()) == pytest.approx(1.0)
+    mean = np.mean([list(s["probabilities"].values()) for s in segments], axis=0)
+    np.testing.assert_allclose(list(result["probabilities"].values()), mean / mean.sum())
+    assert peak < 20e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_clip_model_keeps_a_short_clip(registry, audio_file):
+    result = predictor.predict_file(audio_file("short.ogg", seconds=2, sr=22050), "genre-cnn")
+    assert [(s["start"], s["end"]) for s in result["segments"]] == [(0, 2.0)]  # padded, ends with the audio
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_bytes(b"this is a text file, not audio\n" * 50), "not a readable audio file"),
+])
+def test_bad_files_are_one_line_errors(registry, tmp_path, make, problem):
+    path = tmp_path / "bad.mp3"
+    make(path)
+    for model in ("genre-mlp", "genre-cnn"):
+        result = predictor.predict_file(path, model)
+        assert problem in result["error"] and str(path) in result["error"]
+        assert "\n" not in result["error"] and "probabilities" not in result
+
+
+@pytest.mark.parametrize("kwargs, problem", [({"silent": True}, "silent"), ({"seconds": 0.5}, "too short")])
+def test_unusable_audio_is_named(registry, audio_file, kwargs, problem):
+    path = audio_file("x.flac", **kwargs)
+    for model in ("genre-mlp", "genre-cnn"):
+        assert problem in predictor.predict_file(path, model)["error"]
