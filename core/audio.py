@@ -78,8 +78,16 @@ def _read_blocks(f: sf.SoundFile, max_frames: int | None) -> Iterator[np.ndarray
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
-    """(frames, channels) -> (frames,): the channel mean, as ``librosa.to_mono`` does."""
-    return block[:, 0].copy() if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+    """(frames, channels) -> (frames,): the channel mean, as ``librosa.to_mono`` computes it.
+
+    Summed column by column: numpy's mean over a short inner axis is ~20x slower than the decoding.
+    """
+    mono = block[:, 0].copy()
+    if block.shape[1] > 1:
+        for channel in range(1, block.shape[1]):
+            mono += block[:, channel]
+        mono /= np.float32(block.shape[1])
+    return mono
 
 
 def _seek_and_limit(f: sf.SoundFile, path, offset: float, duration: float | None) -> int | None:
@@ -134,16 +142,15 @@ def load_audio(
     with _open(path) as f:
         native_sr = f.samplerate
         max_frames = _seek_and_limit(f, path, offset, duration)
-        blocks = list(_read_blocks(f, max_frames))
-    if blocks:
-        audio = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    else:
-        audio = np.zeros((0, 1), dtype=np.float32)
+        channels = f.channels
+        # Mixed to mono block by block: the full multichannel array is never held.
+        blocks = [_to_mono(b) if mono else b for b in _read_blocks(f, max_frames)]
     if mono:
-        y = _to_mono(audio)
+        y = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
         if sr is not None:
             y = resample(y, native_sr, sr)
     else:
+        audio = np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
         y = np.ascontiguousarray(audio.T)
         if sr is not None and sr != native_sr:
             y = np.stack([resample(np.ascontiguousarray(ch), native_sr, sr) for ch in y])

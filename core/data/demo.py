@@ -271,7 +271,8 @@ def tone(f0: float, n: int, sr: int, amps: np.ndarray, attack: float, decay: flo
     freq = f0 * (1 + vibrato * np.sin(2 * np.pi * 5.5 * t) + glide * np.exp(-8 * t))
     phase = 2 * np.pi * np.cumsum(freq, dtype=np.float64).astype(np.float32) / sr
     k = np.arange(1, len(amps) + 1, dtype=np.float32)
-    keep = k * f0 * (1 + abs(glide)) < sr / 2 * 0.9
+    # Harmonics above Nyquist would alias; those 46 dB below the strongest are inaudible in the mix.
+    keep = (k * f0 * (1 + abs(glide)) < sr / 2 * 0.9) & (amps > 0.005 * amps.max())
     k, amps = k[keep], amps[keep]
     if not len(k):
         return np.zeros(n, np.float32)
@@ -449,16 +450,18 @@ def render_track(params: dict, rng: np.random.Generator, seconds: float = CLIP_S
             _add(buses["lead"], starts[i], snd)
         if on("voice", i) and params["voice"] > 0.05:
             vowel = int(rng.integers(5))
-            f0 = _midi_hz(m - 12 if m > 62 else m)
-            snd = tone(f0, dur, sr, vowel_amps(f0, vowel), 0.04, 0.5, vibrato=0.012)
+            sung = m - 12 if m > 62 else m
+            snd = note(f"voice{vowel}", sung, dur, lambda sung=sung, vowel=vowel: tone(
+                _midi_hz(sung), dur, sr, vowel_amps(_midi_hz(sung), vowel), 0.04, 0.5, vibrato=0.012))
             _add(buses["voice"], starts[i], snd, params["voice"])
     if params["rap"] > 0.05:
-        speech_f0 = rng.uniform(100, 190)
+        speech = 12 * np.log2(rng.uniform(100, 190) / 440) + 69  # the rapper's pitch, as a MIDI number
+        dur = int(step * sr * 0.9)
         for i in range(n_steps):
             if on("voice", i) and rng.random() < 0.6:
-                f0 = speech_f0 * rng.uniform(0.9, 1.15)
-                dur = int(step * sr * 0.9)
-                syllable = tone(f0, dur, sr, vowel_amps(f0, int(rng.integers(5))), 0.005, 6.0, glide=-0.15)
+                vowel, pitch = int(rng.integers(5)), speech + int(rng.integers(-2, 3))
+                syllable = note(f"rap{vowel}", pitch, dur, lambda vowel=vowel, pitch=pitch: tone(
+                    _midi_hz(pitch), dur, sr, vowel_amps(_midi_hz(pitch), vowel), 0.005, 6.0, glide=-0.15))
                 consonant = np.diff(rng.standard_normal(int(0.02 * sr) + 1)).astype(np.float32) * 0.3
                 _add(buses["voice"], starts[i], syllable, params["rap"])
                 _add(buses["voice"], starts[i], consonant, params["rap"])

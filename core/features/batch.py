@@ -115,6 +115,15 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+#: A spawned worker pays seconds to import librosa and warm up: give each at least this many jobs.
+MIN_JOBS_PER_WORKER = 4
+
+
+def pool_size(workers: int | None, n_jobs: int) -> int:
+    """Worker processes for ``n_jobs``: ``workers`` (default: usable CPUs), fewer for small batches; 1 = this process."""
+    return max(1, min(workers or default_workers(), n_jobs // MIN_JOBS_PER_WORKER))
+
+
 def run_jobs(
     task: Callable[[Job], object],
     jobs: Sequence[Job],
@@ -129,8 +138,9 @@ def run_jobs(
     """Apply ``task`` to every job and collect what it returns (None results are not kept).
 
     ``task`` must be picklable (a module-level function or a ``functools.partial`` of one). Runs in
-    this process when ``workers == 1``, else in ``workers`` spawned processes (default: usable
-    CPUs), or on the Dask cluster at ``scheduler`` (``tcp://host:port``) when given. Failures are
+    ``pool_size(workers, len(jobs))`` spawned processes (``workers`` defaults to the usable CPUs; a
+    batch too small to repay starting them runs in this process), or on the Dask cluster at
+    ``scheduler`` (``tcp://host:port``) when given. Failures are
     written to ``failures_path`` (CSV: track_id, path, reason) at the end, or on interruption.
     """
     from tqdm import tqdm
@@ -156,7 +166,7 @@ def run_jobs(
             for outcome in _run_dask(attempt, jobs, scheduler, warmup):
                 record(outcome)
                 bar.update()
-        elif (workers or default_workers()) == 1 or len(jobs) == 1:
+        elif (n := pool_size(workers, len(jobs))) == 1:
             if warmup is not None:
                 warmup()
             for job in jobs:
@@ -164,7 +174,6 @@ def run_jobs(
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            n = min(workers or default_workers(), len(jobs))
             with ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker, initargs=(warmup,)) as pool:
                 futures = [pool.submit(attempt, job) for job in jobs]
                 try:

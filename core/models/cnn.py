@@ -109,10 +109,11 @@ class CnnAudioModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc around a fitted CNN and the mel parameters it was trained with.
 
     Input: ``{"waveform": float array (n,), "sample_rate": int or [int]}``, a 1-D array already at the
-    model's ``sample_rate``, an audio file path (str), or ``{"path": str}`` / a one-row DataFrame with a
+    model's rate ``sr``, an audio file path (str), or ``{"path": str}`` / a one-row DataFrame with a
     ``path`` column. Output: a DataFrame with one row per clip-length segment: ``start``, ``end``
     (seconds) and one probability column per genre. The whole clip's probabilities are the mean of
-    its rows (the study's track vote); audio shorter than one segment is padded to one.
+    its rows (the study's track vote). Segments follow ``core.features.mels.slice_clips``: a tail of at
+    least half a segment, or audio shorter than one, is padded with silence.
     """
 
     def load_context(self, context) -> None:
@@ -123,12 +124,12 @@ class CnnAudioModel(mlflow.pyfunc.PythonModel):
         from core.features.mels import log_mel, slice_clips
 
         p = self.params
-        y = self._waveform(model_input, p["sample_rate"])
-        mel = log_mel(y, sr=p["sample_rate"], n_fft=p["n_fft"], hop_length=p["hop_length"], n_mels=p["n_mels"])
-        clips = slice_clips(mel, p["frames_per_clip"])
+        y = self._waveform(model_input, p["sr"])
+        mel = log_mel(y, sr=p["sr"], n_fft=p["n_fft"], hop_length=p["hop_length"], n_mels=p["n_mels"])
+        clips = slice_clips(mel, p["clip_seconds"], sr=p["sr"], hop_length=p["hop_length"])
         x = (clips - np.asarray(p["band_mean"], np.float32)[:, None]) / np.asarray(p["band_std"], np.float32)[:, None]
         probs = np.asarray(self.network.predict(x[..., None], verbose=0), dtype=np.float64)
-        clip, duration = float(p["clip_seconds"]), len(y) / p["sample_rate"]
+        clip, duration = float(p["clip_seconds"]), len(y) / p["sr"]
         starts = clip * np.arange(len(probs))
         frame = pd.DataFrame(probs, columns=p["genres"])
         frame.insert(0, "end", np.minimum(starts + clip, max(duration, clip)))
@@ -164,10 +165,10 @@ class CnnAudioModel(mlflow.pyfunc.PythonModel):
 def log_audio_model(network: keras.Model, mel_params: dict, workdir: Path, name: str = "model"):
     """Log ``network`` as a :class:`CnnAudioModel` on the active MLflow run; returns mlflow's ModelInfo.
 
-    ``mel_params`` must hold sample_rate, n_fft, hop_length, n_mels, frames_per_clip, clip_seconds,
-    genres, band_mean and band_std; it is stored beside the network as ``mel_params.json``.
+    ``mel_params`` must hold the MelCache parameters (sr, n_fft, hop_length, n_mels), frames_per_clip,
+    clip_seconds, genres, band_mean and band_std; it is stored beside the network as ``mel_params.json``.
     """
-    missing = sorted({"sample_rate", "n_fft", "hop_length", "n_mels", "frames_per_clip", "clip_seconds",
+    missing = sorted({"sr", "n_fft", "hop_length", "n_mels", "frames_per_clip", "clip_seconds",
                       "genres", "band_mean", "band_std"} - set(mel_params))
     if missing:
         raise GenreLabError(f"cnn model: mel parameters lack {', '.join(missing)}")

@@ -194,9 +194,9 @@ class LoadedModel:
         from core.audio import MIN_SECONDS, SILENCE_PEAK, iter_windows
 
         stored = _audio_params(self.pyfunc)
-        clip = self.info.clip_seconds or stored.get("clip_seconds") or AUDIO_WINDOW_SECONDS
+        clip = float(self.info.clip_seconds or stored.get("clip_seconds") or AUDIO_WINDOW_SECONDS)
         window = clip * max(1, math.floor(AUDIO_WINDOW_SECONDS / clip))
-        sr = stored.get("sample_rate") or _native_rate(path)
+        sr = int(stored.get("sample_rate") or _native_rate(path))
         segments: list[dict] = []
         for start, y in iter_windows(path, window_seconds=window, sr=sr):
             seconds = len(y) / sr
@@ -218,7 +218,7 @@ class LoadedModel:
 
 
 def _audio_params(pyfunc) -> dict:
-    """The sample rate and clip length an audio model stores with it (``genre-cnn``'s mel parameters).
+    """``sample_rate`` and ``clip_seconds`` an audio model stores with it (``genre-cnn``'s mel parameters; None if absent).
 
     Streaming the file at the model's own rate resamples once, continuously, instead of per window.
     """
@@ -226,7 +226,9 @@ def _audio_params(pyfunc) -> dict:
         params = getattr(pyfunc.unwrap_python_model(), "params", None)
     except Exception:  # noqa: BLE001 - not a Python-function model: read the file at its own rate
         return {}
-    return {k: params[k] for k in ("sample_rate", "clip_seconds") if k in params} if isinstance(params, dict) else {}
+    if not isinstance(params, dict):
+        return {}
+    return {"sample_rate": params.get("sr") or params.get("sample_rate"), "clip_seconds": params.get("clip_seconds")}
 
 
 def _native_rate(path: Path) -> int:

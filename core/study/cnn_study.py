@@ -26,8 +26,6 @@ from core.errors import GenreLabError
 
 REGISTERED_MODEL = "genre-cnn"
 GROUP_BY = ("track", "artist")
-#: Called after every fit: (fits_done, fits_total, what is running now).
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -84,10 +82,14 @@ class ClipStudyConfig:
             raise GenreLabError(f"inner_validation must be in (0, 0.5), got {self.inner_validation}")
 
     def key(self, fingerprint: str) -> str:
-        """Resume key: the same settings on the same data give the same numbers."""
+        """Resume key of one clip length's fits: every setting but the list of clip lengths, and the data.
+
+        Adding a clip length to a finished study therefore reuses the fits of the others.
+        """
         from core.study.lineage import content_key
 
-        return content_key(**asdict(self), fingerprint=fingerprint)
+        settings = {k: v for k, v in asdict(self).items() if k != "clip_seconds"}
+        return content_key(**settings, fingerprint=fingerprint)
 
 
 def clip_label(seconds: float) -> str:
@@ -154,195 +156,195 @@ def score(probs: np.ndarray, row_tracks: np.ndarray, row_labels: np.ndarray) -> 
 class ClipStudy:
     """One clip-length study over a ClipSource (the mel cache) and a Selection.
 
-    ``run()`` returns one dict per clip length with the CV and test figures and the registered version.
+    ``progress`` is a :class:`core.study.progress.ProgressFile` (or anything with ``set_current(text)``
+    and ``advance(n, text)``). ``run()`` returns one dict per clip length with the CV and test figures
+    and the registered model version.
     """
 
     def __init__(self, selection: Any, source: Any, config: ClipStudyConfig, *, experiment: str,
-                 name: str = "cnn clip length", mel_params: dict | None = None,
-                 artist_ids: np.ndarray | None = None, register: bool = True,
-                 progress: Progress | None = None, workers: int | None = None):
+                 mel_params: dict, artist_ids: np.ndarray | None = None, register: bool = True,
+                 progress: Any = None, workers: int | None = None, out: Callable[[str], None] = print,
+                 spec_text: str | None = None):
+        from core.study.progress import ProgressFile
+
         config.check()
         self.selection, self.source, self.config = selection, source, config
-        self.experiment, self.name, self.register = experiment, name, register
-        self.mel_params = dict(mel_params or {})
-        self.progress, self.workers = progress, workers
+        self.experiment, self.register, self.out = experiment, register, out
+        self.mel_params, self.workers, self.spec_text = dict(mel_params), workers, spec_text
         self.genres = list(selection.genres)
         self.dev, self.test = study_tracks(selection, config.group_by, artist_ids)
         if not len(self.test.ids):
             raise GenreLabError(f"{selection.root}: the selection has no test tracks to score the final models on")
+        from core.study.lineage import content_key
+
         self.key = config.key(selection.fingerprint)
-        self.fits_total = len(config.clip_seconds) * (config.folds + 1)
-        self.fits_done = 0
+        self.study_key = content_key(fits=self.key, clip_seconds=[float(s) for s in config.clip_seconds])
+        self.progress = progress or ProgressFile(None, self.fits_total)
+
+    @property
+    def fits_total(self) -> int:
+        return len(self.config.clip_seconds) * (self.config.folds + 1)
 
     # ----------------------------------------------------------------- plumbing
-    def _tags(self, key: str | None = None, **extra) -> dict[str, str]:
+    def _tags(self, key: str, **extra) -> dict[str, str]:
         from core.study.lineage import KEY_TAG
 
-        tags = {"genrelab.family": "cnn", **{f"genrelab.{k}": str(v) for k, v in extra.items()}}
-        return {**tags, KEY_TAG: key} if key else tags
+        return {KEY_TAG: key, "genrelab.family": "cnn", **{f"genrelab.{k}": str(v) for k, v in extra.items()}}
 
-    def _report(self, current: str) -> None:
-        if self.progress is not None:
-            self.progress(self.fits_done, self.fits_total, current)
+    def _start(self, name: str, kind: str, key: str, parent: str | None, params: dict, **tags):
+        from core import tracking
 
-    def _rows(self, tracks: Tracks, clip_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Clip rows (track ids, clip index, label) of tracks, tracks too short for one clip left out."""
-        from core.study.clips import expand_clips
+        return tracking.start_run(name, experiment=self.experiment, kind=kind, parent=parent, params=params,
+                                  tags=self._tags(key, **tags), seed=self.config.seed, selection=self.selection)
 
-        order = np.argsort(tracks.ids, kind="stable")
-        ids, labels = tracks.ids[order], tracks.labels[order]
-        counts = clip_counts(self.source, ids, clip_seconds)
-        row_tracks, row_clips = expand_clips(ids, counts)
-        return row_tracks, row_clips, np.repeat(labels, counts)
-
-    def _batches(self, tracks: Tracks, clip_seconds: float, mean, std, training: bool):
-        from core.study.clips import MelBatches
-
-        row_tracks, row_clips, row_labels = self._rows(tracks, clip_seconds)
-        if not len(row_tracks):
-            raise GenreLabError(f"{self.selection.root}: no track is long enough for {clip_seconds:g} s clips")
-        c = self.config
-        return MelBatches(self.source, row_tracks, row_clips, row_labels, clip_seconds=clip_seconds,
-                          mean=mean, std=std, n_classes=len(self.genres), batch_size=c.batch_size,
-                          shuffle=training, seed=c.seed, time_shift=c.time_shift if training else 0.0,
-                          mix_within_genre=c.mix_within_genre if training else 0.0, workers=self.workers)
-
-    def _model(self, epochs: int | None = None):
-        from core.models.cnn import CNNClassifier
-
-        c = self.config
-        return CNNClassifier(architecture=c.architecture, epochs=epochs or c.epochs, learning_rate=c.learning_rate,
-                             dropout=c.dropout, patience=c.patience, filters=c.filters, seed=c.seed)
-
-    def _fit(self, train: Tracks, clip_seconds: float, early_stopping: bool, epochs: int | None = None):
-        """Fit on the clips of ``train``; returns (model, band mean, band std)."""
-        import mlflow
-        from core.models.cnn import EpochCallback
-        from core.study.clips import band_statistics
-
-        mean, std = band_statistics(self.source, train.ids, clip_seconds)
-        validation = None
-        if early_stopping:
-            train, stop = inner_split(train, self.config.inner_validation, self.config.seed)
-            validation = self._batches(stop, clip_seconds, mean, std, training=False)
-        model = self._model(epochs).fit(self._batches(train, clip_seconds, mean, std, training=True),
-                                        validation, callbacks=[EpochCallback(lambda metrics, epoch: mlflow.log_metrics(metrics, step=epoch))])
-        return model, mean, std
-
-    def _evaluate(self, model, tracks: Tracks, clip_seconds: float, mean, std) -> dict[str, Any]:
-        batches = self._batches(tracks, clip_seconds, mean, std, training=False)
-        return score(model.predict_proba(batches), batches.row_tracks, batches.row_labels)
-
-    def _reuse(self, kind: str, key: str, parent: str) -> Any | None:
+    def _reuse(self, kind: str, key: str, parent: str | None) -> Any | None:
         """A finished run with this content key (moved under ``parent`` if its old parent was killed)."""
         from core.study.lineage import adopt, find_reusable
 
         old = find_reusable(self.experiment, kind, key)
-        if old is not None:
+        if old is not None and parent is not None:
             adopt(old, parent)
         return old
 
-    # ----------------------------------------------------------------- the study
+    def _batches(self, tracks: Tracks, clip_seconds: float, mean, std, training: bool):
+        """Streamed batches of the clips of ``tracks`` (rows in track-id order)."""
+        from core.study.clips import MelBatches, expand_clips
+
+        order = np.argsort(tracks.ids, kind="stable")
+        ids, labels = tracks.ids[order], tracks.labels[order]
+        counts = clip_counts(self.source, ids, clip_seconds)
+        if not counts.sum():
+            raise GenreLabError(f"{self.selection.root}: no track is long enough for {clip_seconds:g} s clips")
+        row_tracks, row_clips = expand_clips(ids, counts)
+        c = self.config
+        return MelBatches(self.source, row_tracks, row_clips, np.repeat(labels, counts), clip_seconds=clip_seconds,
+                          mean=mean, std=std, n_classes=len(self.genres), batch_size=c.batch_size,
+                          shuffle=training, seed=c.seed, time_shift=c.time_shift if training else 0.0,
+                          mix_within_genre=c.mix_within_genre if training else 0.0, workers=self.workers)
+
+    def _fit(self, train: Tracks, clip_seconds: float, epochs: int, early_stopping: bool):
+        """Fit on the clips of ``train`` (minus an early-stopping slice if asked); (model, band mean, std)."""
+        import mlflow
+        from core.models.cnn import CNNClassifier, EpochCallback
+        from core.study import clips
+
+        mean, std = clips.band_statistics(self.source, train.ids, clip_seconds)
+        validation = None
+        if early_stopping:
+            train, stop = inner_split(train, self.config.inner_validation, self.config.seed)
+            validation = self._batches(stop, clip_seconds, mean, std, training=False)
+        c = self.config
+        model = CNNClassifier(architecture=c.architecture, epochs=epochs, learning_rate=c.learning_rate,
+                              dropout=c.dropout, patience=c.patience, filters=c.filters, seed=c.seed)
+        log_epoch = EpochCallback(lambda metrics, epoch: mlflow.log_metrics(metrics, step=epoch))
+        model.fit(self._batches(train, clip_seconds, mean, std, training=True), validation, callbacks=[log_epoch])
+        return model, mean, std
+
+    def fit_and_score(self, train: Tracks, scored: Tracks, clip_seconds: float, epochs: int,
+                      early_stopping: bool) -> tuple[Any, dict[str, Any], np.ndarray, np.ndarray]:
+        """Fit on ``train``'s clips, score ``scored``'s: (model, :func:`score` dict, band mean, band std)."""
+        model, mean, std = self._fit(train, clip_seconds, epochs, early_stopping)
+        batches = self._batches(scored, clip_seconds, mean, std, training=False)
+        return model, score(model.predict_proba(batches), batches.row_tracks, batches.row_labels), mean, std
+
+    # ----------------------------------------------------------------- the tree
     def run(self) -> list[dict[str, Any]]:
         import mlflow
-        from core import tracking
         from core.study.clips import grouped_folds
 
-        tracking.configure()
-        tracking.end_orphaned_runs(self.experiment)
+        done = self._reuse("study", self.study_key, None)
+        if done is not None:
+            self.out(f"study already finished as run {done.info.run_id}: nothing to fit")
+            self.progress.advance(self.fits_total, "done")
+            return mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/results.json")["results"]
         c = self.config
         folds = grouped_folds(self.dev.labels, self.dev.groups, n_splits=c.folds, seed=c.seed)
         params = {**asdict(c), "genres": self.genres, "n_dev_tracks": len(self.dev.ids),
                   "n_test_tracks": len(self.test.ids), **{f"mel_{k}": v for k, v in self.mel_params.items()}}
-        results = []
-        self._report("starting")
-        with tracking.start_run(self.name, experiment=self.experiment, kind="study", params=params,
-                                tags=self._tags(), seed=c.seed, selection=self.selection) as study:
+        with self._start(self.experiment, "study", self.study_key, None, params) as study:
+            if self.spec_text is not None:
+                mlflow.log_text(self.spec_text, "spec.toml")
+            results = []
             for seconds in c.clip_seconds:
                 result = self._clip_length(float(seconds), folds, study.info.run_id)
                 mlflow.log_metrics({f"{k}_{clip_label(seconds)}": v for k, v in result.items()
-                                    if isinstance(v, float)}, run_id=study.info.run_id)
+                                    if isinstance(v, float) and k != "clip_seconds"})
                 results.append(result)
-        self._report("finished")
+            mlflow.log_dict({"results": results}, "results.json")
         return results
 
     def _clip_length(self, seconds: float, folds, study_id: str) -> dict[str, Any]:
         import mlflow
-        from core import tracking
+        from core.study.lineage import content_key
 
-        label = clip_label(seconds)
-        with tracking.start_run(label, experiment=self.experiment, kind="clip_length", parent=study_id,
-                                params={"clip_seconds": seconds}, tags=self._tags(clip_seconds=seconds),
-                                seed=self.config.seed, selection=self.selection) as child:
+        key = content_key(study=self.key, kind="clip_length", clip_seconds=seconds)
+        with self._start(clip_label(seconds), "clip_length", key, study_id, {"clip_seconds": seconds},
+                         clip_seconds=seconds) as child:
             cv = [self._fold(seconds, k, train, valid, child.info.run_id) for k, (train, valid) in enumerate(folds)]
-            summary = {"clip_seconds": seconds}
+            summary: dict[str, Any] = {"clip_seconds": seconds}
             for metric in ("clip_accuracy", "track_accuracy"):
                 values = np.array([fold[metric] for fold in cv])
                 summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"] = float(values.mean()), float(values.std())
             summary["cv_accuracy_mean"] = summary["cv_track_accuracy_mean"]
             summary["cv_accuracy_std"] = summary["cv_track_accuracy_std"]
-            best_epochs = [fold["best_epoch"] for fold in cv]
-            final = self._final(seconds, max(1, int(np.median(best_epochs))), child.info.run_id)
-            summary.update(final)
-            mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)}, run_id=child.info.run_id)
+            # the final model trains without a held-out slice, for as long as the folds found best
+            epochs = max(1, int(np.median([fold["best_epoch"] for fold in cv])))
+            summary.update(self._final(seconds, epochs, child.info.run_id))
+            mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, float) and k != "clip_seconds"})
+        self.out(f"{clip_label(seconds):>6}: cv track accuracy {summary['cv_track_accuracy_mean']:.1%} "
+                 f"± {summary['cv_track_accuracy_std']:.1%}, test track accuracy {summary['test_track_accuracy']:.1%}"
+                 f", test clip accuracy {summary['test_clip_accuracy']:.1%}")
         return summary
 
     def _fold(self, seconds: float, k: int, train_pos: np.ndarray, valid_pos: np.ndarray, parent: str) -> dict:
         import mlflow
-        from core import tracking
-
         from core.study.lineage import content_key, indices_fingerprint
 
         name = f"{clip_label(seconds)} fold {k + 1}/{self.config.folds}"
-        self._report(name)
         train, valid = self.dev.take(train_pos), self.dev.take(valid_pos)
         fingerprint = indices_fingerprint(train.ids, valid.ids)
         key = content_key(study=self.key, kind="fold", clip_seconds=seconds, fold=k, folds=fingerprint)
         old = self._reuse("fold", key, parent)
-        if old is None:
-            params = {"clip_seconds": seconds, "fold": k, "n_train_tracks": len(train.ids),
-                      "n_valid_tracks": len(valid.ids), "fold_fingerprint": fingerprint}
-            with tracking.start_run(name, experiment=self.experiment, kind="fold", parent=parent, params=params,
-                                    tags=self._tags(key, clip_seconds=seconds, fold=k), seed=self.config.seed,
-                                    selection=self.selection):
-                started = time.perf_counter()
-                model, mean, std = self._fit(train, seconds, early_stopping=True)
-                scores = self._evaluate(model, valid, seconds, mean, std)
-                val_loss = model.history_.get("val_loss", model.history_["loss"])
-                metrics = {"clip_accuracy": scores["clip_accuracy"], "track_accuracy": scores["track_accuracy"],
-                           "best_epoch": float(np.argmin(val_loss) + 1), "epochs_trained": float(model.epochs_trained_),
-                           "fit_seconds": time.perf_counter() - started}
-                mlflow.log_metrics(metrics)
-        else:
-            metrics = old.data.metrics
-        self.fits_done += 1
-        return {"clip_accuracy": metrics["clip_accuracy"], "track_accuracy": metrics["track_accuracy"],
-                "best_epoch": metrics["best_epoch"]}
+        if old is not None:
+            self.progress.advance(1, f"{name} reused")
+            return dict(old.data.metrics)
+        self.progress.set_current(name)
+        params = {"clip_seconds": seconds, "fold": k, "n_train_tracks": len(train.ids),
+                  "n_valid_tracks": len(valid.ids), "fold_fingerprint": fingerprint}
+        with self._start(name, "fold", key, parent, params, clip_seconds=seconds, fold=k):
+            started = time.perf_counter()
+            model, scores, _, _ = self.fit_and_score(train, valid, seconds, self.config.epochs, early_stopping=True)
+            metrics = {"clip_accuracy": scores["clip_accuracy"], "track_accuracy": scores["track_accuracy"],
+                       "best_epoch": float(np.argmin(model.history_["val_loss"]) + 1),
+                       "epochs_trained": float(model.epochs_trained_), "fit_seconds": time.perf_counter() - started}
+            mlflow.log_metrics(metrics)
+        self.progress.advance(1)
+        self.out(f"{name}: clip accuracy {metrics['clip_accuracy']:.1%}, track accuracy "
+                 f"{metrics['track_accuracy']:.1%} ({int(metrics['epochs_trained'])} epochs, "
+                 f"{metrics['fit_seconds']:.0f} s)")
+        return metrics
 
     def _final(self, seconds: float, epochs: int, parent: str) -> dict[str, Any]:
         import mlflow
-        from core import tracking
-
         from core.study.lineage import content_key
 
-        label = clip_label(seconds)
-        self._report(f"{label} final model")
+        name = f"{clip_label(seconds)} final"
         key = content_key(study=self.key, kind="final", clip_seconds=seconds, epochs=epochs, register=self.register)
         old = self._reuse("final", key, parent)
-        if old is None:
-            with tracking.start_run(f"{label} final", experiment=self.experiment, kind="final", parent=parent,
-                                    params={"clip_seconds": seconds, "epochs": epochs},
-                                    tags=self._tags(key, clip_seconds=seconds), seed=self.config.seed,
-                                    selection=self.selection) as run:
-                model, mean, std = self._fit(self.dev, seconds, early_stopping=False, epochs=epochs)
-                scores = self._evaluate(model, self.test, seconds, mean, std)
+        if old is not None:
+            self.progress.advance(1, f"{name} reused")
+            metrics, version = dict(old.data.metrics), old.data.tags.get("genrelab.model_version")
+        else:
+            self.progress.set_current(f"{name}: refit on training+validation, score on test")
+            with self._start(name, "final", key, parent, {"clip_seconds": seconds, "epochs": epochs},
+                             clip_seconds=seconds) as run:
+                model, scores, mean, std = self.fit_and_score(self.dev, self.test, seconds, epochs,
+                                                              early_stopping=False)
                 metrics = self._test_metrics(scores)
                 version = self._log_model(model, seconds, mean, std, metrics, run.info.run_id)
                 if version is not None:
                     mlflow.set_tag("genrelab.model_version", version)
-        else:
-            metrics, version = dict(old.data.metrics), old.data.tags.get("genrelab.model_version")
-        self.fits_done += 1
+            self.progress.advance(1)
         return {**{k: float(v) for k, v in metrics.items() if k.startswith("test_")}, "model_version": version}
 
     def _test_metrics(self, scores: dict[str, Any]) -> dict[str, float]:
@@ -370,11 +372,147 @@ class ClipStudy:
         if not self.register:
             return None
         client = mlflow.tracking.MlflowClient()
-        version = mlflow.register_model(info.model_uri, REGISTERED_MODEL).version
+        version = str(mlflow.register_model(info.model_uri, REGISTERED_MODEL).version)
         tags = {"test_accuracy": f"{metrics['test_accuracy']:.4f}", "dataset": self.selection.dataset_name,
-                "family": "cnn", "clip_seconds": f"{seconds:g}", "synthetic": str(bool(self.selection.synthetic)).lower(),
-                "run_id": run_id}
-        for key, value in tags.items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+                "family": "cnn", "clip_seconds": f"{seconds:g}",
+                "synthetic": str(bool(self.selection.synthetic)).lower(), "run_id": run_id}
+        for tag, value in tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, tag, value)
         client.set_registered_model_alias(REGISTERED_MODEL, f"clip-{clip_label(seconds)}", version)
-        return str(version)
+        return version
+
+
+# ----------------------------------------------------------------------------------------- entry point
+
+#: ``[cnn]`` section of a spec: the network, its training and the clip lengths (folds, seed, patience
+#: and the early-stopping fraction come from ``[search]``).
+CNN_DEFAULTS = {"clip_seconds": [30.0, 3.0], "group_by": "track", "architecture": "study",
+                "filters": [8, 16, 32, 64, 128], "epochs": 30, "batch_size": 32, "learning_rate": 5e-4,
+                "dropout": 0.3, "time_shift": 0.0, "mix_within_genre": 0.0}
+#: ``[mels]`` section: the log-mel parameters (core.features.mels.MelCache's).
+MEL_DEFAULTS = {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128}
+
+
+def config_from_spec(spec: Any) -> ClipStudyConfig:
+    """The study's settings from a validated :class:`core.study.spec.Spec`."""
+    kinds = spec.data.get("input", {}).get("kinds", ["mels"])
+    if kinds != ["mels"]:
+        raise spec.error("input.kinds", f"the CNN study takes [\"mels\"], not {kinds}")
+    values = {**spec.section("cnn", CNN_DEFAULTS), "folds": spec.get("search.folds"),
+              "seed": spec.get("search.seed"), "patience": spec.get("search.patience"),
+              "inner_validation": spec.get("search.validation_fraction")}
+    return ClipStudyConfig.from_dict(values, f"{spec.path}: cnn")
+
+
+def cached_selection(selection: Any, cache: Any) -> Any:
+    """The selection without tracks whose log-mel is not cached (audio that failed to decode).
+
+    Its fingerprint also covers the mel parameters, so resume never mixes different spectrograms.
+    """
+    import dataclasses
+
+    from core.study.lineage import content_key
+
+    has = np.array([cache.has(int(t)) for t in selection.track_ids], dtype=bool)
+    if not has.any():
+        raise GenreLabError(f"{cache.dir}: no log-mel cached for any selected track (see failures.csv there)")
+    kept = np.flatnonzero(has)
+    return dataclasses.replace(
+        selection, track_ids=selection.track_ids[kept], labels=selection.labels[kept],
+        splits=selection.splits[kept], paths=[selection.paths[i] for i in kept],
+        genres=sorted(set(selection.labels[kept].tolist())),
+        fingerprint=content_key(selection=selection.fingerprint, mels=cache.key,
+                                missing=selection.track_ids[~has].tolist()))
+
+
+def describe_plan(selection: Any, config: ClipStudyConfig) -> str:
+    dev = selection.splits != "test"
+    per_genre = ", ".join(f"{g} {int(np.sum(selection.labels[dev] == g))}/{int(np.sum(selection.labels[~dev] == g))}"
+                          for g in selection.genres)
+    fits = len(config.clip_seconds) * (config.folds + 1)
+    return (f"tracks (training+validation / test): {int(dev.sum())} / {int((~dev).sum())}  [{per_genre}]\n"
+            f"clip lengths {', '.join(f'{s:g} s' for s in config.clip_seconds)} x {config.folds} folds grouped by "
+            f"{config.group_by} + 1 final refit each = {fits} fits of the {config.architecture} CNN "
+            f"(up to {config.epochs} epochs, early stopping patience {config.patience})")
+
+
+def results_table(rows: list[dict]) -> str:
+    """Clip length, CV clip/track accuracy (mean ± std), test clip/track accuracy and macro F1, in %."""
+    def pct(mean, std=None):
+        return f"{100 * mean:.1f}" + ("" if std is None else f" ± {100 * std:.1f}")
+
+    lines = [f"{'clip':>6} {'cv clip acc %':>14} {'cv track acc %':>15} {'test clip %':>11} {'test track %':>12} "
+             f"{'test F1 %':>9}"]
+    for r in rows:
+        lines.append(f"{clip_label(r['clip_seconds']):>6} {pct(r['cv_clip_accuracy_mean'], r['cv_clip_accuracy_std']):>14} "
+                     f"{pct(r['cv_track_accuracy_mean'], r['cv_track_accuracy_std']):>15} "
+                     f"{pct(r['test_clip_accuracy']):>11} {pct(r['test_track_accuracy']):>12} "
+                     f"{pct(r['test_f1_macro']):>9}")
+    return "\n".join(lines)
+
+
+def run_cnn_study(spec: Any, *, data: str | None = None, features: str | None = None,
+                  label_column: str | None = None, dry_run: bool = False, progress_path: str | None = None,
+                  out: Callable[[str], None] = print) -> list[dict]:
+    """Run (or with ``dry_run`` only plan) the clip-length study of ``spec``; returns one row per clip length.
+
+    Fills the dataset's log-mel cache first (only what is missing), then runs :class:`ClipStudy`.
+    """
+    import logging
+    import os
+
+    from core import tracking
+    from core.config import data_root
+    from core.data.selection import select
+    from core.features.batch import fill_mels
+    from core.features.mels import MelCache
+    from core.study.progress import ProgressFile
+
+    if features or label_column:
+        raise GenreLabError("the CNN study reads audio through the log-mel cache; --features does not apply")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    config = config_from_spec(spec)
+    mel_params = spec.section("mels", MEL_DEFAULTS)
+    root = data_root(data or spec.get("dataset.root"))
+    if not root.is_dir():
+        raise GenreLabError(f"{root}: dataset root not found (set dataset.root, --data or GENRELAB_DATA)")
+    sizes = spec.get("dataset.sizes") or [None]
+    if len(sizes) > 1:
+        raise spec.error("dataset.sizes", "the CNN study uses one dataset size; give one or use dataset.subset")
+    selection = select(root, subset=spec.get("dataset.subset"), size=sizes[0], genres=spec.get("dataset.genres"),
+                       require_audio=True)
+    out(f"study {spec.name}: {config.architecture} CNN on {selection.dataset_name}"
+        + (" (synthetic)" if selection.synthetic else ""))
+    if dry_run:
+        out(describe_plan(selection, config))
+        return []
+    n_jobs = spec.get("compute.n_jobs") or None
+    report, cache = fill_mels(root, workers=n_jobs, **mel_params)
+    out(report.summary(f"log-mels in {cache.dir}"))
+    selection = cached_selection(selection, cache)
+    out(describe_plan(selection, config))
+    artist_ids = None
+    if config.group_by == "artist":
+        from core.data.fma import load_tracks
+
+        artist_ids = load_tracks(root).loc[selection.track_ids, ("artist", "id")].to_numpy(dtype=np.int64)
+    progress = ProgressFile(progress_path, len(config.clip_seconds) * (config.folds + 1))
+    tracking.configure()
+    tracking.install_signal_handlers()
+    tracking.end_orphaned_runs(spec.name)
+    study = ClipStudy(selection, cache, config, experiment=spec.name, mel_params=cache.params,
+                      artist_ids=artist_ids, register=spec.get("evaluation.register"), progress=progress, out=out,
+                      spec_text=spec.path.read_text(encoding="utf-8"))
+    try:
+        rows = study.run()
+    except KeyboardInterrupt:
+        progress.finish("killed", "interrupted; rerun the same command to resume")
+        raise
+    except BaseException as err:
+        progress.finish("failed", str(err).splitlines()[0] if str(err) else type(err).__name__)
+        raise
+    progress.finish("finished", f"{len(rows)} clip lengths")
+    out(results_table(rows))
+    return rows

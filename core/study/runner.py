@@ -24,8 +24,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,14 +32,15 @@ import numpy as np
 
 from core.errors import GenreLabError
 from core.study.data import FeatureTable
+from core.study.fits import FitPool, fit_autoencoder_fold, fit_fold
 from core.study.lineage import KEY_TAG, adopt, content_key, find_reusable, indices_fingerprint, log_history
+from core.study.plan import make_plan, seconds_per_unit
 from core.study.spec import Spec
 
 INPUTS = ("features", "autoencoder")
 REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae"}
 AUTOENCODER_DEFAULTS = {"bottleneck": 259, "epochs": 50, "batch_size": 256, "learning_rate": 0.001,
                         "early_stopping": True, "patience": 5, "validation_fraction": 0.1}
-CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "mlp.json"
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -80,6 +80,8 @@ class MLPStudySettings:
             if name not in allowed:
                 raise spec.error(f"search.space.{name}", f"not a {spec.family} parameter "
                                                          f"(known: {', '.join(sorted(allowed))})")
+        if spec.get("search.halving") and "epochs" not in space:
+            raise spec.error("search.halving", "needs search.space.epochs (the budget each rung scales)")
         ae = spec.section("autoencoder", AUTOENCODER_DEFAULTS)
         n_jobs = spec.get("compute.n_jobs") or (os.cpu_count() or 1)
         return cls(family=spec.family, inputs=inputs, space=space, n_candidates=spec.get("search.n_candidates"),
@@ -125,203 +127,12 @@ class MLPStudySettings:
         """The estimator params of a candidate at a rung: its epochs scaled, the search's stopping rule."""
         params = dict(candidate, seed=self.seed, early_stopping=self.early_stopping, patience=self.patience,
                       validation_fraction=self.validation_fraction)
-        if "epochs" in params:
+        if fraction < 1.0:
             params["epochs"] = max(1, round(params["epochs"] * fraction))
-        elif fraction < 1.0:
-            raise GenreLabError("search.halving needs search.space.epochs to scale")
         return params
 
     def autoencoder_params(self) -> dict:
         return dict(self.autoencoder, seed=self.seed)
-
-
-# --------------------------------------------------------------------------------------------- tasks
-
-def _init_worker(threads: int) -> None:
-    from core.models.mlp import configure_threads
-
-    configure_threads(threads)
-
-
-def fit_fold(family: str, params: dict, matrix: str, labels: np.ndarray, train: np.ndarray,
-             val: np.ndarray) -> dict:
-    """Fit one fold in this process: scaler and network on ``train`` rows, score on ``val`` rows.
-
-    ``matrix`` is an ``.npy`` file (memory-mapped). Returns history, accuracy, fit_seconds, epochs_run.
-    """
-    from sklearn.preprocessing import StandardScaler
-
-    from core.models.mlp import make_estimator
-
-    X = np.load(matrix, mmap_mode="r")
-    start = time.perf_counter()
-    scaler = StandardScaler().fit(X[train])
-    estimator = make_estimator(family, params)
-    history = estimator.fit(scaler.transform(X[train]), labels[train], scaler.transform(X[val]), labels[val])
-    accuracy = float((estimator.predict(scaler.transform(X[val])) == labels[val]).mean())
-    return {"history": history, "accuracy": accuracy, "fit_seconds": time.perf_counter() - start,
-            "epochs_run": len(history["loss"])}
-
-
-def fit_autoencoder_fold(params: dict, matrix: str, train: np.ndarray, encode: np.ndarray,
-                         codes_path: str, save_dir: str) -> dict:
-    """Fit an autoencoder on ``train`` rows, write codes of ``encode`` rows to ``codes_path``."""
-    from core.models.autoencoder import Autoencoder
-
-    X = np.load(matrix, mmap_mode="r")
-    start = time.perf_counter()
-    ae = Autoencoder(**params)
-    history = ae.fit(X[train])
-    seconds = time.perf_counter() - start
-    np.save(codes_path, ae.transform(X[encode]))
-    ae.save(Path(save_dir))
-    return {"history": history, "fit_seconds": seconds}
-
-
-class FitPool:
-    """Runs fits inline, in threads, or in spawned worker processes that keep TensorFlow loaded."""
-
-    def __init__(self, parallel: str, n_jobs: int):
-        self.parallel, self.n_jobs = parallel, n_jobs
-        self.threads = max(1, (os.cpu_count() or 1) // n_jobs)
-        self._executor = None
-
-    def submit(self, fn: Callable, *args) -> Future:
-        if self.parallel == "none" or self.n_jobs == 1:
-            future: Future = Future()
-            try:
-                future.set_result(fn(*args))
-            except Exception as err:  # noqa: BLE001 - handed to the caller through the future
-                future.set_exception(err)
-            return future
-        if self._executor is None:
-            if self.parallel == "threads":
-                self._executor = ThreadPoolExecutor(self.n_jobs)
-            else:
-                import multiprocessing
-
-                self._executor = ProcessPoolExecutor(self.n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_init_worker, initargs=(self.threads,))
-        return self._executor.submit(fn, *args)
-
-    def close(self, cancel: bool = False) -> None:
-        if self._executor is None:
-            return
-        processes = list(getattr(self._executor, "_processes", {}).values())
-        self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
-        if cancel:
-            for process in processes:  # a cancelled study must not leave fits burning the CPU
-                process.terminate()
-        self._executor = None
-
-
-# ---------------------------------------------------------------------------------------- estimates
-
-def seconds_per_unit() -> tuple[float, str]:
-    """Seconds per (training sample × epoch × network weight) on this machine, and where it came from.
-
-    Read from the benchmark's results (``make bench``) if present, else measured now on a small net.
-    """
-    if CALIBRATION_FILE.exists():
-        try:
-            value = json.loads(CALIBRATION_FILE.read_text())["seconds_per_sample_epoch_weight"]
-            return float(value), f"measured by bench/bench_mlp.py ({CALIBRATION_FILE.name})"
-        except (KeyError, ValueError, json.JSONDecodeError):
-            pass
-    return calibrate(), "measured just now on a 2,000 x 518 sample"
-
-
-def calibrate(n: int = 2000, d: int = 518, hidden: int = 512, epochs: int = 2) -> float:
-    """Time a small Keras MLP and return seconds per sample·epoch·weight."""
-    from core.models.mlp import KerasMLP
-
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 8, n)
-    model = KerasMLP(hidden_units=[hidden], epochs=1, batch_size=256)
-    model.fit(X[:256], y[:256])  # graph tracing and first-call overhead stay out of the measure
-    model = KerasMLP(hidden_units=[hidden], epochs=epochs, batch_size=256)
-    start = time.perf_counter()
-    model.fit(X, y)
-    return (time.perf_counter() - start) / (n * epochs * network_weights(d, [hidden], 8))
-
-
-def network_weights(d: int, hidden: list[int], n_classes: int) -> int:
-    widths = [d, *hidden, n_classes]
-    return sum(a * b + b for a, b in zip(widths, widths[1:]))
-
-
-@dataclass
-class Plan:
-    rows: list[dict] = field(default_factory=list)  # one per (size, input)
-    fits_total: int = 0
-    cpu_seconds: float = 0.0
-
-    def describe(self, settings: MLPStudySettings, source: str) -> str:
-        lines = [f"{'size':>8} {'input':>11} {'rows':>7} {'feat':>5} {'cand':>4} {'folds':>5} "
-                 f"{'fits':>5} {'est. time':>10}"]
-        for r in self.rows:
-            lines.append(f"{r['size']:>8} {r['input']:>11} {r['n_rows']:>7} {r['n_features']:>5} "
-                         f"{r['candidates']:>4} {r['folds']:>5} {r['fits']:>5} {_duration(r['seconds']):>10}")
-        parallel = min(settings.n_jobs, os.cpu_count() or 1) if settings.parallel != "none" else 1
-        rungs = settings.rung_fractions()
-        lines.append(f"total: {self.fits_total} fits (fold fits, autoencoders, final refits, baselines); "
-                     f"about {_duration(self.cpu_seconds / parallel)} on {parallel} worker(s)"
-                     + (" at most (early stopping ends fits sooner)" if settings.early_stopping else ""))
-        if settings.halving:
-            lines.append(f"successive halving: rungs at {', '.join(f'{f:.3g}' for f in rungs)} of each "
-                         f"candidate's epochs, keeping 1/{settings.halving_eta} per rung")
-        lines.append(f"time per fit = samples x epochs x weights x {self.unit:.3g} s ({source})")
-        return "\n".join(lines)
-
-    unit: float = 0.0
-
-
-def make_plan(settings: MLPStudySettings, tables: list[FeatureTable], unit: float) -> Plan:
-    plan = Plan(unit=unit)
-    candidates = settings.candidates()
-    fractions, survivors = settings.rung_fractions(), settings.survivors_per_rung(len(candidates))
-    for table in tables:
-        n_cv, d, k = len(table.cv_rows), table.X.shape[1], len(table.genres)
-        n_fold_train = n_cv * (settings.folds - 1) / settings.folds
-        for input_kind in settings.inputs:
-            width = d
-            seconds, fits = 0.0, 0
-            if input_kind == "autoencoder":
-                code = settings.autoencoder["bottleneck"] or d // 2
-                ae_w = network_weights(d, [2 * d, d, code, d, 2 * d], d)
-                seconds += unit * ae_w * settings.autoencoder["epochs"] * (n_fold_train * settings.folds + n_cv)
-                fits += settings.folds + 1
-                width = code
-            for fraction, n_alive in zip(fractions, survivors):
-                alive = candidates[:n_alive]  # the estimate takes the first ones as survivors
-                for cand in alive:
-                    params = settings.model_params(cand, fraction)
-                    w = network_weights(width, list(params.get("hidden_units", [100])), k)
-                    seconds += unit * w * params.get("epochs", 100) * n_fold_train * settings.folds
-                fits += n_alive * settings.folds
-            if settings.refit_and_test:
-                w = max(network_weights(width, list(c.get("hidden_units", [100])), k) * c.get("epochs", 100)
-                        for c in candidates)
-                seconds += unit * w * n_cv
-                fits += 1
-            plan.rows.append({"size": table.size, "input": input_kind, "n_rows": len(table.X), "n_features": d,
-                              "candidates": len(candidates), "folds": settings.folds, "fits": fits,
-                              "seconds": seconds})
-            plan.fits_total += fits
-            plan.cpu_seconds += seconds
-        if settings.baselines:
-            from core.models.baselines import BASELINES
-
-            plan.fits_total += len(BASELINES)
-    return plan
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # --------------------------------------------------------------------------------------------- study
@@ -355,7 +166,7 @@ class MLPStudy:
         self.register_names = register_names
         self.pool = FitPool(settings.parallel, settings.n_jobs)
         self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
-        self.workdir = Path(tempfile.mkdtemp(prefix="genrelab-mlp-"))
+        self.workdir = Path()  # matrices and codes shared with the workers, made when fitting starts
 
     # -- the tree -------------------------------------------------------------------------------
     def run(self) -> list[dict]:
@@ -370,6 +181,7 @@ class MLPStudy:
             self.progress.advance(self.progress.fits_total - self.progress.fits_done, "done")
             return rows
         rows = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="genrelab-mlp-"))
         try:
             with tracking.start_run(self.experiment, experiment=self.experiment, kind="study",
                                     params=self._study_params(), tags={KEY_TAG: key, "genrelab.family":
@@ -475,11 +287,10 @@ class MLPStudy:
             for rung, (fraction, keep) in enumerate(zip(s.rung_fractions(), s.survivors_per_rung(len(candidates)))):
                 alive = sorted(alive, key=lambda c: (-results[c]["mean"], c))[:keep] if results else alive
                 results = {}
-                pending = self._prepare_rung(table, input_kind, candidates, alive, fraction, folds, fold_fps, base,
-                                             codes, str(matrix), label, rung)
+                lookups = self._prepare_rung(candidates, alive, fraction, fold_fps, base, codes)
                 for c in alive:
-                    results[c] = self._log_candidate(table, candidates, c, rung, fraction, pending[c], search_id,
-                                                     label)
+                    results[c] = self._run_candidate(table, candidates, c, rung, fraction, lookups[c], folds, codes,
+                                                     str(matrix), search_id, label)
             best = min(results, key=lambda c: (-results[c]["mean"], c))
             best_params = s.model_params(candidates[best], 1.0)
             mlflow.log_params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
@@ -504,14 +315,15 @@ class MLPStudy:
                 "fits": metrics.get("compute_fits"), "seconds": metrics.get("compute_seconds"),
                 "best_params": best_params}
 
-    def _prepare_rung(self, table, input_kind, candidates, alive, fraction, folds, fold_fps, base, codes,
-                      matrix, label, rung) -> dict[int, list]:
-        """Per alive candidate, per fold: a finished run to reuse or a Future of a new fit."""
-        s = self.settings
+    def _prepare_rung(self, candidates, alive, fraction, fold_fps, base, codes) -> dict[int, list]:
+        """Per alive candidate, per fold: (fold key, params, fold fingerprint, finished run or None).
+
+        Autoencoder codes are made now for every fold that some candidate still has to fit.
+        """
         lookups: dict[int, list] = {}
         needed_folds = set()
         for c in alive:
-            params = s.model_params(candidates[c], fraction)
+            params = self.settings.model_params(candidates[c], fraction)
             lookups[c] = []
             for k, fp in enumerate(fold_fps):
                 fold_key = content_key(kind="fold", **base, params=params, fold=fp)
@@ -521,26 +333,21 @@ class MLPStudy:
                     needed_folds.add(k)
         if codes is not None and needed_folds:
             codes.ensure(sorted(needed_folds))
-        for c in alive:
-            for k, (fold_key, params, fp, run) in enumerate(lookups[c]):
-                if run is not None:
-                    continue
-                source = codes.path(k) if codes is not None else matrix
-                train, val = folds[k]
-                if codes is not None:  # codes files hold the non-test rows in cv_rows order
-                    position = {row: i for i, row in enumerate(table.cv_rows.tolist())}
-                    train = np.array([position[r] for r in train.tolist()])
-                    val = np.array([position[r] for r in val.tolist()])
-                    labels = table.labels[table.cv_rows]
-                else:
-                    labels = table.labels
-                future = self.pool.submit(fit_fold, s.family, params, source, labels, train, val)
-                what = f"{label}: rung {rung + 1} candidate {c + 1}/{len(candidates)} fold {k + 1}/{len(folds)}"
-                future.add_done_callback(lambda f, what=what: self.progress.advance(1, what))
-                lookups[c][k] = (fold_key, params, fp, future)
         return lookups
 
-    def _log_candidate(self, table, candidates, c, rung, fraction, folds_state, search_id, label) -> dict:
+    def _submit_fold(self, table, folds, k, params, codes, matrix):
+        """Start fitting fold ``k``; with codes, rows are positions in the codes file (non-test rows)."""
+        train, val = folds[k]
+        if codes is None:
+            return self.pool.submit(fit_fold, self.settings.family, params, matrix, table.labels, train, val)
+        position = np.full(len(table.X), -1)
+        position[table.cv_rows] = np.arange(len(table.cv_rows))
+        return self.pool.submit(fit_fold, self.settings.family, params, codes.path(k),
+                                table.labels[table.cv_rows], position[train], position[val])
+
+    def _run_candidate(self, table, candidates, c, rung, fraction, folds_state, folds, codes, matrix,
+                       search_id, label) -> dict:
+        """The candidate run: reuse finished folds, fit the others (in parallel), log each fold run."""
         from core import tracking
 
         import mlflow
@@ -554,10 +361,14 @@ class MLPStudy:
         with tracking.start_run(name, experiment=self.experiment, kind="candidate", parent=search_id,
                                 params={**params, "candidate": c + 1, "rung": rung + 1, "epoch_fraction": fraction},
                                 tags=tags, seed=s.seed, selection=table) as cand:
+            pending = {k: self._submit_fold(table, folds, k, params, codes, matrix)
+                       for k, state in enumerate(folds_state) if state[3] is None}
             accuracies, seconds, epochs, reused = [], 0.0, 0, 0
-            for k, (fold_key, _, fold_fp, state) in enumerate(folds_state):
-                if isinstance(state, Future):
-                    result = state.result()
+            for k, (fold_key, _, fold_fp, run) in enumerate(folds_state):
+                where = f"{label}: candidate {c + 1}/{len(candidates)} fold {k + 1}/{len(folds)}"
+                if run is None:
+                    self.progress.set_current(where + (f" (rung {rung + 1})" if s.halving else ""))
+                    result = pending[k].result()
                     with tracking.start_run(f"fold {k + 1}/{s.folds}", experiment=self.experiment, kind="fold",
                                             parent=cand.info.run_id, params={**params, "fold": k + 1},
                                             tags={KEY_TAG: fold_key, "genrelab.fold": str(k + 1),
@@ -571,11 +382,11 @@ class MLPStudy:
                     self.compute["epochs"] += ep
                     self.compute["seconds"] += secs
                 else:
-                    adopt(state, cand.info.run_id)
-                    m = state.data.metrics
+                    adopt(run, cand.info.run_id)
+                    m = run.data.metrics
                     acc, secs, ep = m["fold_accuracy"], m.get("fit_seconds", 0.0), int(m.get("epochs_run", 0))
                     reused += 1
-                    self.progress.advance(1, f"{label}: candidate {c + 1} fold {k + 1} reused")
+                self.progress.advance(1, where)
                 accuracies.append(acc)
                 seconds += secs
                 epochs += ep
@@ -728,6 +539,7 @@ def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None =
     from core.study.progress import ProgressFile
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep the plan, progress and table readable
     settings = MLPStudySettings.from_spec(spec)
     tables = load_tables(spec, data, features, label_column)
@@ -738,6 +550,9 @@ def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None =
     out(plan.describe(settings, source))
     if dry_run:
         return []
+    from core.models.mlp import configure_threads
+
+    configure_threads(os.cpu_count() or 1)  # the main process fits autoencoders and final models
     progress = ProgressFile(progress_path, plan.fits_total)
     tracking.configure()
     tracking.install_signal_handlers()

@@ -31,3 +31,13 @@ def array_source():
         mel[genre * 2:genre * 2 + 2] += 3.0
         mels[track_id], labels[track_id] = mel, genre
     return ArraySource(mels, frames_per_second=4.0), labels
+
+
+@pytest.fixture(scope="module", autouse=True)
+def eager_tensorflow():
+    """Tiny networks run faster eagerly than TensorFlow takes to trace a graph for each new model."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)

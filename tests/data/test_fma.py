@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fma_fixtures import GENRES_CSV, TRACK_ROWS, build_fma_root
 from core.data import fma
+from fma_fixtures import GENRES_CSV, TRACK_ROWS, build_fma_root
 
 # FMA's real tracks.csv header and its first data row (track 2), typed out independently of the code.
 REAL_HEADER = (

@@ -102,19 +102,21 @@ def test_files_features_index_by_stem(tmp_path):
 def test_process_pool_and_dask_give_the_same_mels(tmp_path):
     from distributed import LocalCluster
 
-    root = make_root(tmp_path / "root", {2: 1.5, 3: 2.5, 4: b""})
+    assert batch.pool_size(2, 8) == 2 and batch.pool_size(2, 7) == 1 and batch.pool_size(None, 1) == 1
+    ids = list(range(2, 9))
+    root = make_root(tmp_path / "root", {**{tid: 1.1 for tid in ids}, 9: b""})  # 8 jobs: a pool of 2
     report, cache = fill_mels(root, workers=2)
-    assert report.computed == 2 and len(report.failures) == 1 and cache.has(2) and cache.has(3)
-    local = {tid: np.array(cache.load(tid)) for tid in (2, 3)}
-    for tid in (2, 3):
+    assert report.computed == 7 and report.failures.track_id.tolist() == [9]
+    local = {tid: np.array(cache.load(tid)) for tid in ids}
+    for tid in ids[:3]:
         cache.path(tid).unlink()
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         dask_report, _ = fill_mels(root, scheduler=cluster.scheduler_address)
-    assert dask_report.computed == 2 and dask_report.failures.track_id.tolist() == [4]
-    for tid in (2, 3):
+    assert dask_report.computed == 3 and dask_report.failures.track_id.tolist() == [9]
+    for tid in ids:
         np.testing.assert_allclose(cache.load(tid), local[tid], atol=1e-4)  # BLAS threads differ
     again, _ = fill_mels(root, workers=2)  # a second run costs nothing but the failed file
-    assert again.skipped == 2 and again.computed == 0
+    assert again.skipped == 7 and again.computed == 0
 
 
 def test_array_store_layout(tmp_path):

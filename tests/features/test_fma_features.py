@@ -9,6 +9,7 @@ from core.audio import AudioError
 from core.features.fma_features import (
     FEATURE_COLUMNS,
     FEATURE_NAMES,
+    _zero_padded_edges,
     estimate_tuning,
     extract_fma_features,
     features_frame,
@@ -110,6 +111,12 @@ def test_fast_tuning_equals_librosa(sr):
     magnitude = np.abs(librosa.stft(y))
     for S, rate in [(magnitude, sr), (magnitude**2, 22050)]:
         assert estimate_tuning(S, rate, 12) == librosa.estimate_tuning(S=S, sr=rate, bins_per_octave=12)
+    # The CQT's own estimate (zero-padded frames) from the reflection-padded STFT plus recomputed edges.
+    reflected = np.abs(librosa.stft(y, pad_mode="reflect"))
+    edges = _zero_padded_edges(y, reflected.shape[1])
+    np.testing.assert_array_equal(np.concatenate([edges[0], edges[1]], axis=1),
+                                  np.concatenate([magnitude[:, : edges[0].shape[1]], magnitude[:, -edges[1].shape[1]:]], axis=1))
+    assert estimate_tuning(reflected, sr, 12, edges=edges) == librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12)
 
 
 def test_file_features_and_failures(audio_file, tmp_path):
@@ -119,3 +126,17 @@ def test_file_features_and_failures(audio_file, tmp_path):
     bad.write_bytes(b"\x00" * 1000)
     with pytest.raises(AudioError, match="bad.mp3"):
         file_features(bad)
+
+
+def test_fast_spectral_pieces_equal_librosa():
+    import librosa
+
+    from core.features.fma_features import spectral_contrast, zero_crossing_rate
+
+    y = tone(1.7, 44100, seed=2)[:, 0]
+    for piece in (y, y[:5000]):
+        np.testing.assert_array_equal(
+            zero_crossing_rate(piece), librosa.feature.zero_crossing_rate(piece, frame_length=2048, hop_length=512)
+        )
+    S = np.abs(librosa.stft(y, pad_mode="reflect"))
+    np.testing.assert_allclose(spectral_contrast(S), librosa.feature.spectral_contrast(S=S, n_bands=6), atol=1e-5)

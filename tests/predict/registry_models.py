@@ -1,16 +1,16 @@
 """Registered models for the tests, logged by the project's own model code on tiny networks.
 
 - ``genre-mlp``: :func:`core.study.export.log_feature_model` around a small scikit-learn MLP fitted
-  on random feature rows (features.csv-format DataFrame in, per-genre probabilities out).
-- ``genre-cnn``: until the CNN model can be logged here, ``BandEnergyClipModel`` follows its contract:
-  ``{"waveform": (n,) float32, "sample_rate": [sr]}`` → one row per segment of ``clip_seconds`` with
-  ``start``, ``end`` and per-genre probabilities computed from the segment's band energies.
+  on features of synthetic clips (features.csv-format DataFrame in, per-genre probabilities out).
+- ``genre-cnn``: :func:`core.models.cnn.log_audio_model` around an untrained compact CNN with 4
+  filters per block (waveform in, one row of per-genre probabilities per segment out).
+Both are the project's real pyfunc classes, so the tests see what users load; only the networks are tiny.
 """
 from __future__ import annotations
 
-import sys
+import tempfile
+from pathlib import Path
 
-import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
@@ -19,10 +19,6 @@ from mlflow.tracking import MlflowClient
 from core.features.fma_features import FEATURE_NAMES
 
 GENRES = ["Electronic", "Pop", "Rock"]
-
-# Pickle by value so a CLI subprocess loads the model without this test module on its path.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
 
 def training_rows(seed: int, n_clips: int = 6, copies: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Features of a few synthetic clips (genre = clip index mod 3), each repeated with 5 % jitter.
@@ -65,40 +61,24 @@ def register_feature_model(seed: int, versions: list[dict]) -> None:
         client.create_model_version("genre-mlp", info.model_uri, run_id=run.info.run_id, tags=tags)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-class BandEnergyClipModel(mlflow.pyfunc.PythonModel):
-    """Genre logits from the low/mid/high band energy of each segment; short audio pads to one segment."""
-
-    def __init__(self, clip_seconds: float = 3.0):
-        self.clip_seconds = clip_seconds
-
-    def predict(self, context, model_input, params=None):
-        y = np.asarray(model_input["waveform"], dtype=np.float32)
-        sr = int(np.asarray(model_input["sample_rate"]).ravel()[0])
-        clip = int(self.clip_seconds * sr)
-        n = max(1, len(y) // clip)
-        rows = []
-        for i in range(n):
-            spectrum = np.abs(np.fft.rfft(y[i * clip:(i + 1) * clip], n=clip))
-            rows.append(np.log1p([band.mean() for band in np.array_split(spectrum, 3)]))
-        frame = pd.DataFrame(_softmax(np.array(rows)), columns=GENRES)
-        starts = self.clip_seconds * np.arange(n)
-        frame.insert(0, "end", np.minimum(starts + self.clip_seconds, max(len(y) / sr, self.clip_seconds)))
-        frame.insert(0, "start", starts)
-        return frame
-
-
 def register_clip_model(clip_seconds: float, tags: dict, alias: str) -> str:
-    with mlflow.start_run(run_name="test genre-cnn"):
-        info = mlflow.pyfunc.log_model(name="model", python_model=BandEnergyClipModel(clip_seconds),
-                                       registered_model_name="genre-cnn", pip_requirements=[])
-    version = str(info.registered_model_version)
+    """An untrained small CNN logged by :func:`core.models.cnn.log_audio_model`, registered as ``genre-cnn``."""
+    import keras
+
+    from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
+    from core.models.cnn import build_cnn, log_audio_model
+
+    keras.utils.set_random_seed(0)
+    frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
+    network = build_cnn((DEFAULT_N_MELS, frames, 1), len(GENRES), "compact", filters=(4, 4, 4, 4, 4))
+    params = {"sr": DEFAULT_SR, "n_fft": DEFAULT_N_FFT, "hop_length": DEFAULT_HOP_LENGTH, "n_mels": DEFAULT_N_MELS,
+              "frames_per_clip": frames, "clip_seconds": clip_seconds, "genres": GENRES,
+              "band_mean": [-40.0] * DEFAULT_N_MELS, "band_std": [20.0] * DEFAULT_N_MELS}
+    with mlflow.start_run(run_name="test genre-cnn"), tempfile.TemporaryDirectory() as tmp:
+        info = log_audio_model(network, params, Path(tmp))
+    version = mlflow.register_model(info.model_uri, "genre-cnn").version
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag("genre-cnn", version, key, str(value))
     client.set_registered_model_alias("genre-cnn", alias, version)
-    return version
+    return str(version)

@@ -22,7 +22,9 @@ def test_lists_models_and_defaults_to_the_best_of_each(registry):
     at = page()
     assert not at.exception and not errors(at)
     chooser = at.multiselect[0]
-    assert set(chooser.options) >= {"genre-mlp/1", "genre-mlp/2", "genre-cnn/1"}
+    assert [o.split()[0] for o in chooser.options] == ["genre-cnn/1", "genre-mlp/1", "genre-mlp/2"]
+    assert "@clip-3s" in chooser.options[0] and "test accuracy 55.0%" in chooser.options[2]
+    assert "trained on demo" in chooser.options[2]
     assert chooser.value == ["genre-cnn/1", "genre-mlp/2"]
 
 

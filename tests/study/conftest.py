@@ -18,10 +18,10 @@ GENRES = {"Hip-Hop": 21, "Pop": 10, "Rock": 12}
 GENRES_CSV = Path(fma.__file__).with_name("fma_genres.csv")
 
 
-def tracks_frame(n_per_genre: int) -> pd.DataFrame:
+def tracks_frame(n_per_genre: int, genres: dict[str, int] = GENRES) -> pd.DataFrame:
     """n_per_genre tracks per genre; every 5th is medium; splits 70/10/20 % per genre."""
     rows = []
-    for g, (genre, genre_id) in enumerate(GENRES.items()):
+    for g, (genre, genre_id) in enumerate(genres.items()):
         for i in range(n_per_genre):
             split = "test" if i % 5 == 0 else "validation" if i % 10 == 1 else "training"
             subset = "medium" if i % 5 == 4 else "small"
@@ -46,15 +46,15 @@ def features_frame(tracks: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """518 FMA-named feature columns: a per-genre mean vector plus unit noise."""
     rng = np.random.default_rng(seed)
     genres = tracks["track", "genre_top"].astype(str).to_numpy()
-    centres = {g: rng.normal(scale=0.6, size=len(FEATURE_COLUMNS)) for g in GENRES}
+    centres = {g: rng.normal(scale=0.6, size=len(FEATURE_COLUMNS)) for g in sorted(set(genres))}
     values = np.stack([centres[g] for g in genres]) + rng.normal(size=(len(genres), len(FEATURE_COLUMNS)))
     return pd.DataFrame(values.astype(np.float32), index=tracks.index, columns=FEATURE_COLUMNS)
 
 
-def build_study_root(root: Path, n_per_genre: int = 20) -> Path:
+def build_study_root(root: Path, n_per_genre: int = 20, genres: dict[str, int] = GENRES) -> Path:
     meta = root / fma.METADATA_DIR
     meta.mkdir(parents=True, exist_ok=True)
-    tracks = tracks_frame(n_per_genre)
+    tracks = tracks_frame(n_per_genre, genres)
     fma.write_tracks(tracks, meta / "tracks.csv")
     (meta / "genres.csv").write_bytes(GENRES_CSV.read_bytes())
     fma.write_features(features_frame(tracks), meta / "features.csv")
