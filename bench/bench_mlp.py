@@ -6,7 +6,7 @@ used (fits, epochs, fit seconds, wall seconds), then the wall time of one search
 inline, in threads and in worker processes, and the per-unit fit cost the runner's dry-run estimate uses.
 
 Writes bench/results/mlp.json and mlp.md. A few minutes on 2 cores.
-    python bench/bench_mlp.py [--rows 2000]
+    python bench/bench_mlp.py [--rows 1500]
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ patience = 3
 [search.space]
 hidden_units = [[256, 64], [128]]
 dropout = [0.2, 0.5]
-epochs = [30, 60]
+epochs = [20, 40]
 batch_size = [64, 128]
 [evaluation]
 baselines = false
@@ -93,7 +93,7 @@ def run_mode(spec_path: Path, table: Path, overrides: list[str], experiment: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=1500)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +121,7 @@ def main() -> None:
             parallel[name] = run_mode(spec_path, table, small + overrides, f"bench_parallel_{name}")
             print("parallel", name, parallel[name], flush=True)
     result = {"machine": {"cpus": os.cpu_count()}, "rows": args.rows, "features": 518, "classes": 8,
-              "search": "6 candidates x 3 folds, keras_mlp, epochs 30/60, patience 3, halving eta 3 from 1/9",
+              "search": "6 candidates x 3 folds, keras_mlp, epochs 20/40, patience 3, halving eta 3 from 1/9",
               "modes": modes, "parallel_2_candidates_3_folds_15_epochs": parallel,
               "seconds_per_sample_epoch_weight": unit, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     RESULTS.mkdir(parents=True, exist_ok=True)

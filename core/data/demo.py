@@ -530,20 +530,20 @@ def _date(rng: np.random.Generator, low: np.datetime64, high: np.datetime64) -> 
     return low + np.timedelta64(int(rng.integers(span)), "s")
 
 
-def _split_artists(sizes: list[int], rng: np.random.Generator) -> list[str]:
-    """A split per artist such that each split's track count approaches its share of ``sum(sizes)``.
+def _split_artists(sizes: list[int], filled: dict[str, int], rng: np.random.Generator) -> list[str]:
+    """A split per artist (``sizes``: its track counts) so that split sizes approach SPLIT_SHARES.
 
-    Artists are visited in random order; each goes to the split that most lacks tracks, so no artist
-    is ever in two splits and the shares come out as close as whole artists allow.
+    Largest artists first (ties in random order), each to the split whose share it brings closest
+    to its target, so no artist is ever in two splits. ``filled`` (tracks per split so far) carries
+    over between calls: genres too small for a test artist of their own still add up to 10 %.
     """
-    total = sum(sizes)
-    filled = {name: 0 for name, _ in SPLIT_SHARES}
+    total = sum(filled.values()) + sum(sizes)
     chosen = [""] * len(sizes)
-    for i in rng.permutation(len(sizes)):
-        need = {name: share * total - filled[name] - sizes[i] / 2 for name, share in SPLIT_SHARES}
-        best = max(need, key=need.get)  # ties go to the first split, training
-        chosen[i] = best
-        filled[best] += sizes[i]
+    for i in sorted(rng.permutation(len(sizes)), key=lambda i: -sizes[i]):
+        gain = {name: abs(share * total - filled[name] - sizes[i]) - abs(share * total - filled[name])
+                for name, share in SPLIT_SHARES}
+        chosen[i] = min(gain, key=gain.get)  # ties go to the first split, training
+        filled[chosen[i]] += sizes[i]
     return chosen
 
 
@@ -611,13 +611,14 @@ def plan_dataset(tracks_per_genre: int, seed: int, genres: tuple[str, ...] = tup
     rng = np.random.default_rng([seed, 1])
     parents = pd.read_csv(GENRE_TABLE, index_col=0)["parent"].to_dict()
     entries: list[dict] = []
+    filled = {name: 0 for name, _ in SPLIT_SHARES}
     artist_id, album_id = int(rng.integers(1, 40)), int(rng.integers(1, 40))
     for genre in genres:
         sizes: list[int] = []
         while sum(sizes) < tracks_per_genre:  # artists with 1..6 tracks, 3.5 on average
             sizes.append(min(int(rng.integers(1, 7)), tracks_per_genre - sum(sizes)))
         genre_entries = []
-        for size, split in zip(sizes, _split_artists(sizes, rng)):
+        for size, split in zip(sizes, _split_artists(sizes, filled, rng)):
             artist = _draw_artist(genre, artist_id, rng)
             artist_id += int(rng.integers(1, 25))
             while size:  # the artist's tracks in albums of 1..4
@@ -771,7 +772,7 @@ def _prepare(dest: Path, info: dict) -> None:
             for child in dest.iterdir():  # a different build: every file in it derives from the old clips
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    _write_if_changed(lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"), dest / "dataset.json")
 
 
 def build_demo(dest: str | os.PathLike, tracks_per_genre: int = DEFAULT_TRACKS_PER_GENRE, seed: int = 0, *,

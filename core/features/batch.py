@@ -9,6 +9,7 @@ uncached variant for arbitrary files.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -18,12 +19,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import multiprocessing
 import numpy as np
 import pandas as pd
 
 from core.errors import GenreLabError
+
+if TYPE_CHECKING:
+    from core.features.mels import MelCache
 
 #: One thread per worker process: the parallelism is across tracks, not inside numpy/numba.
 THREAD_ENV = {
@@ -324,7 +328,7 @@ def fill_mels(
     workers: int | None = None,
     scheduler: str | None = None,
     **params,
-) -> tuple[BatchReport, "object"]:
+) -> tuple[BatchReport, MelCache]:
     """Fill ``ROOT/cache/mels/<key>/`` with the log-mel of every track whose audio exists.
 
     ``params`` are MelCache's (sr, n_fft, hop_length, n_mels). Returns the report and the cache.

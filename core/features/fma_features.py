@@ -26,7 +26,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from core.audio import MIN_SECONDS, load_audio
+from core.audio import MIN_SECONDS, load_audio, resample
 
 #: Feature name -> number of rows (coefficients), as in FMA's features.py.
 FEATURE_SIZES = {
@@ -63,6 +63,9 @@ N_FFT = 2048
 HOP_LENGTH = 512
 CQT_BINS_PER_OCTAVE = 12
 CQT_OCTAVES = 7
+#: Lowest rate whose Nyquist frequency clears the CQT's top bin (C8, plus tuning and filter width);
+#: lower-rate audio (8 kHz) is upsampled to it first (it has no content up there anyway).
+MIN_SAMPLE_RATE = 11025
 #: The rate librosa assumes when none is given: what FMA's spectral features were computed with.
 LIBROSA_DEFAULT_SR = 22050
 # Row order of the stacked feature matrix; statistics are scattered to FEATURE_COLUMNS by _COLUMN_SOURCE.
@@ -244,10 +247,13 @@ def extract_fma_features(y: np.ndarray, sr: int) -> np.ndarray:
 
     Returns float32, shape (518,), in FEATURE_COLUMNS order. Use at least a few STFT frames of
     audio (``core.audio.load_audio`` enforces 1 s); values are FMA's recipe's (see module doc).
+    Audio below MIN_SAMPLE_RATE is upsampled to it: FMA's 7-octave CQT does not fit under 8 kHz.
     """
     import librosa
 
     y = np.ascontiguousarray(y, dtype=np.float32)
+    if sr < MIN_SAMPLE_RATE:
+        y, sr = resample(y, sr, MIN_SAMPLE_RATE), MIN_SAMPLE_RATE
     zcr = zero_crossing_rate(y)
 
     stft = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, pad_mode="reflect"))

@@ -60,9 +60,10 @@ class EpochCallback(keras.callbacks.Callback):
 class CNNClassifier:
     """Fit on batches of (clips, one-hot labels); early stopping on a validation set restores the best epoch.
 
-    ``fit`` takes a ``keras.utils.PyDataset`` (or anything Keras' fit takes as x) yielding
+    ``fit`` takes a ``keras.utils.PyDataset`` (or any indexable sequence of batches) yielding
     ``(x of shape (batch, n_mels, frames, 1), y one-hot of shape (batch, n_classes))``; the input shape
-    and class count are read from its first batch. After fitting: ``model_``, ``history_`` (per-epoch
+    and class count are read from its first batch. Without a validation set, early stopping watches
+    the training loss. After fitting: ``model_``, ``history_`` (per-epoch
     ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``), ``epochs_trained_``.
     """
 

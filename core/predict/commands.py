@@ -26,13 +26,16 @@ def run_predict(args) -> int:
     chosen = [predictor.resolve(args.model, models)] if args.model else predictor.default_models(models)
     failed = False
     for path in args.files:
+        shown_errors = set()  # a file every model rejects (not audio, silent...) is reported once
         for info in chosen:
             result = predictor.predict_file(path, info)
             failed |= "error" in result
             if args.json:
                 print(json.dumps(result), flush=True)
             elif "error" in result:
-                print(f"error: {result['error']}", file=sys.stderr, flush=True)
+                if result["error"] not in shown_errors:
+                    print(f"error: {result['error']}", file=sys.stderr, flush=True)
+                    shown_errors.add(result["error"])
             else:
                 print(format_result(result), flush=True)
     return 1 if failed else 0

@@ -35,6 +35,8 @@ from core.errors import GenreLabError
 
 #: Longest stretch of audio the feature models see (FMA's clips are 30 s).
 FEATURE_WINDOW_SECONDS = 30.0
+#: Feature models see audio at the file's own rate, raised to at least this (librosa's default rate).
+FEATURE_MIN_SAMPLE_RATE = 22050
 #: Audio models read the file in windows of whole segments lasting about this long.
 AUDIO_WINDOW_SECONDS = 30.0
 NO_MODEL_MESSAGE = ("no model registered yet: run `make demo` or "
@@ -218,9 +220,10 @@ class LoadedModel:
 
 
 def _audio_params(pyfunc) -> dict:
-    """``sample_rate`` and ``clip_seconds`` an audio model stores with it (``genre-cnn``'s mel parameters; None if absent).
+    """``sample_rate`` and ``clip_seconds`` stored with an audio model (``genre-cnn``'s mel parameters).
 
-    Streaming the file at the model's own rate resamples once, continuously, instead of per window.
+    Values are None when absent. Streaming the file at the model's own rate resamples once,
+    continuously, instead of once per window inside the model.
     """
     try:
         params = getattr(pyfunc.unwrap_python_model(), "params", None)
@@ -262,9 +265,11 @@ def _probabilities(row: pd.Series) -> dict[str, float]:
 
 def _input_kind(pyfunc) -> str:
     """'features' when the signature asks for FMA's feature columns, else 'audio'."""
+    from core.features.fma_features import FEATURE_NAMES
+
     schema = pyfunc.metadata.get_input_schema()
     names = set(schema.input_names()) if schema is not None and schema.has_input_names() else set()
-    return "features" if any(n.startswith("mfcc.") for n in names) else "audio"
+    return "features" if names and names <= set(FEATURE_NAMES) else "audio"
 
 
 _LOADED: dict[str, LoadedModel] = {}
@@ -294,25 +299,29 @@ def load(info: ModelInfo) -> LoadedModel:
 def feature_window(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """The audio the feature models see: the central ``FEATURE_WINDOW_SECONDS`` of the file.
 
-    Returns (y float32 mono of shape (n,), native sample rate). Falls back to the first window when
-    the centre does not decode (the header promised more audio than the file holds).
-    Raises AudioError for unusable files.
+    Returns (y float32 mono of shape (n,), its rate in Hz: the file's own, or FEATURE_MIN_SAMPLE_RATE
+    when the file's is lower). Falls back to the first window when the centre does not decode (the
+    header promised more audio than the file holds). Raises AudioError for unusable files.
     """
     import soundfile as sf
 
     from core.audio import AudioError, load_audio
 
     try:
-        declared = sf.info(str(path)).duration
+        info = sf.info(str(path))
+        declared, native_sr = info.duration, info.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
-        declared = 0.0  # load_audio below names the problem
+        declared, native_sr = 0.0, None  # load_audio below names the problem
+    # FMA computed the features at the file's own rate; a rate below 22050 Hz is raised to it, since
+    # the CQT's top octave needs a Nyquist frequency above about 4 kHz (an 8 kHz phone recording fails).
+    sr = FEATURE_MIN_SAMPLE_RATE if native_sr and native_sr < FEATURE_MIN_SAMPLE_RATE else None
     offset = max(0.0, (declared - FEATURE_WINDOW_SECONDS) / 2)
     if offset > 0:
         try:
-            return load_audio(path, offset=offset, duration=FEATURE_WINDOW_SECONDS)
+            return load_audio(path, sr=sr, offset=offset, duration=FEATURE_WINDOW_SECONDS)
         except AudioError:
             pass
-    return load_audio(path, duration=FEATURE_WINDOW_SECONDS)
+    return load_audio(path, sr=sr, duration=FEATURE_WINDOW_SECONDS)
 
 
 def file_features(path: str | os.PathLike) -> pd.DataFrame:

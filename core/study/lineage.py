@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,6 @@ def log_history(history: dict[str, list[float]]) -> None:
     """Per-epoch curves on the active run: one metric per key, step = epoch (0-based)."""
     import mlflow
     from mlflow.entities import Metric
-    import time
 
     now = int(time.time() * 1000)
     metrics = [Metric(name, float(v), now, step) for name, values in history.items()
@@ -67,7 +67,3 @@ def log_history(history: dict[str, list[float]]) -> None:
     client = mlflow.tracking.MlflowClient()
     for start in range(0, len(metrics), 1000):  # MLflow caps one batch at 1000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 1000])
-
-
-def run_metrics(run) -> dict[str, float]:
-    return dict(run.data.metrics)

@@ -34,7 +34,7 @@ from core.errors import GenreLabError
 from core.study.data import FeatureTable
 from core.study.fits import FitPool, fit_autoencoder_fold, fit_fold
 from core.study.lineage import KEY_TAG, adopt, content_key, find_reusable, indices_fingerprint, log_history
-from core.study.plan import make_plan, seconds_per_unit
+from core.study.plan import Plan, make_plan, seconds_per_unit
 from core.study.spec import Spec
 
 INPUTS = ("features", "autoencoder")
@@ -280,7 +280,7 @@ class MLPStudy:
             matrix = self.workdir / f"{table.fingerprint}.npy"
             if not matrix.exists():
                 np.save(matrix, table.X)
-            codes = _Codes(self, table, folds, fold_fps, ae_params, search_id, str(matrix)) if ae_params else None
+            codes = _Codes(self, table, folds, fold_fps, ae_params, search_id) if ae_params else None
             before = dict(self.compute)
             alive = list(range(len(candidates)))
             results: dict[int, dict] = {}
@@ -300,6 +300,7 @@ class MLPStudy:
             mlflow.set_tag("genrelab.best_candidate_run", results[best]["run_id"])
             if s.refit_and_test:
                 metrics.update(self.run_final(table, input_kind, best_params, ae_params, search_id, key, label))
+                self.out(f"{label}: best candidate {best + 1}, test accuracy {metrics['test_accuracy']:.3f}")
             mlflow.log_metrics(metrics)
         return self._row(table, input_kind, metrics, json.dumps(best_params, sort_keys=True))
 
@@ -393,6 +394,8 @@ class MLPStudy:
             mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
             mlflow.log_metrics({"cv_accuracy_mean": mean, "cv_accuracy_std": std, "fit_seconds": seconds,
                                 "epochs_run": epochs, "folds_reused": reused})
+        self.out(f"{label} {name}: cv accuracy {mean:.3f} ± {std:.3f} ({len(folds)} folds, {reused} reused, "
+                 f"{epochs} epochs, {seconds:.0f} s)")
         return {"mean": mean, "std": std, "run_id": cand.info.run_id}
 
     def run_final(self, table, input_kind, params, ae_params, search_id, search_key, label) -> dict:
@@ -453,9 +456,9 @@ class MLPStudy:
 class _Codes:
     """Autoencoder codes per fold (codes of all non-test rows from the fold's own autoencoder)."""
 
-    def __init__(self, study: MLPStudy, table: FeatureTable, folds, fold_fps, ae_params, search_id, matrix):
+    def __init__(self, study: MLPStudy, table: FeatureTable, folds, fold_fps, ae_params, search_id):
         self.study, self.table, self.folds, self.fold_fps = study, table, folds, fold_fps
-        self.ae_params, self.search_id, self.matrix = ae_params, search_id, matrix
+        self.ae_params, self.search_id = ae_params, search_id
 
     def path(self, k: int) -> str:
         return str(self.study.workdir / f"codes-{self.table.fingerprint}-{self.fold_fps[k]}.npy")
@@ -479,7 +482,7 @@ class _Codes:
             if done is not None:
                 adopt(done, self.search_id)
                 folder = mlflow.artifacts.download_artifacts(run_id=done.info.run_id, artifact_path="encoder")
-                ae = Autoencoder.load(Path(folder), {k2: v for k2, v in self.ae_params.items()})
+                ae = Autoencoder.load(Path(folder), self.ae_params)
                 np.save(self.path(k), ae.transform(self.table.X[self.table.cv_rows]))
                 study.progress.advance(1)
                 continue
@@ -531,23 +534,34 @@ def load_tables(spec: Spec, data: str | None, features: str | None, label_column
     return [load_fma_table(root, size, spec.get("dataset.genres")) for size in sizes]
 
 
+def plan_mlp_study(spec: Spec, *, data: str | None = None, features: str | None = None,
+                   label_column: str | None = None) -> tuple[MLPStudySettings, list[FeatureTable], Plan, str]:
+    """Validate the spec, load the tables and plan the fits: (settings, tables, plan, plan as text)."""
+    settings = MLPStudySettings.from_spec(spec)
+    tables = load_tables(spec, data, features, label_column)
+    unit, source = seconds_per_unit()
+    plan = make_plan(settings, tables, unit)
+    header = f"study {spec.name}: {settings.family} on {tables[0].dataset_name}" + (
+        " (synthetic)" if tables[0].synthetic else "")
+    return settings, tables, plan, header + "\n" + plan.describe(settings, source)
+
+
+def say(line: str) -> None:
+    """Print a line now (the dashboard tails a job's log while it runs)."""
+    print(line, flush=True)
+
+
 def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None = None,
                   label_column: str | None = None, dry_run: bool = False, progress_path: str | None = None,
-                  out: Callable[[str], None] = print) -> list[dict]:
+                  out: Callable[[str], None] = say) -> list[dict]:
     """Run (or with ``dry_run`` only plan) the MLP study of ``spec``; returns the results rows."""
     from core import tracking
     from core.study.progress import ProgressFile
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep the plan, progress and table readable
-    settings = MLPStudySettings.from_spec(spec)
-    tables = load_tables(spec, data, features, label_column)
-    unit, source = seconds_per_unit()
-    plan = make_plan(settings, tables, unit)
-    out(f"study {spec.name}: {settings.family} on {tables[0].dataset_name}"
-        + (" (synthetic)" if tables[0].synthetic else ""))
-    out(plan.describe(settings, source))
+    settings, tables, plan, text = plan_mlp_study(spec, data=data, features=features, label_column=label_column)
+    out(text)
     if dry_run:
         return []
     from core.models.mlp import configure_threads
@@ -555,6 +569,7 @@ def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None =
     configure_threads(os.cpu_count() or 1)  # the main process fits autoencoders and final models
     progress = ProgressFile(progress_path, plan.fits_total)
     tracking.configure()
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # after mlflow's import, which sets its own level
     tracking.install_signal_handlers()
     tracking.end_orphaned_runs(spec.name)
     register = REGISTERED if settings.register and not features else None

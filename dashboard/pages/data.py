@@ -59,7 +59,7 @@ else:
     if len(shown) > MAX_PICKER_TRACKS:
         st.caption(f"The picker lists the first {MAX_PICKER_TRACKS:,}; narrow the filters to reach the others.")
     labels = shown["title"].astype("string").fillna("").to_dict()
-    track_id = st.selectbox("Track", ids, format_func=lambda t: f"{t:06d} · {shown.at[t, 'genre_top']} · {labels[t]}")
+    track_id = st.selectbox("Track", ids, key="track", format_func=lambda t: f"{t:06d} · {shown.at[t, 'genre_top']} · {labels[t]}")
     row = shown.loc[track_id]
     st.subheader(f"{track_id:06d} · {row['title']}")
     st.caption(f"{row['artist']} · {row['genre_top']} · subset {row['subset']} · split {row['split']}")

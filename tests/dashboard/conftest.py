@@ -49,13 +49,33 @@ def populated_store() -> str:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def empty_store() -> str:
+    """A store with its tables created and no runs (no test writes to it)."""
+    from core import tracking
+
+    folder = fast_dir("genrelab-empty-")
+    uri = tracking.configure(_store(folder))
+    tracking.runs_frame()  # creates the tables once (seconds of migrations)
+    yield uri
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch, tiny_data):
-    """Point the dashboard at the tiny data, a fresh empty store and a fresh jobs folder; returns a
+def fresh_store() -> str:
+    """The URI of a new, not yet created store of this test's own."""
+    folder = fast_dir("genrelab-fresh-")
+    yield _store(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, tiny_data, empty_store):
+    """Point the dashboard at the tiny data, the empty store and a fresh jobs folder; returns a
     setter to swap the store or data root."""
     monkeypatch.setenv("GENRELAB_DATA", str(tiny_data))
     monkeypatch.setenv("GENRELAB_JOBS", str(tmp_path / "jobs"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", _store(tmp_path / "mlruns"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", empty_store)
     monkeypatch.setenv("GENRELAB_MLFLOW_UI", "http://127.0.0.1:9")  # nothing listens there
 
     def use(store: str | None = None, data: str | None = None) -> None:

@@ -110,12 +110,11 @@ def store_runs(uri: str):
     return tracking.runs_frame()
 
 
-def test_compare_marks_the_original_study_on_real_fma(env, open_page, tmp_path):
+def test_compare_marks_the_original_study_on_real_fma(env, open_page, fresh_store):
     from core import tracking
     from tests.dashboard.builders import TreeWriter, mlp_size_study
 
-    uri = f"sqlite:///{tmp_path / 'real' / 'mlflow.db'}"
-    tracking.configure(uri)
+    uri = tracking.configure(fresh_store)
     mlp_size_study(TreeWriter("fma_mlp", dataset="fma_large", synthetic=False), sizes=("8k", "25k", "45k"),
                    inputs=("features",), n_candidates=1, folds=2, epochs=1, baselines=False)
     env(store=uri)
@@ -172,7 +171,7 @@ def test_data_page_filters_plays_and_draws_a_track(env, open_page, tiny_data):
     assert_clean(at)
     shown = at.dataframe[0].value
     assert len(shown) == 2 and set(shown["genre_top"]) == {"Rock"} and set(shown["split"]) == {"test"}
-    track = at.selectbox[-1].value
+    track = at.selectbox(key="track").value
     assert track in shown.index
     assert at.get("audio"), "the clip can be played"
     drawn = charts(at)

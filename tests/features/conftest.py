@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
+
+from core.data import fma
 
 #: extension -> (soundfile format, subtype); Opus only takes 8/12/16/24/48 kHz.
 FORMATS = {
@@ -33,6 +36,33 @@ def write_audio(path: Path, seconds: float = 2.0, sr: int = 22050, channels: int
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, tone(seconds, sr, channels, seed), sr, format=fmt, subtype=subtype)
     return path
+
+
+def make_root(root, audio: dict):
+    """A dataset root: tracks.csv/genres.csv for the ids in ``audio`` ({id: seconds or b'bytes'}) + their files."""
+    genres = pd.DataFrame({"#tracks": [len(audio)], "parent": [0], "title": ["Rock"], "top_level": [12]},
+                          index=pd.Index([12], name="genre_id"))
+    tracks = pd.DataFrame(index=pd.Index(list(audio), name="track_id"),
+                          columns=pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS), dtype=object)
+    for column in fma.LIST_COLUMNS:
+        tracks[column] = [[] for _ in audio]
+    tracks["track", "genre_top"] = "Rock"
+    tracks["track", "genres"] = [[12] for _ in audio]
+    tracks["track", "genres_all"] = [[12] for _ in audio]
+    tracks["set", "subset"] = "small"
+    tracks["set", "split"] = "training"
+    (root / "fma_metadata").mkdir(parents=True)
+    fma.write_tracks(tracks, root / "fma_metadata" / "tracks.csv")
+    fma.write_genres(genres, root / "fma_metadata" / "genres.csv")
+    for tid, content in audio.items():
+        name = f"{tid:06d}"
+        path = root / "fma_small" / name[:3] / f"{name}.mp3"
+        if isinstance(content, bytes):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        elif content is not None:
+            write_audio(path, seconds=content, sr=22050, channels=2, seed=tid)
+    return root
 
 
 @pytest.fixture

@@ -7,34 +7,7 @@ from core.features import batch
 from core.features.batch import ArrayStore, Job, fill_features, fill_mels, files_features, run_jobs
 from core.features.fma_features import FEATURE_COLUMNS
 from core.features.mels import MelCache
-from tests.features.conftest import write_audio
-
-
-def make_root(root, audio: dict):
-    """A dataset root: tracks.csv/genres.csv for the ids in ``audio`` ({id: seconds or b'bytes'}) + their files."""
-    genres = pd.DataFrame({"#tracks": [len(audio)], "parent": [0], "title": ["Rock"], "top_level": [12]},
-                          index=pd.Index([12], name="genre_id"))
-    tracks = pd.DataFrame(index=pd.Index(list(audio), name="track_id"),
-                          columns=pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS), dtype=object)
-    for column in fma.LIST_COLUMNS:
-        tracks[column] = [[] for _ in audio]
-    tracks["track", "genre_top"] = "Rock"
-    tracks["track", "genres"] = [[12] for _ in audio]
-    tracks["track", "genres_all"] = [[12] for _ in audio]
-    tracks["set", "subset"] = "small"
-    tracks["set", "split"] = "training"
-    (root / "fma_metadata").mkdir(parents=True)
-    fma.write_tracks(tracks, root / "fma_metadata" / "tracks.csv")
-    fma.write_genres(genres, root / "fma_metadata" / "genres.csv")
-    for tid, content in audio.items():
-        name = f"{tid:06d}"
-        path = root / "fma_small" / name[:3] / f"{name}.mp3"
-        if isinstance(content, bytes):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        elif content is not None:
-            write_audio(path, seconds=content, sr=22050, channels=2, seed=tid)
-    return root
+from tests.features.conftest import make_root, write_audio
 
 
 def _count(job: Job) -> int:

@@ -3,8 +3,7 @@ import pandas as pd
 
 from core.__main__ import main
 from core.data import fma
-from tests.features.conftest import write_audio
-from tests.features.test_batch import make_root
+from tests.features.conftest import make_root, write_audio
 
 
 def test_features_for_files_writes_features_csv_format(tmp_path, capsys):

@@ -122,6 +122,8 @@ def test_fast_tuning_equals_librosa(sr):
 def test_file_features_and_failures(audio_file, tmp_path):
     vector = file_features(audio_file("a.flac", seconds=1.5, sr=32000, channels=2))
     assert vector.shape == (518,) and np.isfinite(vector).all()
+    telephone = file_features(audio_file("phone.wav", seconds=1.5, sr=8000))  # below the CQT's range
+    assert np.isfinite(telephone).all()
     bad = tmp_path / "bad.mp3"
     bad.write_bytes(b"\x00" * 1000)
     with pytest.raises(AudioError, match="bad.mp3"):

@@ -1,0 +1,94 @@
+"""Launch page: plan a spec, start it as a background job, follow it to the end; cancel and queue."""
+from __future__ import annotations
+
+import sys
+import time
+
+from core import jobs
+from tests.dashboard.test_pages import assert_clean, texts
+
+TINY_SPEC = """
+experiment = "tiny_mlp"
+description = "A tiny MLP study for the dashboard tests."
+[dataset]
+sizes = ["45k"]
+[model]
+family = "sklearn_mlp"
+[search]
+n_candidates = 2
+folds = 2
+[search.space]
+hidden_units = [[16], [8]]
+epochs = [5]
+[evaluation]
+register = false
+[compute]
+parallel = "none"
+"""
+
+
+def pick_spec(at, path) -> None:
+    at.selectbox(key="spec_choice").set_value("other spec file...").run()
+    at.text_input(key="spec_path").set_value(str(path)).run()
+
+
+def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_store, tmp_path):
+    env(store=fresh_store)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SPEC)
+    at = open_page("pages/launch.py")
+    pick_spec(at, spec)
+    assert_clean(at)
+    candidates = next(w for w in at.number_input if w.label == "search.n_candidates")
+    candidates.set_value(1)
+    next(b for b in at.button if b.label == "Start run").click().run()
+    assert_clean(at)
+    assert "submitted" in texts(at.success)
+    [job] = jobs.list_jobs()
+    assert "--set" in job["argv"] and "search.n_candidates=1" in job["argv"]
+
+    # The plan is a separate dry run; it takes a while, so it overlaps the job.
+    next(b for b in at.button if b.label == "Show plan").click().run()
+    assert_clean(at)
+    plan = texts(at.code)
+    assert "study tiny_mlp" in plan and "total:" in plan
+
+    saw_progress, deadline = False, time.monotonic() + 300
+    while jobs.get_job(job["id"])["status"] in jobs.ACTIVE and time.monotonic() < deadline:
+        at.run()  # a timed fragment does not rerun by itself under AppTest
+        assert_clean(at)
+        saw_progress |= any("fits" in str(p.proto.text) for p in at.get("progress"))
+        time.sleep(1)
+    at.run()
+    finished = jobs.get_job(job["id"])
+    assert finished["status"] == "finished", jobs.tail_log(job["id"], 20)
+    assert saw_progress, "the running job showed its fits while it ran"
+    table = at.dataframe[-1].value
+    assert table.loc[table["job"] == job["id"], "status"].item() == "finished"
+
+    at.switch_page("../../dashboard/pages/overview.py").run()
+    runs = at.dataframe[-1].value
+    assert "tiny_mlp" in set(runs["experiment"]) and "FINISHED" in set(runs["status"])
+
+
+def sleeper(progress):
+    return [sys.executable, "-c", "import time; print('working', flush=True); time.sleep(120)"]
+
+
+def test_cancel_frees_the_slot_for_the_queue(env, open_page):
+    first = jobs.submit_command(sleeper, label="first sleeper")
+    second = jobs.submit_command(sleeper, label="second sleeper")
+    at = open_page("pages/launch.py")
+    assert_clean(at)
+    assert "first sleeper" in texts(at.markdown)
+    queue = next(df.value for df in at.dataframe if "job" in df.value.columns and len(df.value) == 1)
+    assert list(queue["job"]) == [second]
+
+    at.button(key=f"cancel_{first}").click().run()
+    deadline = time.monotonic() + 60
+    while jobs.get_job(first)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert jobs.get_job(first)["status"] == "killed"
+    assert jobs.get_job(second)["status"] == "running"
+    assert "second sleeper" in texts(at.markdown)
