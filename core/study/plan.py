@@ -1,7 +1,8 @@
 """The plan a dry run prints: fits per (size, input) and an estimated time from a measured unit cost.
 
-A fit costs about samples x epochs x weights x unit seconds; the unit comes from the benchmark's
-results (``bench/results/mlp.json``) when present, else from timing a small network right now.
+A fit costs about epochs x (per-epoch overhead + samples x weights x per-unit seconds); both
+constants come from the benchmark's results (``bench/results/mlp.json``) when present, else from
+timing a small network right now.
 """
 from __future__ import annotations
 
@@ -18,32 +19,51 @@ from core.study.data import FeatureTable
 CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "mlp.json"
 
 
-def seconds_per_unit() -> tuple[float, str]:
-    """Seconds per (training sample × epoch × network weight) on this machine, and where it came from.
+@dataclass
+class Cost:
+    """Measured fit cost: seconds = epochs x (per_epoch + per_unit x samples x weights)."""
 
-    Read from the benchmark's results (``make bench``) if present, else measured now on a small net.
-    """
+    per_unit: float  # seconds per training sample x epoch x network weight (the arithmetic)
+    per_epoch: float  # fixed seconds per epoch (Keras' loop, callbacks, validation): dominates small data
+    source: str
+
+    def fit_seconds(self, epochs: float, samples: float, weights: int) -> float:
+        return epochs * (self.per_epoch + self.per_unit * samples * weights)
+
+
+def measured_cost() -> Cost:
+    """The fit cost on this machine: from the benchmark's results (``make bench``) if present, else timed now."""
     if CALIBRATION_FILE.exists():
         try:
-            value = json.loads(CALIBRATION_FILE.read_text())["seconds_per_sample_epoch_weight"]
-            return float(value), f"measured by bench/bench_mlp.py ({CALIBRATION_FILE.name})"
-        except (KeyError, ValueError, json.JSONDecodeError):
+            values = json.loads(CALIBRATION_FILE.read_text())
+            return Cost(float(values["seconds_per_sample_epoch_weight"]), float(values["seconds_per_epoch"]),
+                        f"measured by bench/bench_mlp.py, {CALIBRATION_FILE.name}")
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError):
             pass
-    return calibrate(), "measured just now on a 2,000 x 518 sample"
+    per_unit, per_epoch = calibrate()
+    return Cost(per_unit, per_epoch, "measured just now on 3,000 x 518 random rows")
 
 
-def calibrate(n: int = 2000, d: int = 518, hidden: int = 512, epochs: int = 2) -> float:
-    """Time a small Keras MLP and return seconds per sample·epoch·weight."""
+def calibrate(n: int = 3000, d: int = 518, hidden: int = 1024, epochs: int = 2) -> tuple[float, float]:
+    """Time a Keras MLP on n and on 64 random rows: (seconds per sample·epoch·weight, seconds per epoch).
+
+    Each timing is the best of two, so a busy machine disturbs it less.
+    """
     from core.models.mlp import KerasMLP
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 8, n)
-    model = KerasMLP(hidden_units=[hidden], epochs=1, batch_size=256)
-    model.fit(X[:256], y[:256])  # graph tracing and first-call overhead stay out of the measure
-    model = KerasMLP(hidden_units=[hidden], epochs=epochs, batch_size=256)
-    start = time.perf_counter()
-    model.fit(X, y)
-    return (time.perf_counter() - start) / (n * epochs * network_weights(d, [hidden], 8))
+
+    def timed(rows: int) -> float:
+        model = KerasMLP(hidden_units=[hidden], epochs=epochs, batch_size=256)
+        start = time.perf_counter()
+        model.fit(X[:rows], y[:rows])
+        return (time.perf_counter() - start) / epochs
+
+    timed(256)  # TensorFlow's first-call overhead stays out of the measure
+    per_epoch = min(timed(64), timed(64))
+    per_unit = max(min(timed(n), timed(n)) - per_epoch, 0.0) / (n * network_weights(d, [hidden], 8))
+    return per_unit, per_epoch
 
 
 def network_weights(d: int, hidden: list[int], n_classes: int) -> int:
@@ -53,11 +73,14 @@ def network_weights(d: int, hidden: list[int], n_classes: int) -> int:
 
 @dataclass
 class Plan:
+    """Fits and estimated seconds per (size, input) row of a study."""
+
     rows: list[dict] = field(default_factory=list)  # one per (size, input)
     fits_total: int = 0
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # summed over fits; divided by the workers for the estimate
+    cost: Cost | None = None
 
-    def describe(self, settings, source: str) -> str:
+    def describe(self, settings) -> str:
         lines = [f"{'size':>8} {'input':>11} {'rows':>7} {'feat':>5} {'cand':>4} {'folds':>5} "
                  f"{'fits':>5} {'est. time':>10}"]
         for r in self.rows:
@@ -71,39 +94,43 @@ class Plan:
         if settings.halving:
             lines.append(f"successive halving: rungs at {', '.join(f'{f:.3g}' for f in rungs)} of each "
                          f"candidate's epochs, keeping 1/{settings.halving_eta} per rung")
-        lines.append(f"time per fit = samples x epochs x weights x {self.unit:.3g} s ({source})")
+        lines.append(f"time per fit = epochs x ({self.cost.per_epoch:.3g} s + samples x weights x "
+                     f"{self.cost.per_unit:.3g} s), {self.cost.source}")
         return "\n".join(lines)
 
-    unit: float = 0.0
 
+def make_plan(settings, tables: list[FeatureTable], cost: Cost) -> Plan:
+    """Fits and estimated seconds per (size, input); early stopping and halving survivors are not foreseen."""
+    from dataclasses import asdict
 
-def make_plan(settings, tables: list[FeatureTable], unit: float) -> Plan:
-    plan = Plan(unit=unit)
+    from core.models.baselines import BASELINES
+    from core.models.mlp import FAMILIES
+
+    plan = Plan(cost=cost)
+    defaults = asdict(FAMILIES[settings.family][1]())
     candidates = settings.candidates()
     fractions, survivors = settings.rung_fractions(), settings.survivors_per_rung(len(candidates))
     for table in tables:
         n_cv, d, k = len(table.cv_rows), table.X.shape[1], len(table.genres)
         n_fold_train = n_cv * (settings.folds - 1) / settings.folds
         for input_kind in settings.inputs:
-            width = d
-            seconds, fits = 0.0, 0
+            width, seconds, fits = d, 0.0, 0
             if input_kind == "autoencoder":
-                code = settings.autoencoder["bottleneck"] or d // 2
-                ae_w = network_weights(d, [2 * d, d, code, d, 2 * d], d)
-                seconds += unit * ae_w * settings.autoencoder["epochs"] * (n_fold_train * settings.folds + n_cv)
+                width = settings.autoencoder["bottleneck"] or d // 2
+                weights = network_weights(d, [2 * d, d, width, d, 2 * d], d)
+                epochs = settings.autoencoder["epochs"]
+                seconds += settings.folds * cost.fit_seconds(epochs, n_fold_train, weights)
+                seconds += cost.fit_seconds(epochs, n_cv, weights)
                 fits += settings.folds + 1
-                width = code
             for fraction, n_alive in zip(fractions, survivors):
-                alive = candidates[:n_alive]  # the estimate takes the first ones as survivors
-                for cand in alive:
-                    params = settings.model_params(cand, fraction)
-                    w = network_weights(width, list(params.get("hidden_units", [100])), k)
-                    seconds += unit * w * params.get("epochs", 100) * n_fold_train * settings.folds
+                for cand in candidates[:n_alive]:  # which ones survive is unknown: the first ones stand in
+                    params = {**defaults, **settings.model_params(cand, fraction)}
+                    weights = network_weights(width, list(params["hidden_units"]), k)
+                    seconds += settings.folds * cost.fit_seconds(params["epochs"], n_fold_train, weights)
                 fits += n_alive * settings.folds
             if settings.refit_and_test:
-                w = max(network_weights(width, list(c.get("hidden_units", [100])), k) * c.get("epochs", 100)
-                        for c in candidates)
-                seconds += unit * w * n_cv
+                seconds += max(cost.fit_seconds(p["epochs"], n_cv, network_weights(width, list(p["hidden_units"]), k))
+                               for p in ({**defaults, **c} for c in candidates))
                 fits += 1
             plan.rows.append({"size": table.size, "input": input_kind, "n_rows": len(table.X), "n_features": d,
                               "candidates": len(candidates), "folds": settings.folds, "fits": fits,
@@ -111,8 +138,6 @@ def make_plan(settings, tables: list[FeatureTable], unit: float) -> Plan:
             plan.fits_total += fits
             plan.cpu_seconds += seconds
         if settings.baselines:
-            from core.models.baselines import BASELINES
-
             plan.fits_total += len(BASELINES)
     return plan
 

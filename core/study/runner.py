@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +35,7 @@ from core.errors import GenreLabError
 from core.study.data import FeatureTable
 from core.study.fits import FitPool, fit_autoencoder_fold, fit_fold
 from core.study.lineage import KEY_TAG, adopt, content_key, find_reusable, indices_fingerprint, log_history
-from core.study.plan import Plan, make_plan, seconds_per_unit
+from core.study.plan import Plan, make_plan, measured_cost
 from core.study.spec import Spec
 
 INPUTS = ("features", "autoencoder")
@@ -191,13 +192,24 @@ class MLPStudy:
 
                 mlflow.log_text(self.spec.path.read_text(encoding="utf-8"), "spec.toml")
                 mlflow.log_dict(self.spec.to_toml_dict(), "spec_resolved.json")
+                failures = []
                 for table in self.tables:
                     if self.settings.baselines:
                         rows += self.run_baselines(table, study.info.run_id)
                     for input_kind in self.settings.inputs:
-                        rows.append(self.run_search(table, input_kind, study.info.run_id))
+                        try:
+                            rows.append(self.run_search(table, input_kind, study.info.run_id))
+                        except Exception as err:  # noqa: BLE001 - recorded; the other searches go on
+                            if not isinstance(err, GenreLabError):
+                                traceback.print_exc()
+                            failures.append(f"{table.size} {input_kind}: {_first_line(err)}")
+                            self.out(f"failed: {failures[-1]}")
                 mlflow.log_dict(rows, "results.json")
                 mlflow.log_metrics({f"compute_{k}": float(v) for k, v in self.compute.items()})
+                if failures:
+                    mlflow.log_dict(failures, "failures.json")
+                    raise GenreLabError(f"{len(failures)} search(es) failed, the others finished (rerun to retry "
+                                        f"the failed ones): {failures[0]}")
         except BaseException:
             self.pool.close(cancel=True)
             raise
@@ -509,6 +521,11 @@ class _Codes:
             study.progress.advance(1, f"{self.table.size}: autoencoder fold {k + 1}")
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _download_json(run_id: str, name: str):
     import mlflow
 
@@ -539,11 +556,10 @@ def plan_mlp_study(spec: Spec, *, data: str | None = None, features: str | None 
     """Validate the spec, load the tables and plan the fits: (settings, tables, plan, plan as text)."""
     settings = MLPStudySettings.from_spec(spec)
     tables = load_tables(spec, data, features, label_column)
-    unit, source = seconds_per_unit()
-    plan = make_plan(settings, tables, unit)
+    plan = make_plan(settings, tables, measured_cost())
     header = f"study {spec.name}: {settings.family} on {tables[0].dataset_name}" + (
         " (synthetic)" if tables[0].synthetic else "")
-    return settings, tables, plan, header + "\n" + plan.describe(settings, source)
+    return settings, tables, plan, header + "\n" + plan.describe(settings)
 
 
 def say(line: str) -> None:
@@ -580,7 +596,7 @@ def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None =
         progress.finish("killed", "interrupted; rerun the same command to resume")
         raise
     except BaseException as err:
-        progress.finish("failed", str(err).splitlines()[0] if str(err) else type(err).__name__)
+        progress.finish("failed", _first_line(err))
         raise
     progress.finish("finished", f"{len(rows)} results")
     out(results_table(rows))

@@ -195,14 +195,14 @@ def job_panel() -> None:
         show_running(job)
     if queued:
         st.markdown(f"**Queue** ({len(queued)} waiting, at most {jobs.max_jobs()} running at once)")
-        st.dataframe(pd.DataFrame([{"job": j["id"], "what": j["label"]} for j in reversed(queued)]), hide_index=True)
+        st.table(pd.DataFrame([{"job": j["id"], "what": j["label"]} for j in reversed(queued)]).set_index("job"))
     ended = [j for j in all_jobs if j["status"] not in jobs.ACTIVE][:10]
     if ended:
         st.markdown("**Finished jobs**")
-        st.dataframe(pd.DataFrame([{
+        st.table(pd.DataFrame([{
             "job": j["id"], "what": j["label"], "status": j["status"], "message": j.get("message", ""),
             "minutes": round(((j["finished_at"] or 0) - (j["started_at"] or j["finished_at"] or 0)) / 60, 1),
-        } for j in ended]), hide_index=True)
+        } for j in ended]).set_index("job"))
         with st.expander(f"Log of {ended[0]['id']}"):
             st.code(jobs.tail_log(ended[0]["id"], 60) or "(empty)", language=None)
 

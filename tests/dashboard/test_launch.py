@@ -63,8 +63,8 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
     finished = jobs.get_job(job["id"])
     assert finished["status"] == "finished", jobs.tail_log(job["id"], 20)
     assert saw_progress, "the running job showed its fits while it ran"
-    table = at.dataframe[-1].value
-    assert table.loc[table["job"] == job["id"], "status"].item() == "finished"
+    table = at.table[-1].value
+    assert table.loc[job["id"], "status"] == "finished"
 
     at.switch_page("../../dashboard/pages/overview.py").run()
     runs = at.dataframe[-1].value
@@ -81,8 +81,8 @@ def test_cancel_frees_the_slot_for_the_queue(env, open_page):
     at = open_page("pages/launch.py")
     assert_clean(at)
     assert "first sleeper" in texts(at.markdown)
-    queue = next(df.value for df in at.dataframe if "job" in df.value.columns and len(df.value) == 1)
-    assert list(queue["job"]) == [second]
+    [queue] = at.table
+    assert list(queue.value.index) == [second]
 
     at.button(key=f"cancel_{first}").click().run()
     deadline = time.monotonic() + 60

@@ -38,7 +38,7 @@ def spec_path(tmp_path, monkeypatch):
     path = tmp_path / "resume_test.toml"
     path.write_text(SPEC)
     calibration = tmp_path / "calibration.json"
-    calibration.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9}))
+    calibration.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}))
     monkeypatch.setattr(plan, "CALIBRATION_FILE", calibration)
     return path
 
@@ -122,3 +122,26 @@ def test_dry_run_prints_plan_and_fits_nothing(study_root, mlflow_store, spec_pat
     out = capsys.readouterr().out
     assert "fits" in out and "est. time" in out and calls == []
     assert mlflow.search_runs(search_all_experiments=True).empty
+
+
+def test_failed_search_is_recorded_and_the_others_go_on(study_root, mlflow_store, spec_path, monkeypatch):
+    from core.errors import GenreLabError
+
+    real = runner.fit_fold
+    calls = []
+
+    def broken_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return real(*args)
+
+    monkeypatch.setattr(runner, "fit_fold", broken_once)
+    spec = load_spec(spec_path, ['dataset.sizes=["small", "medium"]'])
+    with pytest.raises(GenreLabError, match="1 search.*failed.*small features: disk full"):
+        runner.run_mlp_study(spec, data=str(study_root))
+    searches = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`genrelab.kind` = 'search'")
+    assert sorted(searches["status"]) == ["FAILED", "FINISHED"]
+    calls.clear()
+    runner.run_mlp_study(spec, data=str(study_root))
+    assert len(calls) == 2 * 3  # only the failed search's fits run again

@@ -63,7 +63,8 @@ def study(study_root, module_store, tmp_path_factory):
         mp.setattr(runner, "fit_fold", spy_fit_fold)
         mp.setattr(autoencoder_module.Autoencoder, "fit", spy_ae_fit)
         mp.setattr(plan, "CALIBRATION_FILE", spec_path.with_name("calibration.json"))
-        spec_path.with_name("calibration.json").write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9}))
+        cost = {"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}
+        spec_path.with_name("calibration.json").write_text(json.dumps(cost))
         rows = runner.run_mlp_study(load_spec(spec_path), data=str(study_root), progress_path=str(progress))
     runs = mlflow.search_runs(search_all_experiments=True)
     return {"rows": rows, "runs": runs, "seen": seen, "progress": progress, "spec": spec_path, "root": study_root}

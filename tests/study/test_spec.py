@@ -95,3 +95,27 @@ def test_halving_rungs(tmp_path):
     assert settings.rung_fractions() == pytest.approx([1 / 9, 1 / 3, 1.0])
     assert settings.survivors_per_rung(8) == [8, 3, 1]
     assert settings.model_params({"epochs": 90}, 1 / 9)["epochs"] == 10
+
+
+def test_plan_counts_fits_and_scales_with_data(tmp_path):
+    import numpy as np
+
+    from core.study.data import FeatureTable
+    from core.study.plan import Cost, make_plan
+
+    def table(n):
+        rng = np.random.default_rng(0)
+        return FeatureTable(X=rng.normal(size=(n, 10)).astype(np.float32),
+                            labels=np.array(["a", "b"] * (n // 2)), splits=np.array(["training"] * (n - 4) + ["test"] * 4),
+                            ids=np.arange(n), feature_names=[f"f{i}" for i in range(10)], genres=["a", "b"],
+                            dataset_name="t", synthetic=True, size=str(n), source="test")
+
+    spec = load_spec(write(tmp_path, VALID), ['input.kinds=["features", "autoencoder"]'])
+    settings = MLPStudySettings.from_spec(spec)
+    cost = Cost(per_unit=1e-9, per_epoch=0.01, source="test")
+    plan = make_plan(settings, [table(40), table(400)], cost)
+    # per size: features 3 candidates x 2 folds + final = 7; autoencoder adds 2 fold encoders + 1 final = 10
+    assert [r["fits"] for r in plan.rows] == [7, 10, 7, 10]
+    assert plan.fits_total == 2 * (7 + 10 + 3)  # + 3 baselines per size
+    assert plan.rows[2]["seconds"] > plan.rows[0]["seconds"] > 0
+    assert "fits" in plan.describe(settings)
