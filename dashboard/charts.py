@@ -88,9 +88,11 @@ def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.Dat
                         marker=dict(color=color, symbol="circle-open", size=10),
                         error_y=dict(type="data", array=group["cv_std"], visible=True),
                         hovertemplate="%{x}<br>CV %{y:.1%} ± %{error_y.array:.1%}<extra></extra>")
-    for series, group in baselines.groupby("series", sort=False):
+    styles = [("dot", "square"), ("dash", "diamond"), ("dashdot", "triangle-up"), ("longdash", "cross")]
+    for i, (series, group) in enumerate(baselines.groupby("series", sort=False)):
+        dash, symbol = styles[i % len(styles)]
         fig.add_scatter(x=group["size"], y=group["test_accuracy"], mode="lines+markers", name=f"{series}: test",
-                        line=dict(dash="dot", color="gray", width=1), marker=dict(color="gray", size=6),
+                        line=dict(dash=dash, color="gray", width=1), marker=dict(color="gray", size=7, symbol=symbol),
                         hovertemplate=f"{series}<br>%{{x}}: test %{{y:.1%}}<extra></extra>")
     if len(references):
         fig.add_scatter(x=references["size"], y=references["test_accuracy"], mode="markers+text",

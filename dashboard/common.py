@@ -10,6 +10,8 @@ import json
 import os
 import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,13 +20,13 @@ import streamlit as st
 
 from core import config
 from core.errors import GenreLabError
+from dashboard.results import KIND, PARENT
 
-#: Seconds a read of the MLflow store stays cached: long enough for reruns, short enough that a
-#: finished job shows up without a reload.
+#: Seconds a read of a changing MLflow store stays cached: long enough for reruns, short enough that
+#: a running job's progress shows up without a reload (an unchanged SQLite store is never re-read).
 RUNS_TTL_SECONDS = 15
 #: Dataset summaries change only when data is generated or imported.
 DATA_TTL_SECONDS = 60
-KIND, PARENT = "tags.genrelab.kind", "tags.mlflow.parentRunId"
 
 
 def _leave_legacy_multipage_mode() -> None:
@@ -85,22 +87,64 @@ def store_uri() -> str:
     return tracking.configure()
 
 
-@st.cache_data(ttl=RUNS_TTL_SECONDS, show_spinner=False, max_entries=8)
-def _runs(uri: str) -> pd.DataFrame:
-    from core import tracking
+class _RunsCache:
+    """The runs frame per store, shared by all sessions, re-read only when it may have changed.
 
-    tracking.configure(uri)
-    return tracking.runs_frame()
+    A SQLite store is re-read when its files' modification time moved, but at most once every
+    ``RUNS_TTL_SECONDS`` while a job keeps writing; any other store (a server) every
+    ``RUNS_TTL_SECONDS``. Reading 2,000 runs takes seconds, a stat microseconds. Callers get the
+    shared frame and must not modify it (``assign``/``copy`` first).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float | None, float, pd.DataFrame]] = {}
+
+    def get(self, uri: str) -> pd.DataFrame:
+        from core import tracking
+
+        with self._lock:
+            stamp, now = _store_stamp(uri), time.monotonic()
+            entry = self._entries.get(uri)
+            if entry is not None:
+                old_stamp, read_at, frame = entry
+                if (stamp is not None and stamp == old_stamp) or now - read_at < RUNS_TTL_SECONDS:
+                    return frame
+            frame = tracking.runs_frame()
+            self._entries[uri] = (stamp, now, frame)
+            return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _store_stamp(uri: str) -> float | None:
+    """Latest modification time of a SQLite store's files (database, WAL, journal); None for others."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri[len("sqlite:///"):]
+    stamps = []
+    for path in (db, f"{db}-wal", f"{db}-journal"):
+        try:
+            stamps.append(os.stat(path).st_mtime_ns)
+        except OSError:
+            pass
+    return max(stamps, default=0)
+
+
+_runs_cache = _RunsCache()
 
 
 def load_runs() -> pd.DataFrame:
-    """Every run in the store (``run_id``, ``experiment``, ``status``, ``metrics.*``, ``params.*``, ``tags.*``)."""
-    return _runs(store_uri())
+    """Every run in the store (``run_id``, ``experiment``, ``status``, ``metrics.*``, ``params.*``,
+    ``tags.*``); a shared frame: do not modify it."""
+    return _runs_cache.get(store_uri())
 
 
 def forget_runs() -> None:
-    """Drop cached runs (a job just finished: its runs should appear now, not after the TTL)."""
-    _runs.clear()
+    """Drop cached runs (a job just finished: its runs should appear now)."""
+    _runs_cache.clear()
 
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=4)
@@ -201,12 +245,6 @@ def json_artifact(uri: str, run_id: str, name: str) -> dict | None:
 
 
 # --- notices --------------------------------------------------------------------------------------
-
-def synthetic_runs(runs: pd.DataFrame) -> bool:
-    """Whether any of these runs trained on a synthetic dataset."""
-    column = "tags.genrelab.synthetic"
-    return column in runs and bool((runs[column].astype("string") == "true").any())
-
 
 def note_synthetic(is_synthetic: bool) -> None:
     if is_synthetic:

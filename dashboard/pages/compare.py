@@ -43,7 +43,7 @@ def size_view() -> None:
     references = results.reference_marks(points["size"].unique().tolist()) if real else results.reference_marks([])
     st.plotly_chart(charts.size_study(points.assign(series=series), baselines.assign(series=base_series), references),
                     key="size_study", config=charts.TOOLBAR)
-    note = "Lines: test accuracy of the refit best candidate; open circles: its CV mean ± std; grey dotted: FMA paper baselines."
+    note = "Lines: test accuracy of the refit best candidate; open circles: its CV mean ± std; grey: the FMA paper's baseline classifiers, measured here."
     if real:
         note += " Stars: the original study's reported MLP accuracy (not measured here)."
     else:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import config
 from core.errors import GenreLabError
-from dashboard import charts, common
+from dashboard import charts, common, results
 
 st.title("Overview")
 root = common.active_root()
@@ -78,7 +78,7 @@ else:
     if latest.empty:
         st.write("No runs yet: start one on the **Launch** page or with `python -m core run experiments/demo_mlp.toml`.")
     else:
-        common.note_synthetic(common.synthetic_runs(runs))
+        common.note_synthetic(results.is_synthetic(runs))
         counts = runs["status"].value_counts()
         st.caption(" · ".join(f"{status.lower()}: {n}" for status, n in counts.items()) + f" ({len(runs)} runs in all)")
         st.dataframe(latest, hide_index=True)

@@ -14,12 +14,12 @@ TINY = ["--set", "cnn.clip_seconds=[3.0, 1.0]", "--set", "cnn.epochs=1", "--set"
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
-    """A demo root of 3 s clips, 8 per genre; two tracks of each studied genre moved to the test split
+    """A demo root of 3 s clips, 6 per genre; two tracks of each studied genre moved to the test split
     (so few tracks leave the artist-grouped split with too few test tracks)."""
     from core.data.demo import build_demo
     from core.data.fma import load_tracks, metadata_path, write_tracks
 
-    root = build_demo(tmp_path_factory.mktemp("demo"), tracks_per_genre=8, clip_seconds=3.0, workers=1)
+    root = build_demo(tmp_path_factory.mktemp("demo"), tracks_per_genre=6, clip_seconds=3.0, workers=1)
     tracks = load_tracks(root)
     for genre in ("Pop", "Rock", "Electronic"):
         ids = tracks.index[(tracks["track", "genre_top"] == genre).to_numpy()]

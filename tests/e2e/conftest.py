@@ -93,7 +93,8 @@ def browser():
 
 @pytest.fixture
 def page(browser, dashboard):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Tall: Streamlit scrolls inside its main block, so a screenshot shows one viewport at most.
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
     tab = context.new_page()
     tab.set_default_timeout(90_000)
     tab.goto(dashboard)

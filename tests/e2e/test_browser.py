@@ -4,8 +4,9 @@ from __future__ import annotations
 
 #: The demo MLP spec, shrunk through the Launch form's free-text settings to finish in about a minute.
 DEMO_OVERRIDES = "\n".join([
-    'dataset.sizes=["large"]', 'input.kinds=["features"]', "search.n_candidates=2", "search.folds=2",
-    "search.space.epochs=[3]", 'search.space.hidden_units=[[16]]', "evaluation.register=false",
+    'dataset.sizes=["large"]', 'input.kinds=["features"]', "search.n_candidates=1", "search.folds=2",
+    "search.space.epochs=[20]", "search.space.batch_size=[16]", 'search.space.hidden_units=[[32]]',
+    "evaluation.register=false",
     'compute.parallel="none"',
 ])
 PLOTS = ".js-plotly-plot"
@@ -22,7 +23,7 @@ def assert_no_exception(page) -> None:
 
 
 def wait_for_plots(page, n: int) -> None:
-    page.wait_for_function(f"document.querySelectorAll('{PLOTS} .main-svg').length >= {n}", timeout=90_000)
+    page.wait_for_function(f"document.querySelectorAll('{PLOTS}').length >= {n}", timeout=90_000)
 
 
 def test_every_page_opens(page, screenshots):
@@ -75,9 +76,11 @@ def test_launch_the_demo_spec_and_compare(page, screenshots):
     wait_for_plots(page, 1)
     assert_no_exception(page)
     page.get_by_text("Synthetic demo data").first.wait_for()
+    page.get_by_text("Lines: test accuracy").wait_for()
     page.screenshot(path=screenshots / "compare-size.png", full_page=True)
 
-    page.get_by_role("button", name="Chosen runs").click()
-    wait_for_plots(page, 3)  # per-fold spread, learning curves, confusion matrices, per-genre F1
+    page.get_by_role("radio", name="Chosen runs").click()
+    page.get_by_role("button", name="Download table (CSV)").wait_for()
+    wait_for_plots(page, 4)  # per-fold spread, learning curves, confusion matrices, per-genre F1
     assert_no_exception(page)
     page.screenshot(path=screenshots / "compare-chosen.png", full_page=True)

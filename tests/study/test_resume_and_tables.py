@@ -128,11 +128,11 @@ def test_failed_search_is_recorded_and_the_others_go_on(study_root, mlflow_store
     from core.errors import GenreLabError
 
     real = runner.fit_fold
-    calls = []
+    calls, broken = [], [True]
 
     def broken_once(*args):
         calls.append(args)
-        if len(calls) == 1:
+        if broken.pop() if broken else False:
             raise RuntimeError("disk full")
         return real(*args)
 

@@ -1,0 +1,142 @@
+"""How fast the Compare page renders with 2,000 runs in the store (target: under 2 s).
+
+Writes about 2,000 runs shaped like the studies' (MLP dataset-size trees and CNN clip-length trees,
+see tests/dashboard/builders.py) into a temporary SQLite store, then times AppTest reruns of the
+Compare page for each of its three views: cold (the runs cache emptied, so the store is read) and
+warm (the store unchanged since the last read). Writes bench/results/dashboard.json and .md.
+
+    .venv/bin/python bench/bench_dashboard.py [--runs 2000] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = PROJECT_ROOT / "bench" / "results"
+ENTRY = PROJECT_ROOT / "tests" / "dashboard" / "app_entry.py"
+COMPARE = os.path.relpath(PROJECT_ROOT / "dashboard" / "pages" / "compare.py", ENTRY.parent)
+VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
+TARGET_SECONDS = 2.0
+
+
+def fill_store(n_runs: int) -> int:
+    """Write MLP and CNN study trees until at least ``n_runs`` runs exist; returns the count."""
+    from tests.dashboard.builders import TreeWriter, cnn_clip_study, mlp_size_study
+
+    written, study = 0, 0
+    while written < n_runs:
+        mlp = TreeWriter(f"mlp_dataset_size_{study}", seed=study)
+        mlp_size_study(mlp, sizes=("8k", "25k", "45k"), n_candidates=10, folds=5, epochs=10)
+        cnn = TreeWriter(f"cnn_clip_length_{study}", seed=study)
+        cnn_clip_study(cnn, clip_seconds=(3.0, 10.0, 30.0), folds=5, epochs=10)
+        written += mlp.count + cnn.count
+        study += 1
+    return written
+
+
+def time_view(view: str, repeats: int) -> dict:
+    """Median and max seconds of AppTest reruns of the Compare page showing ``view``.
+
+    One AppTest per view (a new one spends a second scanning installed packages for components);
+    cold runs start with the runs cache emptied, warm runs find it filled.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import common
+
+    at = AppTest.from_file(str(ENTRY), default_timeout=300)
+    at.session_state["compare_view"] = view
+    at.switch_page(COMPARE)
+    run(at)  # the page's first run: imports and first-call costs stay out of the figures
+    cold, warm = [], []
+    for _ in range(repeats):
+        common.forget_runs()
+        cold.append(run(at))
+        warm.append(run(at))
+    return {"cold_median_s": statistics.median(cold), "cold_max_s": max(cold),
+            "warm_median_s": statistics.median(warm), "warm_max_s": max(warm)}
+
+
+def run(at) -> float:
+    start = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(at.exception[0].value)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from core import tracking
+
+    base = tempfile.mkdtemp(prefix="genrelab-bench-dash-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    try:
+        uri = tracking.configure(f"sqlite:///{base}/mlflow.db")
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        os.environ["GENRELAB_JOBS"] = f"{base}/jobs"
+        start = time.perf_counter()
+        n_runs = fill_store(args.runs)
+        fill_seconds = time.perf_counter() - start
+        print(f"wrote {n_runs} runs in {fill_seconds:.1f} s", flush=True)
+
+        start = time.perf_counter()
+        frame = tracking.runs_frame()
+        read_seconds = time.perf_counter() - start
+        results = {}
+        for view in VIEWS:
+            results[view] = time_view(view, args.repeats)
+            print(f"{view:>13}: cold {results[view]['cold_median_s']:.2f} s, "
+                  f"warm {results[view]['warm_median_s']:.2f} s (medians of {args.repeats})", flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    import streamlit
+
+    report = {
+        "what": "AppTest render of dashboard/pages/compare.py with the store holding n_runs runs",
+        "n_runs": n_runs, "runs_frame_columns": int(frame.shape[1]), "store_fill_seconds": round(fill_seconds, 1),
+        "runs_frame_read_s": round(read_seconds, 3), "target_s": TARGET_SECONDS, "views": results,
+        "repeats": args.repeats, "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0],
+                                             "python": platform.python_version(), "streamlit": streamlit.__version__},
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "dashboard.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# Dashboard: Compare page render time",
+        "",
+        f"{n_runs} runs in a SQLite store ({report['runs_frame_columns']} columns in the runs frame); "
+        f"AppTest render of the Compare page, median (max) of {args.repeats}. Cold: the runs cache is empty, so "
+        f"the store is read (`runs_frame` alone: {read_seconds:.2f} s). Warm: the store unchanged since the last read. "
+        f"Target: under {TARGET_SECONDS:g} s. Measured {report['measured_at']} on {os.cpu_count()} CPUs, "
+        f"1-minute load average {report['machine']['load_avg_1min']:.1f}.",
+        "",
+        "| view | cold (s) | warm (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {view} | {r['cold_median_s']:.2f} ({r['cold_max_s']:.2f}) | {r['warm_median_s']:.2f} "
+              f"({r['warm_max_s']:.2f}) |" for view, r in results.items()]
+    (RESULTS / "dashboard.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS / 'dashboard.json'} and dashboard.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
