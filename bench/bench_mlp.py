@@ -120,7 +120,8 @@ def main() -> None:
         for name, overrides in PARALLEL.items():
             parallel[name] = run_mode(spec_path, table, small + overrides, f"bench_parallel_{name}")
             print("parallel", name, parallel[name], flush=True)
-    result = {"machine": {"cpus": os.cpu_count()}, "rows": args.rows, "features": 518, "classes": 8,
+    result = {"machine": {"cpus": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 1)},
+              "rows": args.rows, "features": 518, "classes": 8,
               "search": "6 candidates x 3 folds, keras_mlp, epochs 20/40, patience 3, halving eta 3 from 1/9",
               "modes": modes, "parallel_2_candidates_3_folds_15_epochs": parallel,
               "seconds_per_sample_epoch_weight": per_unit, "seconds_per_epoch": per_epoch,
@@ -129,7 +130,8 @@ def main() -> None:
     (RESULTS / "mlp.json").write_text(json.dumps(result, indent=2))
     lines = ["# MLP search: full vs early stopping vs successive halving", "",
              f"{args.rows} rows x 518 features, 8 classes (synthetic), {result['search']}, "
-             f"{os.cpu_count()} CPUs, measured {result['measured_at']}.", "",
+             f"{os.cpu_count()} CPUs (load average {result['machine']['load_average_1min_at_end']} at the end: "
+             f"other work on the machine inflates seconds), measured {result['measured_at']}.", "",
              "| mode | best CV accuracy | fits | epochs | fit seconds | wall seconds |", "|---|---|---|---|---|---|"]
     for name, m in modes.items():
         lines.append(f"| {name} | {m['best_cv_accuracy']:.3f} ± {m['best_cv_std']:.3f} | {m['fits']} | "

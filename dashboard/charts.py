@@ -134,9 +134,9 @@ def _seconds(value: float) -> str:
 
 def fold_spread(scores: pd.DataFrame) -> go.Figure:
     """Validation accuracy of every CV fold behind each run (columns run, fold, accuracy)."""
-    fig = px.strip(scores, x="run", y="accuracy", color="run", hover_data=["fold"])
-    fig.add_traces(px.box(scores, x="run", y="accuracy").update_traces(
-        marker_color="lightgray", line_color="gray", boxpoints=False).data)
+    fig = px.box(scores, x="run", y="accuracy", points=False).update_traces(
+        marker_color="gray", line_color="gray", fillcolor="rgba(128,128,128,0.15)")
+    fig.add_traces(px.strip(scores, x="run", y="accuracy", color="run", hover_data=["fold"]).data)
     fig.update_layout(showlegend=False)
     fig.update_yaxes(tickformat=".0%")
     fig.update_xaxes(title_text="")
@@ -164,7 +164,8 @@ def parallel_coordinates(frame: pd.DataFrame) -> go.Figure:
 def learning_curves(history: pd.DataFrame) -> go.Figure:
     """Per-epoch curves, one panel per metric, one line per fold (columns fold, key, step, value)."""
     fig = px.line(history, x="step", y="value", color="fold", facet_col="key", facet_col_wrap=2,
-                  facet_row_spacing=0.12, category_orders={"key": ["loss", "val_loss", "accuracy", "val_accuracy"]})
+                  facet_row_spacing=0.12, category_orders={"key": ["loss", "val_loss", "accuracy", "val_accuracy"],
+                                                           "fold": sorted(history["fold"].unique())})
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_yaxes(matches=None, showticklabels=True, title_text="")
     fig.update_xaxes(title_text="epoch")

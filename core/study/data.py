@@ -61,6 +61,9 @@ def load_fma_table(root: Path, size: str | None = None, genres: list[str] | None
         selection = select(root, size=size, genres=genres)
     else:
         selection = select(root, subset=size, genres=genres)
+    if not metadata_path(root, "features").exists():
+        raise GenreLabError(f"{metadata_path(root, 'features')}: missing; compute it with: "
+                            f"python -m core features --data {root}")
     features = load_features(root)
     present = np.isin(selection.track_ids, features.index.to_numpy())
     if not present.any():

@@ -54,8 +54,7 @@ def setting_widget(dotted: str, value: object, genres: list[str]) -> object:
     if isinstance(value, float):
         return float(st.number_input(dotted, min_value=0.0, value=value))
     if isinstance(value, list):
-        text = st.text_input(dotted, value=", ".join(str(v) for v in value), help="comma-separated")
-        return text
+        return st.text_input(dotted, value=", ".join(str(v) for v in value), help="comma-separated")
     return st.text_input(dotted, value=str(value))
 
 
@@ -116,7 +115,9 @@ settings = main_settings(spec.data)
 if "search" in spec.data:
     settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") if k not in dict(settings)]
 try:
-    genres = sorted(common.dataset_summary(root)["genres"])
+    summary = common.dataset_summary(root)
+    genres = sorted(summary["genres"])
+    common.note_synthetic(summary["synthetic"])
 except GenreLabError as err:
     st.warning(f"{err} (the run will fail until the dataset root is fixed)", icon=":material/warning:")
     genres = []
@@ -155,7 +156,7 @@ def show_running(job: dict) -> None:
     elapsed = time.time() - (job["started_at"] or time.time())
     remaining = jobs.remaining_seconds(progress) if progress else None
     with st.container(border=True):
-        st.markdown(f"**{job['label']}** · job `{job['id']}` · pid {job['pid']}")
+        st.markdown(f"`{job['label']}` · job `{job['id']}` · pid {job['pid']}")
         st.progress(done / total if total else 0.0,
                     text=f"{done} of {total} fits" if total else "starting...")
         cols = st.columns(3)
@@ -201,7 +202,7 @@ def job_panel() -> None:
         st.markdown("**Finished jobs**")
         st.table(pd.DataFrame([{
             "job": j["id"], "what": j["label"], "status": j["status"], "message": j.get("message", ""),
-            "minutes": round(((j["finished_at"] or 0) - (j["started_at"] or j["finished_at"] or 0)) / 60, 1),
+            "minutes": f"{((j['finished_at'] or 0) - (j['started_at'] or j['finished_at'] or 0)) / 60:.1f}",
         } for j in ended]).set_index("job"))
         with st.expander(f"Log of {ended[0]['id']}"):
             st.code(jobs.tail_log(ended[0]["id"], 60) or "(empty)", language=None)

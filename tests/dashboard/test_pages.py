@@ -43,7 +43,7 @@ def test_every_page_renders_with_an_empty_store(env, open_page, page):
     assert_clean(at)
     assert not at.error, texts(at.error)
     # The tiny root is the demo generator's: every page that shows its data says it is synthetic.
-    if page in ("pages/overview.py", "pages/data.py"):
+    if page in ("pages/overview.py", "pages/data.py", "pages/launch.py"):
         assert "Synthetic demo data" in texts(at.warning)
     if page == "pages/compare.py":
         assert "No runs in the store yet" in texts(at.info)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,16 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+@dataclass
+class Dashboard:
+    url: str
+    store_uri: str
+    data: Path
+
+
 @pytest.fixture(scope="session")
-def dashboard(tmp_path_factory) -> str:
-    """Start the dashboard on a free port (tiny synthetic data, empty store); yield its URL."""
+def dashboard(tmp_path_factory) -> Dashboard:
+    """Start the dashboard on a free port (tiny synthetic data, empty store)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     from tests.dashboard.builders import tiny_root
@@ -70,7 +78,7 @@ def dashboard(tmp_path_factory) -> str:
             log.close()
             raise RuntimeError(f"streamlit did not start:\n{(base / 'streamlit.log').read_text()[-3000:]}")
         time.sleep(0.3)
-    yield url
+    yield Dashboard(url, env["MLFLOW_TRACKING_URI"], data)
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=20)
@@ -97,6 +105,6 @@ def page(browser, dashboard):
     context = browser.new_context(viewport={"width": 1400, "height": 2400})
     tab = context.new_page()
     tab.set_default_timeout(90_000)
-    tab.goto(dashboard)
+    tab.goto(dashboard.url)
     yield tab
     context.close()
