@@ -83,7 +83,7 @@ def demo_fold(root: Path) -> list[dict] | str:
     from core.data.selection import select
     from core.features.batch import fill_mels
     from core.study.clips import grouped_folds
-    from core.study.cnn_study import ClipStudy, cached_selection, config_from_spec
+    from core.study.cnn_study import ClipStudy, cached_selection, config_from_spec, selection_artists
     from core.study.spec import load_spec
 
     if not (root / "fma_metadata" / "tracks.csv").is_file():
@@ -98,8 +98,9 @@ def demo_fold(root: Path) -> list[dict] | str:
                                         require_audio=True), cache)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-cnn-')}/mlflow.db"
     tracking.configure()
+    artists = selection_artists(selection) if config.group_by == "artist" else None
     study = ClipStudy(selection, cache, config, experiment="bench_cnn", mel_params=cache.params, register=False,
-                      out=lambda line: None)
+                      artist_ids=artists, out=lambda line: None)
     train_pos, valid_pos = grouped_folds(study.dev.labels, study.dev.groups, config.folds, config.seed)[0]
     rows = []
     import mlflow
@@ -140,7 +141,7 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracks", type=int, default=24, help="30 s tracks of random mels to stream (default 24)")
+    parser.add_argument("--tracks", type=int, default=64, help="30 s tracks of random mels to stream (default 64)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--demo", default=str(ROOT / "data" / "demo"), help="demo dataset root")
     args = parser.parse_args()

@@ -98,7 +98,7 @@ class _RunsCache:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float | None, float, pd.DataFrame]] = {}
+        self._entries: dict[str, tuple[int | None, float, pd.DataFrame]] = {}
 
     def get(self, uri: str) -> pd.DataFrame:
         from core import tracking
@@ -119,7 +119,7 @@ class _RunsCache:
             self._entries.clear()
 
 
-def _store_stamp(uri: str) -> float | None:
+def _store_stamp(uri: str) -> int | None:
     """Latest modification time of a SQLite store's files (database, WAL, journal); None for others."""
     if not uri.startswith("sqlite:///"):
         return None

@@ -165,6 +165,7 @@ class ClipStudy:
                  mel_params: dict, artist_ids: np.ndarray | None = None, register: bool = True,
                  progress: Any = None, workers: int | None = None, out: Callable[[str], None] = print,
                  spec_text: str | None = None):
+        from core.study.lineage import content_key
         from core.study.progress import ProgressFile
 
         config.check()
@@ -175,8 +176,6 @@ class ClipStudy:
         self.dev, self.test = study_tracks(selection, config.group_by, artist_ids)
         if not len(self.test.ids):
             raise GenreLabError(f"{selection.root}: the selection has no test tracks to score the final models on")
-        from core.study.lineage import content_key
-
         self.key = config.key(selection.fingerprint)
         self.study_key = content_key(fits=self.key, clip_seconds=[float(s) for s in config.clip_seconds])
         self.progress = progress or ProgressFile(None, self.fits_total)
@@ -425,6 +424,13 @@ def cached_selection(selection: Any, cache: Any) -> Any:
                                 missing=selection.track_ids[~has].tolist()))
 
 
+def selection_artists(selection: Any) -> np.ndarray:
+    """Artist id of each selected track (tracks.csv's ``artist.id``), for folds grouped by artist."""
+    from core.data.fma import load_tracks
+
+    return load_tracks(selection.root).loc[selection.track_ids, ("artist", "id")].to_numpy(dtype=np.int64)
+
+
 def describe_plan(selection: Any, config: ClipStudyConfig) -> str:
     dev = selection.splits != "test"
     per_genre = ", ".join(f"{g} {int(np.sum(selection.labels[dev] == g))}/{int(np.sum(selection.labels[~dev] == g))}"
@@ -493,11 +499,7 @@ def run_cnn_study(spec: Any, *, data: str | None = None, features: str | None = 
     out(report.summary(f"log-mels in {cache.dir}"))
     selection = cached_selection(selection, cache)
     out(describe_plan(selection, config))
-    artist_ids = None
-    if config.group_by == "artist":
-        from core.data.fma import load_tracks
-
-        artist_ids = load_tracks(root).loc[selection.track_ids, ("artist", "id")].to_numpy(dtype=np.int64)
+    artist_ids = selection_artists(selection) if config.group_by == "artist" else None
     progress = ProgressFile(progress_path, len(config.clip_seconds) * (config.folds + 1))
     tracking.configure()
     tracking.install_signal_handlers()

@@ -50,7 +50,7 @@ def test_demo_spec_runs_end_to_end(demo_root, mlflow_store, tmp_path, capsys):
 def test_dry_run_plans_without_fitting(demo_root, mlflow_store, capsys):
     assert main(["run", SPEC, "--data", str(demo_root), "--dry-run", *TINY]) == 0
     out = capsys.readouterr().out
-    assert "2 folds grouped by track + 1 final refit each = 6 fits" in out
+    assert "2 folds grouped by artist + 1 final refit each = 6 fits" in out
     import mlflow
 
     assert mlflow.get_experiment_by_name("demo_cnn") is None  # nothing was run

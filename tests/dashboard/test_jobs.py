@@ -170,3 +170,11 @@ def test_tail_log_reads_only_the_end(jobs_root):
                                  label="long")
     wait_for(job_id)
     assert jobs.tail_log(job_id, 3).splitlines() == ["4997", "4998", "4999"]
+
+
+def test_dry_run_error_is_the_runners_one_line(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[model]\nfamily = "keras_mlp"\n[search]\nfolds = 1\n')
+    with pytest.raises(GenreLabError) as caught:
+        jobs.dry_run(spec)
+    assert str(caught.value) == f"{spec}: search.folds: must be >= 2"

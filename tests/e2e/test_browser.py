@@ -101,8 +101,9 @@ def test_launch_the_demo_spec_and_compare(page, screenshots):
 def test_cancel_ends_the_mlflow_runs_killed(page, dashboard, screenshots):
     from core import tracking
 
-    # A different search seed: a new study, not the finished one reused.
-    start_demo(page, DEMO_OVERRIDES.replace("search.space.epochs=[20]", "search.space.epochs=[400]") + "\nsearch.seed=7")
+    # A different search seed: a new study rather than the finished one reused; long fits.
+    long_run = DEMO_OVERRIDES.replace("search.space.epochs=[20]", "search.space.epochs=[400]") + "\nsearch.seed=7"
+    start_demo(page, long_run)
     page.get_by_test_id("stProgress").filter(has_text=re.compile(r"[1-9][0-9]* of [0-9]+ fits")).wait_for(timeout=180_000)
     page.get_by_role("button", name="Cancel").click()
     page.locator("[data-testid='stTable'] td", has_text="killed").first.wait_for(timeout=120_000)
@@ -110,8 +111,9 @@ def test_cancel_ends_the_mlflow_runs_killed(page, dashboard, screenshots):
 
     tracking.configure(dashboard.store_uri)
     runs = tracking.runs_frame(["demo_mlp"])
-    studies = runs[(runs["tags.genrelab.kind"] == "study")]
-    assert "KILLED" in set(studies["status"]) and "RUNNING" not in set(runs["status"])
+    cancelled = runs[runs["tags.genrelab.seed"] == "7"]
+    assert set(cancelled.loc[cancelled["tags.genrelab.kind"] == "study", "status"]) == {"KILLED"}
+    assert "RUNNING" not in set(runs["status"])
 
 
 def test_predict_page_answers_an_uploaded_clip(page, dashboard, screenshots):
