@@ -64,3 +64,17 @@ def test_unreadable_store_is_one_line_error(tmp_path):
     tracking.configure(f"sqlite:///{bad / 'mlflow.db'}")
     with pytest.raises(GenreLabError, match="cannot read the MLflow store"):
         tracking.runs_frame()
+
+
+def test_direct_sqlite_read_matches_search_runs(mlflow_store):
+    with tracking.start_run("a", experiment="e", kind="search", seed=1, params={"p": 1}) as a:
+        mlflow.log_metric("accuracy", 0.25, step=0)
+        mlflow.log_metric("accuracy", 0.5, step=1)
+        with tracking.start_run("b", experiment="e", kind="fold", parent=a.info.run_id):
+            mlflow.log_metric("nan_metric", float("nan"))
+    fast = tracking.runs_frame().set_index("run_id").sort_index()
+    slow = tracking._search_runs(None, 100).set_index("run_id").sort_index()
+    assert sorted(fast.columns) == sorted(slow.columns)
+    for column in slow.columns:
+        assert fast[column].astype(object).where(fast[column].notna(), None).tolist() == \
+            slow[column].astype(object).where(slow[column].notna(), None).tolist(), column
