@@ -25,8 +25,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
-ENTRY = PROJECT_ROOT / "tests" / "dashboard" / "app_entry.py"
-COMPARE = os.path.relpath(PROJECT_ROOT / "dashboard" / "pages" / "compare.py", ENTRY.parent)
+ENTRY = PROJECT_ROOT / "dashboard" / "app.py"
+COMPARE = "views/compare.py"
 VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
 TARGET_SECONDS = 2.0
 
@@ -110,7 +110,7 @@ def main() -> int:
     import streamlit
 
     report = {
-        "what": "AppTest render of dashboard/pages/compare.py with the store holding n_runs runs",
+        "what": "AppTest render of dashboard/views/compare.py with the store holding n_runs runs",
         "n_runs": n_runs, "runs_frame_columns": int(frame.shape[1]), "store_fill_seconds": round(fill_seconds, 1),
         "runs_frame_read_s": round(read_seconds, 3), "target_s": TARGET_SECONDS, "views": results,
         "repeats": args.repeats, "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0],

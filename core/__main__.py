@@ -13,6 +13,7 @@ from core.errors import GenreLabError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core import jobs_commands
     from core.data import commands as data_commands
     from core.features import commands as feature_commands
     from core.predict import commands as predict_commands
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="FMA Genre Lab: data, features, experiments and predictions for music genre classification.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (data_commands, feature_commands, study_commands, predict_commands):
+    for module in (data_commands, feature_commands, study_commands, predict_commands, jobs_commands):
         module.register(subparsers)
     return parser
 

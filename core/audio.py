@@ -22,8 +22,10 @@ from core.errors import GenreLabError
 MIN_SECONDS = 1.0
 #: A waveform whose peak stays below this amplitude (-80 dBFS) is considered silent.
 SILENCE_PEAK = 1e-4
-#: Frames decoded per read: large enough to amortise calls, small enough to bound memory.
-_BLOCK_FRAMES = 1 << 18
+#: Frames decoded per read: large enough to amortise calls and to read a 30 s clip in one call
+#: (libmpg123 prints spurious "part2_3_length" errors on partial reads of 22.05 kHz MP3s), small
+#: enough to bound memory (4 MiB of float32 per channel).
+_BLOCK_FRAMES = 1 << 20
 #: Frames per read when salvaging the audio before a decode error.
 _SALVAGE_FRAMES = 4096
 

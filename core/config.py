@@ -16,6 +16,8 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "demo"
 MLRUNS_DIR = PROJECT_ROOT / "mlruns"
 #: Background jobs launched from the dashboard keep their status and logs here.
 JOBS_DIR = PROJECT_ROOT / "jobs"
+#: Machine-specific caches (e.g. the measured cost of a fit used by dry-run estimates).
+CACHE_DIR = PROJECT_ROOT / ".cache"
 #: Experiment specs shipped with the project.
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 #: Where the MLflow UI is expected (``make mlflow``); ``GENRELAB_MLFLOW_UI`` overrides it.

@@ -8,10 +8,12 @@ A job is a folder under :func:`core.config.jobs_dir`::
     <job_id>/progress.json  written by the runner (``--progress``), see :func:`read_progress`
 
 Status moves ``queued -> running -> finished | failed | killed``; a queued job that is cancelled
-becomes ``cancelled``. The process is started with ``start_new_session=True`` so it keeps running
-when the browser reloads or the Streamlit server restarts; the job folder is the only shared state,
-so any server process can pick up where another left off. Arguments travel as an argv list (never
-through a shell). Nothing here imports Streamlit.
+becomes ``cancelled``. A job runs as ``python -m core.jobs supervise JOB_DIR`` (:func:`supervise`),
+started with ``start_new_session=True`` so it keeps running when the browser reloads or the Streamlit
+server restarts. The supervisor runs the job's argv as its child in the same process group, records
+how it ended and then starts the next queued job, so the queue advances with no dashboard open. The
+job folder is the only shared state, so any process can pick up where another left off. Arguments
+travel as an argv list (never through a shell). Nothing here imports Streamlit.
 """
 from __future__ import annotations
 
@@ -142,6 +144,8 @@ def refresh() -> list[dict]:
         for job in jobs:
             if job["status"] == "running":
                 _check_running(root / job["id"], job)
+            elif job["id"] in _children and _children[job["id"]].poll() is not None:
+                del _children[job["id"]]  # its supervisor recorded the end and exited: reaped now
         free = max_jobs() - sum(job["status"] == "running" for job in jobs)
         for job in sorted((j for j in jobs if j["status"] == "queued"), key=lambda j: j["created_at"]):
             if free <= 0:
@@ -182,9 +186,12 @@ def read_progress(job_id: str) -> dict | None:
 
     Keys: status, fits_done, fits_total, current, started_at, updated_at, eta_seconds, message.
     """
-    path = _folder(job_id) / _PROGRESS_FILE
+    return _read_progress_at(_folder(job_id))
+
+
+def _read_progress_at(folder: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        return json.loads((folder / _PROGRESS_FILE).read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
@@ -205,7 +212,10 @@ def remaining_seconds(progress: Mapping[str, Any], now: float | None = None) -> 
 
 def tail_log(job_id: str, n: int = 40) -> str:
     """The last ``n`` lines of the job's log (empty before the job starts)."""
-    path = _folder(job_id) / _LOG_FILE
+    return _tail(_folder(job_id) / _LOG_FILE, n)
+
+
+def _tail(path: Path, n: int) -> str:
     if not path.exists():
         return ""
     with path.open("rb") as f:
@@ -257,10 +267,57 @@ def _read_all(root: Path) -> list[dict]:
     return sorted(jobs, key=lambda j: j["created_at"], reverse=True)
 
 
+def supervise(folder: Path) -> int:
+    """Run the job in ``folder`` to its end: the body of ``python -m core.jobs supervise JOB_DIR``.
+
+    Runs as the leader of the job's process group (see :func:`_start`) with the job's argv as its
+    child in that group. A cancel's SIGTERM to the group reaches the child; the supervisor itself
+    stays to record the end, and SIGKILLs the child if it still runs :data:`KILL_AFTER_SECONDS` later.
+    Then it records status and returncode in job.json and starts queued jobs (:func:`refresh`).
+    Returns the child's exit status.
+    """
+    folder = Path(folder).resolve()
+    os.environ["GENRELAB_JOBS"] = str(folder.parent)  # refresh() below must see this job's queue
+    terminated = False
+    child: subprocess.Popen | None = None
+
+    def on_term(signum: int, frame: Any) -> None:
+        nonlocal terminated
+        terminated = True
+        signal.alarm(int(KILL_AFTER_SECONDS))
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        if child is not None:
+            child.kill()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by _start; a pending one lands now
+    argv = _read_job(folder)["argv"]
+    try:
+        if not terminated:  # a cancel that came while this process started up: do not begin
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+    except OSError as err:
+        returncode, message = None, f"could not start: {err}"
+    else:
+        returncode = child.wait() if child is not None else None
+        message = ""
+    with _locked(folder.parent):
+        job = _read_job(folder)
+        if job["status"] == "running":
+            _finish(folder, job, returncode, killed=terminated, message=message)
+    refresh()
+    return 1 if returncode is None else returncode
+
+
 def _start(folder: Path, job: dict) -> None:
     log = open(folder / _LOG_FILE, "ab")
+    # The supervisor inherits SIGTERM blocked and unblocks it once its handler is in place: a cancel
+    # during its start-up waits for it instead of killing it before it can record anything.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        proc = subprocess.Popen(job["argv"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "core.jobs", "supervise", str(folder)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=PROJECT_ROOT, start_new_session=True)
     except OSError as err:
         job.update(status="failed", finished_at=time.time(), message=f"could not start: {err}")
@@ -269,32 +326,39 @@ def _start(folder: Path, job: dict) -> None:
         job.update(status="running", pid=proc.pid, started_at=time.time(),
                    process_created=psutil.Process(proc.pid).create_time())
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         log.close()
     _write_job(folder, job)
 
 
 def _check_running(folder: Path, job: dict) -> None:
+    """Notice a job whose supervisor died without recording the end (killed, machine restarted)."""
     returncode = _exit_status(job)
     if returncode is _STILL_RUNNING:
         asked = job.get("cancel_requested_at")
         if asked and time.time() - asked > KILL_AFTER_SECONDS:
             _signal_group(job["pid"], signal.SIGKILL)
         return
-    progress = read_progress(job["id"]) or {}
+    _children.pop(job["id"], None)
+    _finish(folder, job, returncode)
+
+
+def _finish(folder: Path, job: dict, returncode: int | None, *, killed: bool = False, message: str = "") -> None:
+    """Record how a running job ended; ``returncode`` None means unknown (the runner's progress decides)."""
+    progress = _read_progress_at(folder) or {}
     reported = progress.get("status")
-    if job.get("cancel_requested_at") or reported == "killed":
+    if killed or job.get("cancel_requested_at") or reported == "killed":
         status = "killed"
-    elif returncode == 0 or (returncode is None and reported == "finished"):
+    elif returncode == 0 or (returncode is None and reported == "finished" and not message):
         status = "finished"
     else:
         status = "failed"
-    message = progress.get("message") or ""
+    message = message or progress.get("message") or ""
     if status == "failed" and not message:
-        last_line = tail_log(job["id"], 1).strip()
+        last_line = _tail(folder / _LOG_FILE, 1).strip()
         message = last_line or (f"exited with status {returncode}" if returncode is not None
                                 else "the process ended without reporting")
     job.update(status=status, returncode=returncode, finished_at=time.time(), message=message)
-    _children.pop(job["id"], None)
     _write_job(folder, job)
 
 
@@ -334,3 +398,9 @@ def _signal_group(pid: int | None, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "supervise":
+        sys.exit("usage: python -m core.jobs supervise JOB_DIR")
+    sys.exit(supervise(Path(sys.argv[2])))

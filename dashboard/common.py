@@ -29,22 +29,6 @@ RUNS_TTL_SECONDS = 15
 DATA_TTL_SECONDS = 60
 
 
-def _leave_legacy_multipage_mode() -> None:
-    """Make the first visit of a fresh server run app.py, whatever the URL.
-
-    A ``pages/`` folder beside the entry script puts Streamlit in its old multipage mode until the
-    server's first ``st.navigation`` call: a first visit to ``/compare`` would run that page alone,
-    without app.py (no sidebar, no error handling, a menu of file names). Every page imports this
-    module, so the first such run switches the mode off here and reruns through app.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_leave_legacy_multipage_mode()
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps the server log readable
 SYNTHETIC_NOTE = ("Synthetic demo data: these tracks and results come from generated audio, not real "
                   "music, so the accuracies say nothing about genre recognition on FMA.")

@@ -14,8 +14,8 @@ import pytest
 
 from core.config import PROJECT_ROOT
 
-ENTRY = str(Path(__file__).with_name("app_entry.py"))
-PAGES = ["pages/overview.py", "pages/launch.py", "pages/compare.py", "pages/data.py"]
+ENTRY = str(PROJECT_ROOT / "dashboard" / "app.py")
+PAGES = ["views/overview.py", "views/launch.py", "views/compare.py", "views/data.py"]
 
 
 def fast_dir(prefix: str) -> Path:
@@ -94,14 +94,14 @@ def env(tmp_path, monkeypatch, tiny_data, empty_store):
 
 @pytest.fixture
 def open_page():
-    """``open_page("pages/x.py")`` → an AppTest that has rendered that page."""
+    """``open_page("views/x.py")`` → an AppTest that has rendered that page through app.py."""
     from streamlit.testing.v1 import AppTest
 
     def open_(page: str):
         at = AppTest.from_file(ENTRY, default_timeout=120)
         at.run()
         if page != PAGES[0]:
-            at.switch_page(os.path.relpath(PROJECT_ROOT / "dashboard" / page, Path(ENTRY).parent)).run()
+            at.switch_page(page).run()
         return at
 
     return open_

@@ -98,9 +98,82 @@ def test_queue_runs_one_at_a_time_and_cancel_frees_the_slot(jobs_root):
 
     jobs.cancel(first)
     assert wait_for(first)["status"] == "killed"
-    assert not psutil.pid_exists(jobs.get_job(first)["pid"]) or \
-        psutil.Process(jobs.get_job(first)["pid"]).status() == psutil.STATUS_ZOMBIE
+    wait_for_group_to_end(jobs.get_job(first)["pid"])
     assert wait_for(second)["status"] == "finished"
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live (not zombie) processes in process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            pass
+    return members
+
+
+def wait_for_group_to_end(pgid: int, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while group_members(pgid) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not group_members(pgid), f"job processes still alive: {group_members(pgid)}"
+
+
+def read_job_file(root: Path, job_id: str) -> dict:
+    return json.loads((root / job_id / "job.json").read_text())
+
+
+def wait_on_disk(root: Path, job_id: str, statuses=("finished", "failed", "killed"), deadline: float = 60) -> dict:
+    """Poll job.json alone: no refresh() from this process, so only the job's supervisor moves it on."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        job = read_job_file(root, job_id)
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {read_job_file(root, job_id)['status']}")
+
+
+def test_queue_advances_without_anyone_calling_refresh(jobs_root):
+    first = jobs.submit_command(
+        lambda p: [sys.executable, "-c", "import time; time.sleep(0.5); print('first done', flush=True)"], label="first")
+    second = jobs.submit_command(lambda p: [sys.executable, "-c", "print('second done')"], label="second")
+    assert read_job_file(jobs_root, second)["status"] == "queued"
+
+    done_first, done_second = wait_on_disk(jobs_root, first), wait_on_disk(jobs_root, second)
+    assert done_first["status"] == done_second["status"] == "finished"
+    assert done_first["returncode"] == done_second["returncode"] == 0
+    assert done_first["finished_at"] <= done_second["started_at"]
+    assert jobs.tail_log(first) == "first done" and jobs.tail_log(second) == "second done"
+
+
+def test_cancel_ends_the_job_and_starts_the_next_without_refresh(jobs_root):
+    first = jobs.submit_command(sleeper, label="first")
+    second = jobs.submit_command(fake_run(), label="second")
+    end = time.monotonic() + 30
+    while jobs.tail_log(first) != "sleeping" and time.monotonic() < end:  # the command itself has started
+        time.sleep(0.05)
+    jobs.cancel(first)
+    killed = wait_on_disk(jobs_root, first)
+    assert killed["status"] == "killed" and killed["returncode"] == -15  # the command got the SIGTERM
+    wait_for_group_to_end(killed["pid"])
+    assert wait_on_disk(jobs_root, second)["status"] == "finished"
+
+
+def test_cancel_during_start_up_never_starts_the_command(jobs_root, tmp_path):
+    marker = tmp_path / "started"
+    job_id = jobs.submit_command(lambda p: [sys.executable, "-c", f"open({str(marker)!r}, 'w')"], label="x")
+    jobs.cancel(job_id)  # the supervisor is still starting: it holds the SIGTERM until it can record it
+    job = wait_on_disk(jobs_root, job_id)
+    assert job["status"] == "killed" and job["returncode"] is None and not marker.exists()
+
+
+def test_command_that_cannot_start_fails_with_the_reason(jobs_root, tmp_path):
+    job_id = jobs.submit_command(lambda p: [str(tmp_path / "no-such-program")], label="missing")
+    job = wait_on_disk(jobs_root, job_id)
+    assert job["status"] == "failed" and job["message"].startswith("could not start: ")
 
 
 def test_max_jobs_from_environment(jobs_root, monkeypatch):
@@ -178,3 +251,41 @@ def test_dry_run_error_is_the_runners_one_line(tmp_path):
     with pytest.raises(GenreLabError) as caught:
         jobs.dry_run(spec)
     assert str(caught.value) == f"{spec}: search.folds: must be >= 2"
+
+
+def test_cli_queues_commands_and_studies(jobs_root, tmp_path, capsys, monkeypatch):
+    from core.__main__ import main
+
+    monkeypatch.chdir(tmp_path)  # relative paths are made absolute: the job runs from the project root
+    code = "import sys, time; time.sleep(1); print('progress at', sys.argv[1])"
+    assert main(["jobs", "submit-command", "first", "--", sys.executable, "-c", code, "{progress}"]) == 0
+    first = capsys.readouterr().out.strip()
+    (tmp_path / "spec.toml").write_text("")
+    assert main(["jobs", "submit", "spec.toml", "--data", "data", "--set", "search.epochs=3"]) == 0
+    study = capsys.readouterr().out.strip()
+
+    queued = jobs.get_job(study)
+    assert queued["status"] == "queued" and queued["label"] == "spec search.epochs=3"
+    assert queued["argv"][3:] == ["run", str(tmp_path / "spec.toml"), "--data", str(tmp_path / "data"),
+                                  "--set", "search.epochs=3", "--progress", str(jobs_root / study / "progress.json")]
+    assert main(["jobs", "cancel", study]) == 0
+    assert wait_on_disk(jobs_root, first)["status"] == "finished"
+    assert jobs.tail_log(first) == f"progress at {jobs_root / first / 'progress.json'}"
+
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [row[:3] for row in rows] == [[study, "cancelled", "spec search.epochs=3"], [first, "finished", "first"]]
+
+
+def test_cli_bad_input_is_one_line_error(jobs_root, tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["jobs", "submit", str(tmp_path / "missing.toml")]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing.toml'}: experiment spec not found\n"
+    (tmp_path / "spec.toml").write_text("")
+    assert main(["jobs", "submit", str(tmp_path / "spec.toml"), "--set", "epochs"]) == 1
+    assert capsys.readouterr().err == "error: --set epochs: expected KEY=VALUE\n"
+    assert main(["jobs", "submit-command", "nothing", "--"]) == 1
+    assert "no command given" in capsys.readouterr().err
+    assert jobs.list_jobs() == []

@@ -43,14 +43,14 @@ def test_every_page_renders_with_an_empty_store(env, open_page, page):
     assert_clean(at)
     assert not at.error, texts(at.error)
     # The tiny root is the demo generator's: every page that shows its data says it is synthetic.
-    if page in ("pages/overview.py", "pages/data.py", "pages/launch.py"):
+    if page in ("views/overview.py", "views/data.py", "views/launch.py"):
         assert "Synthetic demo data" in texts(at.warning)
-    if page == "pages/compare.py":
+    if page == "views/compare.py":
         assert "No runs in the store yet" in texts(at.info)
 
 
 def test_overview_shows_dataset_caches_and_mlflow_hint(env, open_page):
-    at = open_page("pages/overview.py")
+    at = open_page("views/overview.py")
     assert_clean(at)
     assert "demo · synthetic demo data" in texts(at.subheader)
     assert {"subsets", "splits", "genres"} <= set(charts(at))
@@ -62,7 +62,7 @@ def test_overview_shows_dataset_caches_and_mlflow_hint(env, open_page):
 
 def test_overview_lists_latest_runs(env, open_page, populated_store):
     env(store=populated_store)
-    at = open_page("pages/overview.py")
+    at = open_page("views/overview.py")
     assert_clean(at)
     runs = at.dataframe[-1].value
     assert {"demo_mlp", "demo_cnn"} == set(runs["experiment"])
@@ -71,7 +71,7 @@ def test_overview_lists_latest_runs(env, open_page, populated_store):
 
 def test_compare_draws_both_studies_and_chosen_runs(env, open_page, populated_store):
     env(store=populated_store)
-    at = open_page("pages/compare.py")
+    at = open_page("views/compare.py")
     assert_clean(at)
     assert "Synthetic demo data" in texts(at.warning)
     size = charts(at)["size_study"]
@@ -118,7 +118,7 @@ def test_compare_marks_the_original_study_on_real_fma(env, open_page, fresh_stor
     mlp_size_study(TreeWriter("fma_mlp", dataset="fma_large", synthetic=False), sizes=("8k", "25k", "45k"),
                    inputs=("features",), n_candidates=1, folds=2, epochs=1, baselines=False)
     env(store=uri)
-    at = open_page("pages/compare.py")
+    at = open_page("views/compare.py")
     assert_clean(at)
     assert not at.warning, "real data: no synthetic notice"
     marks = next(t for t in charts(at)["size_study"].data if t.name == "original study (reported)")
@@ -128,7 +128,7 @@ def test_compare_marks_the_original_study_on_real_fma(env, open_page, fresh_stor
 
 def test_compare_filters_by_family(env, open_page, populated_store):
     env(store=populated_store)
-    at = open_page("pages/compare.py")
+    at = open_page("views/compare.py")
     at.multiselect[2].set_value(["cnn"]).run()
     assert_clean(at)
     assert "No dataset-size study among these runs" in texts(at.info)
@@ -136,7 +136,7 @@ def test_compare_filters_by_family(env, open_page, populated_store):
     assert "clip_study" in charts(at)
 
 
-@pytest.mark.parametrize("page", ["pages/overview.py", "pages/compare.py"])
+@pytest.mark.parametrize("page", ["views/overview.py", "views/compare.py"])
 @pytest.mark.parametrize("broken", ["not_a_database", "uncreatable_folder"])
 def test_broken_store_is_one_clear_line(env, open_page, tmp_path, page, broken):
     if broken == "not_a_database":
@@ -153,7 +153,7 @@ def test_broken_store_is_one_clear_line(env, open_page, tmp_path, page, broken):
     assert "MLflow store" in error.value
 
 
-@pytest.mark.parametrize("page", ["pages/overview.py", "pages/data.py", "pages/launch.py"])
+@pytest.mark.parametrize("page", ["views/overview.py", "views/data.py", "views/launch.py"])
 def test_missing_data_root_is_one_clear_line(env, open_page, tmp_path, page):
     env(data=str(tmp_path / "nowhere"))
     at = open_page(page)
@@ -163,7 +163,7 @@ def test_missing_data_root_is_one_clear_line(env, open_page, tmp_path, page):
 
 
 def test_data_page_filters_plays_and_draws_a_track(env, open_page, tiny_data):
-    at = open_page("pages/data.py")
+    at = open_page("views/data.py")
     assert_clean(at)
     assert len(at.dataframe[0].value) == 48
     at.multiselect[0].set_value(["Rock"]).run()

@@ -121,7 +121,7 @@ def test_predict_page_answers_an_uploaded_clip(page, dashboard, screenshots):
     nav = page.get_by_test_id("stSidebarNav")
     nav.get_by_role("link", name="Overview").wait_for()
     if not nav.get_by_role("link", name="Predict").count():
-        pytest.skip("dashboard/pages/predict.py is not in this checkout")
+        pytest.skip("dashboard/views/predict.py is not in this checkout")
     go_to(page, "Predict")
     clip = next((dashboard.data / "fma_large").rglob("*.mp3"))
     page.locator("input[type='file']").set_input_files(str(clip))

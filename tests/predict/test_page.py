@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
 
-PAGE = str(PROJECT_ROOT / "dashboard" / "pages" / "predict.py")
+PAGE = str(PROJECT_ROOT / "dashboard" / "views" / "predict.py")
 TIMEOUT = 120  # seconds: the first run loads the models
 
 
@@ -65,6 +65,6 @@ def test_empty_registry_says_what_to_do(empty_registry):
 
 def test_page_is_in_the_app_menu(registry):
     at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("views/predict.py").run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Predict"]

@@ -166,9 +166,10 @@ def show_running(job: dict) -> None:
         st.code(jobs.tail_log(job["id"], LOG_LINES) or "(no output yet)", language=None)
         if job.get("cancel_requested_at"):
             st.caption("Cancelling: the runner is ending its MLflow runs as KILLED.")
-        elif st.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop_circle:"):
-            jobs.cancel(job["id"])
-            st.rerun(scope="fragment")
+        else:
+            # A callback runs before the rerun the click causes, so that rerun already shows the cancel.
+            st.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop_circle:",
+                      on_click=jobs.cancel, args=(job["id"],))
 
 
 def _duration(seconds: float) -> str:
