@@ -15,12 +15,17 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The main job: demo data -> features -> demo studies (as background jobs) -> dashboard.
-demo: data features
-	$(PY) -m core data summary --data $(DATA)
+# The main job: demo data, then features and the demo studies as queued background jobs (they run
+# one after another and resume if interrupted), then the dashboard, which shows their progress.
+demo: data
+	$(PY) -m core jobs submit-command "features $(DATA)" -- $(PY) -m core features --data $(DATA)
+	$(PY) -m core jobs submit experiments/demo_mlp.toml --data $(DATA)
+	$(PY) -m core jobs submit experiments/demo_cnn.toml --data $(DATA)
+	@echo "Demo studies queued (python -m core jobs list); dashboard on http://127.0.0.1:$(PORT)"
+	$(MAKE) --no-print-directory dashboard
 
 data: setup
-	test -f $(DATA)/fma_metadata/tracks.csv || $(PY) -m core data demo --dest $(DATA)
+	$(PY) -m core data demo --dest $(DATA)
 
 features: data
 	$(PY) -m core features --data $(DATA)
