@@ -297,6 +297,8 @@ def supervise(folder: Path) -> int:
     try:
         if not terminated:  # a cancel that came while this process started up: do not begin
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+            if terminated:  # the group's SIGTERM came between the check and the start: pass it on
+                child.terminate()
     except OSError as err:
         returncode, message = None, f"could not start: {err}"
     else:

@@ -507,14 +507,8 @@ def run_cnn_study(spec: Any, *, data: str | None = None, features: str | None = 
     study = ClipStudy(selection, cache, config, experiment=spec.name, mel_params=cache.params,
                       artist_ids=artist_ids, register=spec.get("evaluation.register"), progress=progress, out=out,
                       spec_text=spec.path.read_text(encoding="utf-8"))
-    try:
+    with progress.reporting():
         rows = study.run()
-    except KeyboardInterrupt:
-        progress.finish("killed", "interrupted; rerun the same command to resume")
-        raise
-    except BaseException as err:
-        progress.finish("failed", str(err).splitlines()[0] if str(err) else type(err).__name__)
-        raise
     progress.finish("finished", f"{len(rows)} clip lengths")
     out(results_table(rows))
     return rows

@@ -6,6 +6,7 @@ sees half a file; thread-safe because fits complete on pool threads.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -39,6 +40,18 @@ class ProgressFile:
     def finish(self, status: str, message: str = "") -> None:
         self.message = message
         self.write(status)
+
+    @contextlib.contextmanager
+    def reporting(self):
+        """Mark the file killed or failed (with the error's first line) if the block raises."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.finish("killed", "interrupted; rerun the same command to resume")
+            raise
+        except BaseException as err:
+            self.finish("failed", str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            raise
 
     def eta_seconds(self) -> float | None:
         if self.fits_done <= 0 or self.fits_total <= 0:

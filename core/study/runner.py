@@ -590,14 +590,8 @@ def run_mlp_study(spec: Spec, *, data: str | None = None, features: str | None =
     tracking.end_orphaned_runs(spec.name)
     register = REGISTERED if settings.register and not features else None
     study = MLPStudy(spec, settings, tables, progress, out, register)
-    try:
+    with progress.reporting():
         rows = study.run()
-    except KeyboardInterrupt:
-        progress.finish("killed", "interrupted; rerun the same command to resume")
-        raise
-    except BaseException as err:
-        progress.finish("failed", _first_line(err))
-        raise
     progress.finish("finished", f"{len(rows)} results")
     out(results_table(rows))
     return rows

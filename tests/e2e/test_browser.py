@@ -42,6 +42,23 @@ def wait_for_charts(page, *keys: str) -> None:
         page.locator(f".st-key-{key} .js-plotly-plot").first.wait_for()
 
 
+def test_a_link_to_a_page_opens_it_inside_the_app(browser, dashboard):
+    """First in this file, so it is the fresh server's first visit: Streamlit's old multipage mode
+    (a ``pages/`` folder beside app.py) would run compare.py alone, without app.py's menu."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(90_000)
+        tab.goto(f"{dashboard.url}/compare")
+        tab.locator("h1", has_text="Compare").wait_for()
+        nav = tab.get_by_test_id("stSidebarNav")
+        assert [nav.get_by_role("link", name=title).count() for title in ("Overview", "Launch", "Data")] == [1, 1, 1]
+        tab.get_by_text("Dataset root").first.wait_for()  # app.py's sidebar ran around the page
+        assert_no_exception(tab)
+    finally:
+        context.close()
+
+
 def test_every_page_opens(page, screenshots):
     page.locator("h1", has_text="Overview").wait_for()
     page.get_by_text("synthetic demo data").first.wait_for()
