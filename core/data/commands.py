@@ -60,6 +60,8 @@ def summary(args: argparse.Namespace) -> int:
         print(f"  {genre:<22} {count:>7}")
     folders = info["audio_folders"]
     print("audio folders: " + (", ".join(f"{k} ({v} files)" for k, v in folders.items()) or "none"))
+    caches = info["caches"]
+    print("caches (arrays): " + (", ".join(f"{k} ({v})" for k, v in caches.items()) or "none"))
     missing = [name for name, present in info["metadata_files"].items() if not present]
     if missing:
         print("missing metadata files: " + ", ".join(missing))

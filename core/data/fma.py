@@ -28,6 +28,8 @@ from core.errors import GenreLabError
 log = logging.getLogger(__name__)
 
 METADATA_DIR = "fma_metadata"
+#: Derived arrays (feature vectors, log-mels) live under ``ROOT/cache/<kind>/<key>/``.
+CACHE_DIR = "cache"
 #: Audio folders in the order ``audio_path`` searches them: 30 s clips first, untrimmed tracks last.
 AUDIO_DIRS = ("fma_small", "fma_medium", "fma_large", "fma_full")
 #: Audio file extensions ``audio_path`` accepts, FMA's own ``.mp3`` first.

@@ -139,7 +139,7 @@ def summary(root: str | os.PathLike) -> dict:
     top = tracks["track", "genre_top"]
     labelled = top.notna()
     meta = root / fma.METADATA_DIR
-    known = set(fma.AUDIO_DIRS) | {fma.METADATA_DIR, "dataset.json"}
+    known = set(fma.AUDIO_DIRS) | {fma.METADATA_DIR, fma.CACHE_DIR, "dataset.json"}
     return {
         "root": str(root),
         **fma.dataset_info(root),
@@ -157,6 +157,9 @@ def summary(root: str | os.PathLike) -> dict:
         "metadata_files": {f"{n}.csv": (meta / f"{n}.csv").is_file()
                            for n in ("tracks", "genres", "features", "echonest")},
         "parquet_cache": sorted(p.name for p in (meta / ".cache").glob("*.parquet")),
+        "caches": {f"{kind.name}/{key.name}": sum(1 for _ in key.rglob("*.npy"))
+                   for kind in sorted((root / fma.CACHE_DIR).glob("*")) if kind.is_dir()
+                   for key in sorted(kind.iterdir()) if key.is_dir()},
         "other_entries": sorted(p.name for p in root.iterdir() if p.name not in known),
         "known_bad_clips": sorted(f"{t:06d}" for t in fma.KNOWN_BAD_CLIPS if t in tracks.index),
     }

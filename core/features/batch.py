@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core.data.fma import CACHE_DIR
 from core.errors import GenreLabError
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def features_store(root: str | os.PathLike) -> ArrayStore:
     """Per-track feature vectors of a dataset root: ``ROOT/cache/features/<FEATURES_VERSION>/``."""
     from core.features.fma_features import FEATURES_VERSION
 
-    return ArrayStore(Path(root) / "cache" / "features" / FEATURES_VERSION)
+    return ArrayStore(Path(root) / CACHE_DIR / "features" / FEATURES_VERSION)
 
 
 def _features_task(job: Job, store_dir: str) -> None:

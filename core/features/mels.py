@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.fma import CACHE_DIR
 from core.features.batch import ArrayStore
 
 #: Bump when the computation changes (it is part of the cache key).
@@ -147,7 +148,7 @@ class MelCache(ArrayStore):
     @classmethod
     def for_root(cls, root: str | os.PathLike, **params) -> "MelCache":
         """The cache of a dataset root: ``ROOT/cache/mels/<key>/``."""
-        return cls(Path(root) / "cache" / "mels", **params)
+        return cls(Path(root) / CACHE_DIR / "mels", **params)
 
     def save(self, track_id, mel: np.ndarray) -> Path:
         """Store one track's (n_mels, n_frames) log-mel atomically; writes params.json on first use."""
