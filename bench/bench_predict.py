@@ -86,7 +86,8 @@ def register_cnn(clip_seconds: float) -> None:
     """The study's CNN (Flatten head) for ``clip_seconds`` clips, untrained, as ``genre-cnn@clip-<S>s``."""
     import mlflow
     from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
-    from core.models.cnn import build_cnn, log_audio_model
+    from core.models.cnn import build_cnn
+    from core.study.export import log_audio_model
 
     frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
     network = build_cnn((DEFAULT_N_MELS, frames, 1), len(GENRES), "study")

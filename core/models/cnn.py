@@ -8,13 +8,8 @@ passes all five poolings. TensorFlow places the work on a GPU when one is presen
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import keras
-import mlflow.pyfunc
 import numpy as np
-import pandas as pd
 
 from core.errors import GenreLabError
 
@@ -106,84 +101,3 @@ class CNNClassifier:
         if not hasattr(self, "model_"):
             raise GenreLabError("cnn: predict_proba before fit")
         return np.asarray(self.model_.predict(data, verbose=0))
-
-
-# --- The logged model: audio in, per-segment genre probabilities out --------------------------------
-
-class CnnAudioModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc around a fitted CNN and the mel parameters it was trained with.
-
-    Input: ``{"waveform": float array (n,), "sample_rate": int or [int]}``, a 1-D array already at the
-    model's rate ``sr``, an audio file path (str), or ``{"path": str}`` / a one-row DataFrame with a
-    ``path`` column. Output: a DataFrame with one row per clip-length segment: ``start``, ``end``
-    (seconds) and one probability column per genre. The whole clip's probabilities are the mean of
-    its rows (the study's track vote). Segments follow ``core.features.mels.slice_clips``: a tail of at
-    least half a segment, or audio shorter than one, is padded with silence.
-    """
-
-    def load_context(self, context) -> None:
-        self.params = json.loads(Path(context.artifacts["mel_params"]).read_text())
-        self.network = keras.models.load_model(context.artifacts["network"], compile=False)
-
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:  # noqa: ARG002 - pyfunc signature
-        from core.features.mels import log_mel, slice_clips
-
-        p = self.params
-        y = self._waveform(model_input, p["sr"])
-        mel = log_mel(y, sr=p["sr"], n_fft=p["n_fft"], hop_length=p["hop_length"], n_mels=p["n_mels"])
-        clips = slice_clips(mel, p["clip_seconds"], sr=p["sr"], hop_length=p["hop_length"])
-        x = (clips - np.asarray(p["band_mean"], np.float32)[:, None]) / np.asarray(p["band_std"], np.float32)[:, None]
-        probs = np.asarray(self.network.predict(x[..., None], verbose=0), dtype=np.float64)
-        clip, duration = float(p["clip_seconds"]), len(y) / p["sr"]
-        starts = clip * np.arange(len(probs))
-        frame = pd.DataFrame(probs, columns=p["genres"])
-        frame.insert(0, "end", np.minimum(starts + clip, max(duration, clip)))
-        frame.insert(0, "start", starts)
-        return frame
-
-    @staticmethod
-    def _waveform(model_input, sample_rate: int) -> np.ndarray:
-        """Mono float32 samples at ``sample_rate`` from any of the accepted inputs."""
-        from core.audio import check_waveform, load_audio, resample
-
-        if isinstance(model_input, pd.DataFrame):
-            if "path" not in model_input.columns or len(model_input) != 1:
-                raise GenreLabError("genre-cnn: a DataFrame input needs one row with a 'path' column")
-            model_input = {"path": model_input["path"].iloc[0]}
-        if isinstance(model_input, (str, Path)):
-            model_input = {"path": model_input}
-        if isinstance(model_input, np.ndarray):
-            model_input = {"waveform": model_input, "sample_rate": sample_rate}
-        if isinstance(model_input, dict) and "path" in model_input:
-            return load_audio(model_input["path"], sr=sample_rate)[0]
-        if isinstance(model_input, dict) and "waveform" in model_input:
-            y = np.asarray(model_input["waveform"], dtype=np.float32)
-            rate = int(np.ravel(model_input.get("sample_rate", sample_rate))[0])
-            if y.ndim != 1:
-                raise GenreLabError(f"genre-cnn: waveform must be mono, shape (n,), got {y.shape}")
-            check_waveform(y, rate, "waveform")
-            return resample(y, rate, sample_rate)
-        raise GenreLabError(f"genre-cnn: cannot read input of type {type(model_input).__name__} "
-                            "(give a path or {'waveform': array, 'sample_rate': int})")
-
-
-def log_audio_model(network: keras.Model, mel_params: dict, workdir: Path, name: str = "model"):
-    """Log ``network`` as a :class:`CnnAudioModel` on the active MLflow run; returns mlflow's ModelInfo.
-
-    ``mel_params`` must hold the MelCache parameters (sr, n_fft, hop_length, n_mels), frames_per_clip,
-    clip_seconds, genres, band_mean and band_std; it is stored beside the network as ``mel_params.json``.
-    """
-    missing = sorted({"sr", "n_fft", "hop_length", "n_mels", "frames_per_clip", "clip_seconds",
-                      "genres", "band_mean", "band_std"} - set(mel_params))
-    if missing:
-        raise GenreLabError(f"cnn model: mel parameters lack {', '.join(missing)}")
-    from core.tracking import package_versions
-
-    network_path, params_path = Path(workdir) / "network.keras", Path(workdir) / "mel_params.json"
-    network.save(network_path)
-    params_path.write_text(json.dumps(mel_params, indent=1))
-    versions = package_versions()
-    requirements = [f"{pkg}=={versions[pkg]}" for pkg in ("mlflow", "tensorflow", "keras", "numpy", "pandas",
-                                                          "librosa", "soundfile") if versions.get(pkg) != "missing"]
-    return mlflow.pyfunc.log_model(name=name, python_model=CnnAudioModel(), pip_requirements=requirements,
-                                   artifacts={"network": str(network_path), "mel_params": str(params_path)})

@@ -361,7 +361,7 @@ class ClipStudy:
     def _log_model(self, model, seconds: float, mean, std, metrics: dict, run_id: str) -> str | None:
         """Log the pyfunc audio model; register it (alias ``clip-<S>s``) when asked. Returns the version."""
         import mlflow
-        from core.models.cnn import log_audio_model
+        from core.study.export import log_audio_model
 
         frames = self.source.clips(int(self.test.ids[0]), seconds).shape[2]
         params = {**self.mel_params, "clip_seconds": seconds, "frames_per_clip": int(frames), "genres": self.genres,

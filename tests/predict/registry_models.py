@@ -2,7 +2,7 @@
 
 - ``genre-mlp``: :func:`core.study.export.log_feature_model` around a small scikit-learn MLP fitted
   on features of synthetic clips (features.csv-format DataFrame in, per-genre probabilities out).
-- ``genre-cnn``: :func:`core.models.cnn.log_audio_model` around an untrained compact CNN with 4
+- ``genre-cnn``: :func:`core.study.export.log_audio_model` around an untrained compact CNN with 4
   filters per block (waveform in, one row of per-genre probabilities per segment out).
 Both are the project's real pyfunc classes, so the tests see what users load; only the networks are tiny.
 """
@@ -62,11 +62,12 @@ def register_feature_model(seed: int, versions: list[dict]) -> None:
 
 
 def register_clip_model(clip_seconds: float, tags: dict, alias: str) -> str:
-    """An untrained small CNN logged by :func:`core.models.cnn.log_audio_model`, registered as ``genre-cnn``."""
+    """An untrained small CNN logged by :func:`core.study.export.log_audio_model`, registered as ``genre-cnn``."""
     import keras
 
     from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
-    from core.models.cnn import build_cnn, log_audio_model
+    from core.models.cnn import build_cnn
+    from core.study.export import log_audio_model
 
     keras.utils.set_random_seed(0)
     frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
