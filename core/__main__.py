@@ -7,9 +7,12 @@ heavy imports (TensorFlow, librosa, MLflow) inside the handlers so ``--help`` st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.errors import GenreLabError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines drown the progress output
 
 
 def build_parser() -> argparse.ArgumentParser:
