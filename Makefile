@@ -18,9 +18,9 @@ $(VENV)/.installed: requirements.txt
 # The main job: demo data, then features and the demo studies as queued background jobs (they run
 # one after another and resume if interrupted), then the dashboard, which shows their progress.
 demo: data
-	$(PY) -m core jobs submit-command "features $(DATA)" -- $(PY) -m core features --data $(DATA)
-	$(PY) -m core jobs submit experiments/demo_mlp.toml --data $(DATA)
-	$(PY) -m core jobs submit experiments/demo_cnn.toml --data $(DATA)
+	$(PY) -m core jobs submit-command --once "features $(DATA)" -- $(PY) -m core features --data $(DATA)
+	$(PY) -m core jobs submit --once experiments/demo_mlp.toml --data $(DATA)
+	$(PY) -m core jobs submit --once experiments/demo_cnn.toml --data $(DATA)
 	@echo "Demo studies queued (python -m core jobs list); dashboard on http://127.0.0.1:$(PORT)"
 	$(MAKE) --no-print-directory dashboard
 

@@ -103,22 +103,31 @@ def _setting(value: Any) -> str:
 
 
 def submit(spec_path: str | os.PathLike, overrides: Mapping[str, Any] | None = None,
-           data_root: str | os.PathLike | None = None) -> str:
+           data_root: str | os.PathLike | None = None, once: bool = False) -> str:
     """Queue a study run of ``spec_path`` with ``--set`` ``overrides``; start it if a slot is free.
 
-    Returns the job id.
+    Returns the job id (with ``once``, that of an identical job already queued or running, if any).
     """
     spec = Path(spec_path)
     if not spec.is_file():
         raise GenreLabError(f"{spec}: experiment spec not found")
     label = spec.stem + "".join(f" {k}={_setting(v)}" for k, v in (overrides or {}).items())
-    return submit_command(lambda progress: run_argv(spec, overrides, data_root, progress), label=label)
+    return submit_command(lambda progress: run_argv(spec, overrides, data_root, progress), label=label, once=once)
 
 
-def submit_command(make_argv: Callable[[Path], list[str]], *, label: str) -> str:
-    """Queue any command; ``make_argv(progress_path)`` returns its argv. Returns the job id."""
+def submit_command(make_argv: Callable[[Path], list[str]], *, label: str, once: bool = False) -> str:
+    """Queue any command; ``make_argv(progress_path)`` returns its argv. Returns the job id.
+
+    With ``once``, a job whose command is the same (up to its progress path) and is still queued or
+    running is returned instead of queueing a twin (``make demo`` run twice queues nothing new).
+    """
     root = jobs_dir()
     root.mkdir(parents=True, exist_ok=True)
+    if once:
+        wanted = [str(a) for a in make_argv(Path(_PROGRESS_FILE))]
+        for job in refresh():
+            if job["status"] in ACTIVE and _without_progress(job) == wanted:
+                return job["id"]
     job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
     folder = root / job_id
     folder.mkdir()
@@ -130,6 +139,12 @@ def submit_command(make_argv: Callable[[Path], list[str]], *, label: str) -> str
     })
     refresh()
     return job_id
+
+
+def _without_progress(job: dict) -> list[str]:
+    """A job's argv with its own progress path replaced by the bare file name (for comparisons)."""
+    own = str(jobs_dir() / job["id"] / _PROGRESS_FILE)
+    return [_PROGRESS_FILE if a == own else a for a in job["argv"]]
 
 
 def refresh() -> list[dict]:

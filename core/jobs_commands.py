@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     submit.add_argument("--data", type=Path, default=None, help="dataset root (default: GENRELAB_DATA or data/demo)")
     submit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec setting (repeatable), as for `python -m core run`")
+    submit.add_argument("--once", action="store_true", help="do nothing if the same job is already queued or running")
     submit.set_defaults(func=_submit)
 
     command = commands.add_parser(
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=f"Queue ARGV (run from the project root, no shell). An argument {PROGRESS_PLACEHOLDER} "
                     "becomes the path of the job's progress file.")
     command.add_argument("label", help="name shown in the job list")
+    command.add_argument("--once", action="store_true", help="do nothing if the same command is already queued or running")
     command.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
     command.set_defaults(func=_submit_command)
 
@@ -51,7 +53,7 @@ def _submit(args: argparse.Namespace) -> int:
         overrides[key] = value
     # The job runs from the project root: make paths given relative to here absolute.
     data = args.data.resolve() if args.data is not None else None
-    print(jobs.submit(args.spec.resolve(), overrides, data))
+    print(jobs.submit(args.spec.resolve(), overrides, data, once=args.once))
     return 0
 
 
@@ -60,7 +62,7 @@ def _submit_command(args: argparse.Namespace) -> int:
     if not argv:
         raise GenreLabError("submit-command: no command given (submit-command LABEL -- ARGV...)")
     print(jobs.submit_command(lambda progress: [str(progress) if a == PROGRESS_PLACEHOLDER else a for a in argv],
-                              label=args.label))
+                              label=args.label, once=args.once))
     return 0
 
 

@@ -112,8 +112,9 @@ if spec.get("description"):
     st.write(spec.get("description"))
 
 settings = main_settings(spec.data)
-if "search" in spec.data:
-    settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") if k not in dict(settings)]
+if "search" in spec.data:  # the CNN study has folds but no candidate search
+    keys = ("search.folds",) if spec.family == "keras_cnn" else ("search.n_candidates", "search.folds")
+    settings += [(k, spec.get(k)) for k in keys if k not in dict(settings)]
 try:
     summary = common.dataset_summary(root)
     genres = sorted(summary["genres"])

@@ -194,6 +194,16 @@ def test_cancel_queued_job_never_starts(jobs_root):
     assert job["status"] == "cancelled" and job["pid"] is None
 
 
+def test_once_returns_the_active_twin_instead_of_queueing_again(jobs_root):
+    running = jobs.submit_command(sleeper, label="running")
+    first = jobs.submit_command(fake_run(), label="study", once=True)
+    assert jobs.submit_command(fake_run(), label="study", once=True) == first
+    assert jobs.submit_command(fake_run(fits=5), label="study", once=True) != first  # another command
+    assert jobs.submit_command(fake_run(), label="study") != first  # without once: queued again
+    jobs.cancel(first)
+    assert jobs.submit_command(fake_run(), label="study", once=True) not in (first, running)
+
+
 def test_job_outlives_the_process_that_started_it(jobs_root):
     """A server restart: another process submits; this one sees it run, then notices it died."""
     code = ("import sys, time; from core import jobs; "
