@@ -35,8 +35,6 @@ from core.errors import GenreLabError
 
 #: Longest stretch of audio the feature models see (FMA's clips are 30 s).
 FEATURE_WINDOW_SECONDS = 30.0
-#: Feature models see audio at the file's own rate, raised to at least this (librosa's default rate).
-FEATURE_MIN_SAMPLE_RATE = 22050
 #: Audio models read the file in windows of whole segments lasting about this long.
 AUDIO_WINDOW_SECONDS = 30.0
 NO_MODEL_MESSAGE = ("no model registered yet: run `make demo` or "
@@ -299,8 +297,7 @@ def load(info: ModelInfo) -> LoadedModel:
 def feature_window(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """The audio the feature models see: the central ``FEATURE_WINDOW_SECONDS`` of the file.
 
-    Returns (y float32 mono of shape (n,), its rate in Hz: the file's own, or FEATURE_MIN_SAMPLE_RATE
-    when the file's is lower). Falls back to the first window when the centre does not decode (the
+    Returns (y float32 mono of shape (n,), the file's own rate in Hz). Falls back to the first window when the centre does not decode (the
     header promised more audio than the file holds). Raises AudioError for unusable files.
     """
     import soundfile as sf
@@ -308,20 +305,18 @@ def feature_window(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     from core.audio import AudioError, load_audio
 
     try:
-        info = sf.info(str(path))
-        declared, native_sr = info.duration, info.samplerate
+        declared = sf.info(str(path)).duration
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
-        declared, native_sr = 0.0, None  # load_audio below names the problem
-    # FMA computed the features at the file's own rate; a rate below 22050 Hz is raised to it, since
-    # the CQT's top octave needs a Nyquist frequency above about 4 kHz (an 8 kHz phone recording fails).
-    sr = FEATURE_MIN_SAMPLE_RATE if native_sr and native_sr < FEATURE_MIN_SAMPLE_RATE else None
+        declared = 0.0  # load_audio below names the problem
+    # At the file's own rate, as FMA computed its features and as `python -m core features` does, so a
+    # model sees the same vector for a file at training and at prediction time.
     offset = max(0.0, (declared - FEATURE_WINDOW_SECONDS) / 2)
     if offset > 0:
         try:
-            return load_audio(path, sr=sr, offset=offset, duration=FEATURE_WINDOW_SECONDS)
+            return load_audio(path, offset=offset, duration=FEATURE_WINDOW_SECONDS)
         except AudioError:
             pass
-    return load_audio(path, sr=sr, duration=FEATURE_WINDOW_SECONDS)
+    return load_audio(path, duration=FEATURE_WINDOW_SECONDS)
 
 
 def file_features(path: str | os.PathLike) -> pd.DataFrame:
@@ -344,9 +339,7 @@ def _features_of(path: Path, key: tuple) -> pd.DataFrame:  # noqa: ARG001 - key 
 
     y, sr = feature_window(path)
     features = np.asarray(extract_fma_features(y, sr), dtype=np.float64)
-    # Skew and kurtosis of a constant row (a chroma bin a pure tone never reaches) are undefined (NaN);
-    # 0 is the value of a symmetric, normal-tailed row, and the networks cannot take NaN.
-    return pd.DataFrame([np.nan_to_num(features, nan=0.0)], columns=FEATURE_NAMES)
+    return pd.DataFrame([features], columns=FEATURE_NAMES)
 
 
 def predict_file(path: str | os.PathLike, model: str | ModelInfo) -> dict:

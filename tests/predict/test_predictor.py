@@ -64,10 +64,15 @@ def test_feature_window_is_the_centre_of_a_long_file(audio_file):
     np.testing.assert_array_equal(y, centre)
 
 
-def test_low_sample_rate_is_raised_for_the_features(registry, audio_file):
+def test_low_sample_rate_gets_the_same_features_as_the_features_command(registry, audio_file):
+    from core.features.fma_features import FEATURE_NAMES, file_features
+
     path = audio_file("phone.wav", seconds=3, sr=8000)
     y, sr = predictor.feature_window(path)
-    assert sr == predictor.FEATURE_MIN_SAMPLE_RATE and len(y) == 3 * sr
+    assert sr == 8000 and len(y) == 3 * sr
+    served = predictor.file_features(path)[FEATURE_NAMES].to_numpy()[0]
+    np.testing.assert_allclose(served, file_features(path), rtol=1e-6)
+    assert np.isfinite(served).all()
     assert "error" not in predictor.predict_file(path, "genre-mlp")
 
 
