@@ -13,19 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import GenreLabError
-from core.models.mlp import inner_validation_split
+from core.models.mlp import TrainingSchedule, inner_validation_split
 
 
 @dataclass
-class AutoencoderParams:
+class AutoencoderParams(TrainingSchedule):
     bottleneck: int | None = None  # None: half the input width
     epochs: int = 50
     batch_size: int = 256
-    learning_rate: float = 0.001
     early_stopping: bool = True
     patience: int = 5
-    validation_fraction: float = 0.1
-    seed: int = 0
 
 
 class Autoencoder:
@@ -36,6 +33,7 @@ class Autoencoder:
         if unknown:
             raise GenreLabError(f"autoencoder: unknown parameter(s) {', '.join(sorted(unknown))}")
         self.params = AutoencoderParams(**params)
+        self.params.check_schedule("autoencoder")
         if self.params.bottleneck is not None and int(self.params.bottleneck) < 1:
             raise GenreLabError(f"autoencoder: bottleneck must be >= 1, got {self.params.bottleneck}")
         self.encoder_ = None

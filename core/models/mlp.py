@@ -51,17 +51,33 @@ def inner_validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[n
 
 
 @dataclass
-class _MLPParams:
-    hidden_units: list[int] = field(default_factory=lambda: [3000, 500])
-    l2: float = 0.0
-    optimizer: str = "adam"
+class TrainingSchedule:
+    """How a network is trained, shared by the MLPs and the autoencoder (each sets its own defaults)."""
+
     learning_rate: float = 0.001
     epochs: int = 100
     batch_size: int = 128
     early_stopping: bool = False
     patience: int = 10
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.1  # of the fitted rows, held out for early stopping
     seed: int = 0
+
+    def check_schedule(self, owner: str) -> None:
+        """Raise GenreLabError (prefixed with ``owner``) for values no training could use."""
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise GenreLabError(f"{owner}: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not 0.0 < float(self.validation_fraction) < 0.5:
+            raise GenreLabError(f"{owner}: validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if float(self.learning_rate) <= 0 or int(self.patience) < 1:
+            raise GenreLabError(f"{owner}: learning_rate must be > 0 and patience >= 1, "
+                                f"got {self.learning_rate}, {self.patience}")
+
+
+@dataclass
+class _MLPParams(TrainingSchedule):
+    hidden_units: list[int] = field(default_factory=lambda: [3000, 500])
+    l2: float = 0.0
+    optimizer: str = "adam"
 
     def _check(self, optimizers: tuple[str, ...]) -> None:
         units = self.hidden_units
@@ -70,10 +86,7 @@ class _MLPParams:
         self.hidden_units = [int(u) for u in units]
         if self.optimizer not in optimizers:
             raise GenreLabError(f"optimizer must be one of {', '.join(optimizers)}, got {self.optimizer!r}")
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise GenreLabError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if not 0.0 < float(self.validation_fraction) < 0.5:
-            raise GenreLabError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        self.check_schedule("mlp")
         if float(self.l2) < 0:
             raise GenreLabError(f"l2 must be >= 0, got {self.l2}")
 

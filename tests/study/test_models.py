@@ -54,6 +54,18 @@ def test_unknown_params_are_one_line_errors():
         make_estimator("torch_mlp", {})
 
 
+def test_training_schedules_are_checked_alike_for_mlp_and_autoencoder():
+    with pytest.raises(GenreLabError, match="^mlp: epochs and batch_size"):
+        make_estimator("keras_mlp", {"epochs": 0})
+    with pytest.raises(GenreLabError, match="^mlp: validation_fraction"):
+        make_estimator("sklearn_mlp", {"validation_fraction": 0.7})
+    with pytest.raises(GenreLabError, match="^autoencoder: epochs and batch_size"):
+        Autoencoder(batch_size=0)
+    with pytest.raises(GenreLabError, match="^autoencoder: learning_rate"):
+        Autoencoder(learning_rate=0.0)
+    assert Autoencoder().get_params()["epochs"] == 50  # its own defaults survive the shared schedule
+
+
 def test_autoencoder_codes_and_reload(tmp_path):
     X, _ = blobs(d=20)
     ae = Autoencoder(bottleneck=5, epochs=2, batch_size=32)
