@@ -1,4 +1,4 @@
-"""Benchmark the CNN: ``python bench/bench_cnn.py [--tracks N] [--demo DIR]`` (``make bench``).
+"""Benchmark the CNN: ``python bench/bench_cnn.py [--tracks N] [--demo DIR] [--set KEY=VALUE]`` (``make bench``).
 
 Writes bench/results/cnn.json and cnn.md:
 
@@ -8,8 +8,9 @@ Writes bench/results/cnn.json and cnn.md:
   tracing is not counted);
 - peak resident memory of the process (``ru_maxrss``) after each measurement, against the size of
   the cache it trained on, to show the data is streamed, not loaded;
-- the wall time of one fold of ``experiments/demo_cnn.toml`` per clip length (fit with early stopping
-  + scoring), on the demo dataset if it exists (it is skipped, and says so, otherwise).
+- the wall time of one fold of ``experiments/demo_cnn.toml`` per clip length (the engine's fold task:
+  fit with early stopping + scoring), on the demo dataset if it exists (it is skipped, and says so,
+  otherwise); ``--set`` overrides the spec (e.g. ``--set cnn.epochs=3`` on a busy machine).
 """
 from __future__ import annotations
 
@@ -21,19 +22,21 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.features.mels import MelCache  # noqa: E402
-from core.models.cnn import CNNClassifier  # noqa: E402
-from core.study.clips import MelBatches, band_statistics, expand_clips  # noqa: E402
+from core.models.clip_batches import band_statistics  # noqa: E402
+from core.models.cnn import CNNClassifier, CNNParams  # noqa: E402
+from core.study.families.cnn import Tracks, batches  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MEL_PARAMS = dict(sr=22050, n_fft=2048, hop_length=512, n_mels=128)
@@ -53,23 +56,22 @@ def random_cache(directory: Path, n_tracks: int) -> MelCache:
 
 
 def throughput(cache: MelCache, n_tracks: int, architecture: str, clip_seconds: float, batch_size: int) -> dict:
-    """Clips per second training (one timed epoch after a warm-up epoch) and predicting."""
-    track_ids = np.arange(1, n_tracks + 1)
-    labels = track_ids % 3
-    counts = np.array([len(cache.clips(int(t), clip_seconds)) for t in track_ids])
-    row_tracks, row_clips = expand_clips(track_ids, counts)
-    mean, std = band_statistics(cache, track_ids, clip_seconds)
-    batches = MelBatches(cache, row_tracks, row_clips, np.repeat(labels, counts), clip_seconds=clip_seconds,
-                         mean=mean, std=std, n_classes=3, batch_size=batch_size, shuffle=True)
-    model = CNNClassifier(architecture=architecture, epochs=1).fit(batches)  # builds and traces
+    """Clips per second training (one timed epoch after a warm-up epoch) and predicting, on the batches
+    the CNN family streams (``core.study.families.cnn.batches``)."""
+    ids = np.arange(1, n_tracks + 1)
+    tracks = Tracks(ids, ids % 3, ids)
+    params = asdict(CNNParams(architecture=architecture, epochs=1, batch_size=batch_size))
+    mean, std = band_statistics(cache, ids, clip_seconds)
+    train = batches(cache, tracks, clip_seconds, mean, std, 3, params, training=True)
+    model = CNNClassifier(**params).fit(train)  # builds and traces
     started = time.perf_counter()
-    model.model_.fit(batches, epochs=1, verbose=0)
+    model.model_.fit(train, epochs=1, verbose=0)
     train_seconds = time.perf_counter() - started
-    model.predict_proba(batches)  # traces predict
+    model.predict_proba(train)  # traces predict
     started = time.perf_counter()
-    model.predict_proba(batches)
+    model.predict_proba(train)
     predict_seconds = time.perf_counter() - started
-    n = len(row_tracks)
+    n = len(train.row_tracks)
     return {"architecture": architecture, "clip_seconds": clip_seconds, "clips": int(n),
             "input_shape": list(model.model_.input_shape[1:]), "parameters": int(model.model_.count_params()),
             "train_clips_per_second": round(n / train_seconds, 1),
@@ -77,44 +79,35 @@ def throughput(cache: MelCache, n_tracks: int, architecture: str, clip_seconds: 
             "peak_rss_mib_after": round(peak_rss_mib(), 1)}
 
 
-def demo_fold(root: Path) -> list[dict] | str:
-    """Wall time of fold 1 of the demo study per clip length, or why it was skipped."""
-    from core import tracking
-    from core.data.selection import select
-    from core.features.batch import fill_mels
-    from core.study.clips import grouped_folds
-    from core.study.cnn_study import ClipStudy, cached_selection, config_from_spec, selection_artists
+def demo_fold(root: Path, overrides: list[str]) -> list[dict] | str:
+    """Wall time of fold 1 of the demo study per clip length (the engine's fold task, run here), or why
+    it was skipped."""
+    from core.study.engine import Study
+    from core.study.families import family
+    from core.study.search import draw_candidates
     from core.study.spec import load_spec
 
     if not (root / "fma_metadata" / "tracks.csv").is_file():
         return f"skipped: no demo dataset at {root} (make data)"
-    spec = load_spec(ROOT / "experiments" / "demo_cnn.toml")
-    config = config_from_spec(spec)
-    mel_params = spec.section("mels", {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128})
+    spec = load_spec(ROOT / "experiments" / "demo_cnn.toml", overrides)
+    fam = family(spec.family)
     started = time.perf_counter()
-    _, cache = fill_mels(root, **mel_params)
-    fill_seconds = time.perf_counter() - started
-    selection = cached_selection(select(root, subset=spec.get("dataset.subset"), genres=spec.get("dataset.genres"),
-                                        require_audio=True), cache)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-cnn-')}/mlflow.db"
-    tracking.configure()
-    artists = selection_artists(selection) if config.group_by == "artist" else None
-    study = ClipStudy(selection, cache, config, experiment="bench_cnn", mel_params=cache.params, register=False,
-                      artist_ids=artists, out=lambda line: None)
-    train_pos, valid_pos = grouped_folds(study.dev.labels, study.dev.groups, config.folds, config.seed)[0]
+    arms = fam.load(spec, root, out=lambda line: None)  # fills the log-mel cache, draws the folds
+    load_seconds = time.perf_counter() - started
+    study = Study(spec, fam, arms, executor=None, progress=None, out=lambda line: None)
+    candidate = draw_candidates(spec.search.space, spec.search.n_candidates, spec.search.seed)[0]
+    params = study.fit_params(fam.base_params(spec.sections), candidate, 1.0)
     rows = []
-    import mlflow
-
-    for seconds in config.clip_seconds:
-        with mlflow.start_run():
-            started = time.perf_counter()
-            model, scores, _, _ = study.fit_and_score(study.dev.take(train_pos), study.dev.take(valid_pos), seconds,
-                                                      config.epochs, early_stopping=True)
-            rows.append({"clip_seconds": seconds, "fold_seconds": round(time.perf_counter() - started, 1),
-                         "epochs_trained": model.epochs_trained_, "train_tracks": int(len(train_pos)),
-                         "clip_accuracy": round(scores["clip_accuracy"], 3),
-                         "track_accuracy": round(scores["track_accuracy"], 3),
-                         "mel_cache_fill_seconds": round(fill_seconds, 1)})
+    for arm in arms:
+        fn, args = fam.fold_task(arm, params, 0)
+        started = time.perf_counter()
+        result = fn(*args)
+        rows.append({"clip_seconds": arm.data.clip_seconds, "fold_seconds": round(time.perf_counter() - started, 1),
+                     "epochs_trained": result["epochs_run"], "train_tracks": int(len(arm.folds[0][0])),
+                     "clip_accuracy": round(result["metrics"]["clip_accuracy"], 3),
+                     "track_accuracy": round(result["metrics"]["track_accuracy"], 3),
+                     "mel_cache_fill_seconds": round(load_seconds, 1)})
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -134,8 +127,9 @@ def markdown(result: dict) -> str:
         for r in result["demo_fold"]:
             lines.append(f"| {r['clip_seconds']:g} s | {r['fold_seconds']} | {r['epochs_trained']} | "
                          f"{r['train_tracks']} | {r['clip_accuracy']} | {r['track_accuracy']} |")
-        lines.append(f"\n(log-mel cache fill before it: {result['demo_fold'][0]['mel_cache_fill_seconds']} s; "
-                     "0 when already cached)")
+        lines.append(f"\n(loading the study's data before it, log-mel cache fill included: "
+                     f"{result['demo_fold'][0]['mel_cache_fill_seconds']} s; about 0 when already cached)"
+                     + (f" Spec overrides: {' '.join(result['demo_overrides'])}." if result["demo_overrides"] else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +138,8 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=64, help="30 s tracks of random mels to stream (default 64)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--demo", default=str(ROOT / "data" / "demo"), help="demo dataset root")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of experiments/demo_cnn.toml for the demo fold, e.g. cnn.epochs=3")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -159,9 +155,11 @@ def main() -> None:
             for clip_seconds in (30.0, 3.0):
                 rows.append(throughput(cache, args.tracks, architecture, clip_seconds, args.batch_size))
                 print(rows[-1], flush=True)
+    machine += f", load average {os.getloadavg()[0]:.1f} (1 min, at the end of the throughput runs)"
     result = {"machine": machine, "tracks": args.tracks, "batch_size": args.batch_size, "throughput": rows,
               "cache_mib": round(cache_mib, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
-              "demo_fold": demo_fold(Path(args.demo))}
+              "demo_fold": demo_fold(Path(args.demo), args.set),
+              "demo_overrides": args.set}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cnn.json").write_text(json.dumps(result, indent=2))
     (RESULTS / "cnn.md").write_text(markdown(result))

@@ -1,9 +1,12 @@
 """How fast the Compare page renders with 2,000 runs in the store (target: under 2 s).
 
-Writes about 2,000 runs shaped like the studies' (MLP dataset-size trees and CNN clip-length trees,
-see tests/dashboard/builders.py) into a temporary SQLite store, then times AppTest reruns of the
-Compare page for each of its three views: cold (the runs cache emptied, so the store is read) and
-warm (the store unchanged since the last read). Writes bench/results/dashboard.json and .md.
+Fills a temporary SQLite store with real study trees written by the engine (``core.study.engine``)
+on a small synthetic root (``tests.dashboard.builders.tiny_root``, 1.5 s tracks): one CNN clip-length
+study (1.5, 1 and 0.5 s clips) and as many MLP dataset-size studies (3 sizes, 10 candidates x 5 folds,
+the FMA paper's baselines; scikit-learn MLPs, so the fits take no time) as it takes to reach ``--runs``
+runs. Then times AppTest reruns of the Compare page for each of its three views: cold (the runs cache
+emptied, so the store is read) and warm (the store unchanged since the last read). Writes
+bench/results/dashboard.json and .md.
 
     .venv/bin/python bench/bench_dashboard.py [--runs 2000] [--repeats 5]
 """
@@ -29,21 +32,75 @@ ENTRY = PROJECT_ROOT / "dashboard" / "app.py"
 COMPARE = "views/compare.py"
 VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
 TARGET_SECONDS = 2.0
+TRACKS_PER_GENRE = 20
+MLP_SPEC = """
+[dataset]
+sizes = ["small", "medium", "large"]
+[model]
+family = "sklearn_mlp"
+[search]
+n_candidates = 10
+folds = 5
+[search.space]
+hidden_units = [[32], [16], [32, 16], [8]]
+l2 = [0.0, 0.001]
+learning_rate = [0.001, 0.003]
+epochs = [10]
+batch_size = [16]
+[evaluation]
+register = false
+[compute]
+parallel = "none"
+"""
+CNN_SPEC = """
+experiment = "cnn_clip_length"
+[input]
+kinds = ["mels"]
+[model]
+family = "keras_cnn"
+[cnn]
+architecture = "compact"
+epochs = 2
+batch_size = 16
+[mels]
+n_mels = 16
+clip_seconds = [1.5, 1.0, 0.5]
+[search]
+folds = 3
+[evaluation]
+register = false
+[compute]
+parallel = "none"
+"""
 
 
-def fill_store(n_runs: int) -> int:
-    """Write MLP and CNN study trees until at least ``n_runs`` runs exist; returns the count."""
-    from tests.dashboard.builders import TreeWriter, cnn_clip_study, mlp_size_study
+def fill_store(n_runs: int, folder: Path) -> tuple[int, int]:
+    """Run the CNN study, then MLP studies until at least ``n_runs`` runs exist; (runs, studies)."""
+    from core import tracking
+    from core.study import cost
+    from core.study.engine import run_study
+    from core.study.spec import load_spec
+    from tests.dashboard.builders import tiny_root
 
-    written, study = 0, 0
+    root = str(tiny_root(folder / "root", tracks_per_genre=TRACKS_PER_GENRE))
+    cost.CALIBRATION_FILE = folder / "cost.json"  # a fixed fit cost: the dry-run plan never times a network
+    cost.CALIBRATION_FILE.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}))
+    specs = {}
+    for name, text in (("cnn", CNN_SPEC), ("mlp", MLP_SPEC)):
+        specs[name] = folder / f"{name}.toml"
+        specs[name].write_text(text)
+    def quiet(line: str) -> None:
+        pass
+
+    start = time.perf_counter()
+    run_study(load_spec(specs["cnn"]), data=root, out=quiet)
+    studies, written = 1, len(tracking.runs_frame())
     while written < n_runs:
-        mlp = TreeWriter(f"mlp_dataset_size_{study}", seed=study)
-        mlp_size_study(mlp, sizes=("8k", "25k", "45k"), n_candidates=10, folds=5, epochs=10)
-        cnn = TreeWriter(f"cnn_clip_length_{study}", seed=study)
-        cnn_clip_study(cnn, clip_seconds=(3.0, 10.0, 30.0), folds=5, epochs=10)
-        written += mlp.count + cnn.count
-        study += 1
-    return written
+        print(f"{written} runs after {time.perf_counter() - start:.0f} s", flush=True)
+        overrides = [f'experiment="mlp_dataset_size_{studies}"', f"search.seed={studies}"]
+        run_study(load_spec(specs["mlp"], overrides), data=root, out=quiet)
+        studies, written = studies + 1, len(tracking.runs_frame())
+    return written, studies
 
 
 def time_view(view: str, repeats: int) -> dict:
@@ -92,9 +149,9 @@ def main() -> int:
         os.environ["MLFLOW_TRACKING_URI"] = uri
         os.environ["GENRELAB_JOBS"] = f"{base}/jobs"
         start = time.perf_counter()
-        n_runs = fill_store(args.runs)
+        n_runs, n_studies = fill_store(args.runs, Path(base))
         fill_seconds = time.perf_counter() - start
-        print(f"wrote {n_runs} runs in {fill_seconds:.1f} s", flush=True)
+        print(f"wrote {n_runs} runs ({n_studies} studies) in {fill_seconds:.1f} s", flush=True)
 
         start = time.perf_counter()
         frame = tracking.runs_frame()
@@ -111,7 +168,8 @@ def main() -> int:
 
     report = {
         "what": "AppTest render of dashboard/views/compare.py with the store holding n_runs runs",
-        "n_runs": n_runs, "runs_frame_columns": int(frame.shape[1]), "store_fill_seconds": round(fill_seconds, 1),
+        "n_runs": n_runs, "n_studies": n_studies, "runs_frame_columns": int(frame.shape[1]),
+        "store_fill_seconds": round(fill_seconds, 1),
         "runs_frame_read_s": round(read_seconds, 3), "target_s": TARGET_SECONDS, "views": results,
         "repeats": args.repeats, "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0],
                                              "python": platform.python_version(), "streamlit": streamlit.__version__},
@@ -122,7 +180,8 @@ def main() -> int:
     lines = [
         "# Dashboard: Compare page render time",
         "",
-        f"{n_runs} runs in a SQLite store ({report['runs_frame_columns']} columns in the runs frame); "
+        f"{n_runs} runs of {n_studies} studies written by the engine in a SQLite store "
+        f"({report['runs_frame_columns']} columns in the runs frame); "
         f"AppTest render of the Compare page, median (max) of {args.repeats}. Cold: the runs cache is empty, so "
         f"the store is read (`runs_frame` alone: {read_seconds:.2f} s). Warm: the store unchanged since the last read. "
         f"Target: under {TARGET_SECONDS:g} s. Measured {report['measured_at']} on {os.cpu_count()} CPUs, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.data import fma  # noqa: E402
+from core.data import fma
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GENRE_TOPS = {21: "Hip-Hop", 10: "Pop", 12: "Rock", 15: "Electronic", 17: "Folk", 2: "International",
@@ -64,9 +65,9 @@ def synthetic_tracks(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def synthetic_features(ids: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    columns = pd.MultiIndex.from_tuples([("f", "mean", f"{i:03d}") for i in range(518)], names=fma.FEATURES_LEVELS)
-    values = rng.normal(size=(len(ids), 518)).astype(np.float32)
-    return pd.DataFrame(values, index=pd.Index(ids, name="track_id"), columns=columns)
+    """FMA's 518 columns (a features.csv must have exactly those), random values."""
+    values = rng.normal(size=(len(ids), len(fma.FEATURE_COLUMNS))).astype(np.float32)
+    return pd.DataFrame(values, index=pd.Index(ids, name="track_id"), columns=fma.FEATURE_COLUMNS)
 
 
 def timed_load(root: Path, what: str) -> dict:
@@ -117,6 +118,7 @@ def main() -> None:
             "select_8k_from_parquet": timed_load(work, "selection.select(root, size='8k', feature_version='b')"),
             "load_features_from_csv": timed_load(work, "fma.load_features(root)"),
             "load_features_from_parquet": timed_load(work, "fma.load_features(root)"),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 1),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     finally:
@@ -126,7 +128,8 @@ def main() -> None:
     lines = ["# Data layer: loading FMA-sized metadata (synthetic files, FMA's layout)", "",
              f"tracks.csv: {results['tracks_rows']} rows, {results['tracks_csv_mib']} MiB; "
              f"features.csv: {results['features_rows']} rows x 518, {results['features_csv_mib']} MiB; "
-             f"{results['machine']}", "", "| step | seconds | peak RSS (MiB) |", "|---|---|---|"]
+             f"{results['machine']}; 1-min load average {results['load_average_1min_at_end']} at the end "
+             "(other work on the machine inflates seconds)", "", "| step | seconds | peak RSS (MiB) |", "|---|---|---|"]
     lines += [f"| {k} | {v['seconds']} | {v['peak_rss_mib']} |" for k, v in results.items() if isinstance(v, dict)]
     (RESULTS / "data.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

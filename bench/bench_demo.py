@@ -1,9 +1,11 @@
-"""Benchmark the demo dataset: ``python bench/bench_demo.py [--tracks-per-genre N] [--workers W]``.
+"""Benchmark the demo dataset: ``python bench/bench_demo.py [--tracks-per-genre N] [--workers W] [--keep DIR]``.
 
 Writes bench/results/demo.json and demo.md:
 
 - the wall and CPU time of a build (``build_demo``) with W worker processes, and per clip;
-- the time to extract FMA's 518 features from every clip (``core.features.fma_features``);
+- the time to compute FMA's 518 features of every clip into the root's features.csv
+  (``core.features.table.fill_features``, what ``python -m core features`` runs: worker start and
+  numba warm-up included);
 - how learnable the demo is, which is what it is for: accuracy of logistic regression and of a
   scikit-learn MLP on standardized features (1) trained on each tier's official training split and
   scored on that tier's test split, as the studies do, and (2) as a learning curve: 5-fold CV
@@ -21,7 +23,6 @@ import resource
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,32 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.data import demo, fma  # noqa: E402
+from core.features.table import fill_features  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-TIER_FRACTIONS = {tier: share for tier, share in demo.TIER_SHARES}
+TIER_FRACTIONS = dict(demo.TIER_SHARES)
 
 
 def cpu_seconds() -> float:
     """User + system CPU of this process and its finished children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def clip_features(path: Path) -> np.ndarray:
-    from core.features.fma_features import file_features
-
-    return file_features(path)
-
-
-def extract(paths: list[Path], workers: int) -> tuple[np.ndarray, float]:
-    """Features of every clip and the wall time, numba compiled in each worker beforehand."""
-    from core.features.batch import warm_up_librosa
-
-    with ProcessPoolExecutor(workers, initializer=warm_up_librosa) as pool:
-        list(pool.map(time.sleep, [0.5] * workers))  # wait until every worker has started and warmed up
-        start = time.perf_counter()
-        rows = list(pool.map(clip_features, paths, chunksize=4))
-    return np.stack(rows), time.perf_counter() - start
 
 
 def models():
@@ -111,11 +96,12 @@ def markdown(result: dict) -> str:
     build, feats = result["build"], result["features"]
     lines = [
         "# Demo dataset benchmark", "",
-        f"{result['machine']}; {result['tracks']} tracks ({result['tracks_per_genre']} per genre), seed {result['seed']}.", "",
+        f"{result['machine']} (1-min load average {result['load_average_1min']:.1f} at the end); "
+        f"{result['tracks']} tracks ({result['tracks_per_genre']} per genre), seed {result['seed']}.", "",
         f"- build: {build['wall_s']:.1f} s wall with {build['workers']} workers, {build['cpu_s']:.1f} s CPU "
         f"({build['cpu_s_per_clip']:.2f} s CPU per 30 s clip); {build['disk_mib']:.1f} MiB of MP3 (hard-linked tiers)",
         f"- FMA features: {feats['wall_s']:.1f} s wall with {feats['workers']} workers "
-        f"({feats['wall_s'] * feats['workers'] / result['tracks']:.2f} s per clip per worker)", "",
+        f"({feats['wall_s'] * feats['workers'] / result['tracks']:.2f} s per clip per worker, worker start included)", "",
         "## Accuracy on each tier's official test split (8 genres, chance 12.5 %)", "",
         "| tier | train | test | logistic regression | MLP |", "|---|---|---|---|---|",
     ]
@@ -135,25 +121,30 @@ def main() -> None:
     parser.add_argument("--tracks-per-genre", type=int, default=demo.DEFAULT_TRACKS_PER_GENRE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", metavar="DIR", help="build in this empty folder and keep the root there "
+                        "(e.g. for bench_cnn.py --demo DIR); default: a temporary folder")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        dest = Path(tmp) / "demo"
+        dest = Path(args.keep) if args.keep else Path(tmp) / "demo"
+        if dest.exists() and any(dest.iterdir()):
+            raise SystemExit(f"bench: {dest} is not empty (the build is timed from scratch)")
         cpu, start = cpu_seconds(), time.perf_counter()
         demo.build_demo(dest, args.tracks_per_genre, args.seed, workers=args.workers)
         wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         tracks = fma.load_tracks(dest)
-        paths = [fma.audio_path(dest, t) for t in tracks.index]
         disk = sum(p.stat().st_size for p in (dest / "fma_large").rglob("*.mp3"))
-        X, feature_wall = extract(paths, args.workers)
+        report = fill_features(dest, workers=args.workers)  # what `python -m core features` runs
+        X = fma.load_features(dest).loc[tracks.index].to_numpy()
 
     labels = tracks["track", "genre_top"].astype(str).to_numpy()
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_average_1min": os.getloadavg()[0],
         "tracks_per_genre": args.tracks_per_genre, "seed": args.seed, "tracks": len(tracks),
         "build": {"wall_s": wall, "cpu_s": cpu, "cpu_s_per_clip": cpu / len(tracks), "workers": args.workers,
                   "disk_mib": disk / 2**20},
-        "features": {"wall_s": feature_wall, "workers": args.workers},
+        "features": {"wall_s": report.seconds, "workers": args.workers, "failed": len(report.failures)},
         "tier_accuracy": tier_accuracy(X, labels, tracks["set", "split"].astype(str).to_numpy(),
                                        tracks["set", "subset"].astype(str).to_numpy()),
         "learning_curve": learning_curve(X, labels, tracks["artist", "id"].to_numpy()),

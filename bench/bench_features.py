@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.fma_recipe import fma_reference_file  # noqa: E402
 from core.audio import load_audio  # noqa: E402
-from core.features.batch import Job, default_workers, warm_up_librosa  # noqa: E402
-from core.features.fma_features import FEATURE_NAMES, file_features  # noqa: E402
+from core.features.batch import Job, default_workers  # noqa: E402
+from core.features.fma_features import FEATURE_NAMES, file_features, warm_up_librosa  # noqa: E402
 from core.features.mels import MelCache, log_mel  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

@@ -3,10 +3,12 @@
 Same data (a synthetic 518-feature table, 8 overlapping classes), same candidates, same folds; four
 search modes: full, early stopping, halving, both. Reports the best CV accuracy and the compute each
 used (fits, epochs, fit seconds, wall seconds), then the wall time of one search with the folds fitted
-inline, in threads and in worker processes, and the fit cost constants the runner's dry run uses.
+inline, in threads and in worker processes (the engine's executor), and the fit cost constants
+the engine's dry-run plan uses (core.study.cost).
 
-Writes bench/results/mlp.json and mlp.md. A few minutes on 2 cores.
-    python bench/bench_mlp.py [--rows 1500]
+Writes bench/results/mlp.json and mlp.md. A few minutes on 2 idle cores; on a busy machine, shrink
+the search with spec overrides applied to every mode, e.g. ``--set search.n_candidates=3``.
+    python bench/bench_mlp.py [--rows 1500] [--set KEY=VALUE ...]
 """
 from __future__ import annotations
 
@@ -70,22 +72,18 @@ def synthetic_table(path: Path, rows: int, seed: int = 0) -> None:
     frame.to_csv(path, index=False)
 
 
-def search_run(experiment: str):
+def run_mode(spec_path: Path, table: Path, overrides: list[str], experiment: str) -> dict:
+    """One study through the engine; the best CV accuracy and the search run's compute metrics."""
     import mlflow
 
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.`genrelab.kind` = 'search'")
-    return runs.iloc[0]
-
-
-def run_mode(spec_path: Path, table: Path, overrides: list[str], experiment: str) -> dict:
-    from core.study.runner import run_mlp_study
+    from core.study.engine import run_study
     from core.study.spec import load_spec
 
     spec = load_spec(spec_path, [*overrides, f'experiment="{experiment}"'])
     start = time.perf_counter()
-    rows = run_mlp_study(spec, features=str(table), label_column="genre", out=lambda line: None)
+    rows = run_study(spec, features=str(table), label_column="genre", out=lambda line: None)
     wall = time.perf_counter() - start
-    run = search_run(experiment)
+    run = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.`genrelab.kind` = 'search'").iloc[0]
     return {"best_cv_accuracy": rows[0]["cv_mean"], "best_cv_std": rows[0]["cv_std"],
             "fits": int(run["metrics.compute_fits"]), "epochs": int(run["metrics.compute_epochs"]),
             "fit_seconds": round(float(run["metrics.compute_seconds"]), 1), "wall_seconds": round(wall, 1)}
@@ -94,6 +92,8 @@ def run_mode(spec_path: Path, table: Path, overrides: list[str], experiment: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1500)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="spec override for every search, e.g. 'search.space.epochs=[10, 20]'")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,35 +101,39 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
         from core import tracking
         from core.models.mlp import configure_threads
-        from core.study import plan
+        from core.study import cost
 
         tracking.configure()
         configure_threads(os.cpu_count() or 1)
-        per_unit, per_epoch = plan.calibrate()
-        plan.CALIBRATION_FILE = tmp / "none.json"  # measure, do not read an older result
+        per_unit, per_epoch = cost.calibrate()  # measured now, never read from an older result
+        cost.CALIBRATION_FILE = tmp / "cost.json"  # the engine's dry-run plan uses these, not a re-timing
+        cost.CALIBRATION_FILE.write_text(json.dumps({"seconds_per_sample_epoch_weight": per_unit,
+                                                     "seconds_per_epoch": per_epoch}))
         table = tmp / "table.csv"
         synthetic_table(table, args.rows)
         spec_path = tmp / "bench_mlp.toml"
         spec_path.write_text(SPEC)
         modes = {}
         for name, overrides in MODES.items():
-            modes[name] = run_mode(spec_path, table, overrides, f"bench_{name}")
+            modes[name] = run_mode(spec_path, table, [*args.set, *overrides], f"bench_{name}")
             print(name, modes[name], flush=True)
         parallel = {}
         small = ["search.n_candidates=2", "search.space.epochs=[15]"]
         for name, overrides in PARALLEL.items():
-            parallel[name] = run_mode(spec_path, table, small + overrides, f"bench_parallel_{name}")
+            parallel[name] = run_mode(spec_path, table, [*args.set, *small, *overrides], f"bench_parallel_{name}")
             print("parallel", name, parallel[name], flush=True)
     result = {"machine": {"cpus": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 1)},
               "rows": args.rows, "features": 518, "classes": 8,
               "search": "6 candidates x 3 folds, keras_mlp, epochs 20/40, patience 3, halving eta 3 from 1/9",
+              "overrides": args.set,
               "modes": modes, "parallel_2_candidates_3_folds_15_epochs": parallel,
               "seconds_per_sample_epoch_weight": per_unit, "seconds_per_epoch": per_epoch,
               "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "mlp.json").write_text(json.dumps(result, indent=2))
     lines = ["# MLP search: full vs early stopping vs successive halving", "",
-             f"{args.rows} rows x 518 features, 8 classes (synthetic), {result['search']}, "
+             f"{args.rows} rows x 518 features, 8 classes (synthetic), {result['search']}"
+             + (f" with overrides {' '.join(args.set)}" if args.set else "") + ", "
              f"{os.cpu_count()} CPUs (load average {result['machine']['load_average_1min_at_end']} at the end: "
              f"other work on the machine inflates seconds), measured {result['measured_at']}.", "",
              "| mode | best CV accuracy | fits | epochs | fit seconds | wall seconds |", "|---|---|---|---|---|---|"]

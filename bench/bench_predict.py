@@ -3,16 +3,17 @@
 Writes bench/results/predict.json and predict.md: the warm time of ``core.predict.predictor.predict_file``
 on a 30 s stereo 44.1 kHz MP3, on one CPU core (affinity and every thread pool pinned to 1), for
 
-- the feature path: decode the central 30 s, FMA's 518 features, the study's Keras MLP
-  ([3000, 500] units) behind the registered pyfunc; every repeat reads a fresh copy of the file, so
-  the features are always computed (target: at most 1 s);
+- the feature path: decode the file at its own rate (the card's window, ``full``), FMA's 518
+  features, the study's Keras MLP ([3000, 500] units) behind the registered pyfunc; every repeat
+  reads a fresh copy of the file, so the features are always computed (target: at most 1 s);
 - the CNN path: stream the file, log-mel, the study's CNN on every 3 s segment and on one 30 s
   segment (target: at most 0.5 s).
 
 The networks are study-sized but briefly fitted (the weights do not change the arithmetic), logged
-and registered with the project's own code in a temporary MLflow store, then loaded through the
-registry exactly as the CLI loads them. One warm-up call per model is excluded (librosa compiles with
-numba, TensorFlow traces its graph); model loading is reported separately.
+and registered with the project's own code (``core.registry``: pyfunc model and model card) in a
+temporary MLflow store, then loaded through the registry exactly as the CLI loads them. One warm-up
+call per model is excluded (librosa compiles with numba, TensorFlow traces its graph); model loading
+is reported separately.
 """
 from __future__ import annotations
 
@@ -58,48 +59,57 @@ def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100) -> Path:
     return path
 
 
+def card(family: str, input_kind: str, run_id: str, **extra):
+    """What the bench's versions say they are (no test split: n_test 0)."""
+    from core.registry import ModelCard
+
+    return ModelCard(family=family, input_kind=input_kind, window="full", dataset="bench", fingerprint="",
+                     synthetic=True, genres=GENRES, test_accuracy=0.0, n_test=0, test_accuracy_ci_low=0.0,
+                     test_accuracy_ci_high=0.0, run_id=run_id, extra=extra)
+
+
 def register_mlp(clip: Path) -> None:
     """The study's Keras MLP on features of the bench clip (jittered rows, one epoch), as ``genre-mlp``."""
+    import mlflow
     import pandas as pd
     from sklearn.preprocessing import StandardScaler
 
-    import mlflow
-    from core.features.fma_features import FEATURE_NAMES, extract_fma_features
+    from core.features.fma_features import FEATURE_NAMES, file_features
     from core.models.mlp import make_estimator
-    from core.predict.predictor import feature_window
-    from core.study.export import log_feature_model
+    from core.registry import log_feature_model, register_version
 
     rng = np.random.default_rng(0)
-    base = np.nan_to_num(extract_fma_features(*feature_window(clip)))
+    base = np.nan_to_num(file_features(clip))  # what the predictor computes: the file at its own rate
     X = (base * rng.normal(1.0, 0.05, size=(8 * len(GENRES), len(base)))).astype(np.float32)
     y = np.repeat(GENRES, 8)
     scaler = StandardScaler().fit(X)
     estimator = make_estimator("keras_mlp", {"hidden_units": [3000, 500], "epochs": 1, "batch_size": 64})
     estimator.fit(scaler.transform(X), y)
-    with mlflow.start_run(run_name="bench genre-mlp"):
-        log_feature_model(estimator, scaler, None, FEATURE_NAMES, "keras_mlp",
-                          pd.DataFrame(X[:1].astype(np.float64), columns=FEATURE_NAMES), "genre-mlp",
-                          {"test_accuracy": "0", "dataset": "bench", "family": "keras_mlp"})
+    with mlflow.start_run(run_name="bench genre-mlp") as run:
+        info = log_feature_model(estimator, scaler, None, FEATURE_NAMES, "keras_mlp",
+                                 pd.DataFrame(X[:1].astype(np.float64), columns=FEATURE_NAMES))
+    register_version(info.model_uri, "genre-mlp", card("keras_mlp", "features", run.info.run_id))
 
 
 def register_cnn(clip_seconds: float) -> None:
     """The study's CNN (Flatten head) for ``clip_seconds`` clips, untrained, as ``genre-cnn@clip-<S>s``."""
     import mlflow
+
     from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
     from core.models.cnn import build_cnn
-    from core.study.export import log_audio_model
+    from core.registry import log_audio_model, register_version
 
     frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
     network = build_cnn((DEFAULT_N_MELS, frames, 1), len(GENRES), "study")
     params = {"sr": DEFAULT_SR, "n_fft": DEFAULT_N_FFT, "hop_length": DEFAULT_HOP_LENGTH, "n_mels": DEFAULT_N_MELS,
               "frames_per_clip": frames, "clip_seconds": clip_seconds, "genres": GENRES,
               "band_mean": [-40.0] * DEFAULT_N_MELS, "band_std": [20.0] * DEFAULT_N_MELS}
-    with mlflow.start_run(run_name=f"bench genre-cnn {clip_seconds:g}s"), tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name=f"bench genre-cnn {clip_seconds:g}s") as run, \
+            tempfile.TemporaryDirectory() as tmp:
         info = log_audio_model(network, params, Path(tmp))
-    version = mlflow.register_model(info.model_uri, "genre-cnn").version
-    client = mlflow.tracking.MlflowClient()
-    client.set_model_version_tag("genre-cnn", version, "clip_seconds", f"{clip_seconds:g}")
-    client.set_registered_model_alias("genre-cnn", f"clip-{clip_seconds:g}s", version)
+    register_version(info.model_uri, "genre-cnn", card("keras_cnn", "mels", run.info.run_id,
+                                                       clip_seconds=f"{clip_seconds:g}"),
+                     aliases=[f"clip-{clip_seconds:g}s"])
 
 
 def time_model(ref: str, clip: Path, repeats: int) -> dict:

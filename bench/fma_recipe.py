@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from core.features.fma_features import FEATURE_COLUMNS
+from core.data.fma import FEATURE_COLUMNS
 
 
 def fma_reference_features(x: np.ndarray, sr: int) -> np.ndarray:

@@ -16,10 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines dr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core import jobs_commands
+    from core import mlflow_ui
     from core.data import commands as data_commands
     from core.features import commands as feature_commands
+    from core.jobs import commands as jobs_commands
     from core.predict import commands as predict_commands
+    from core.registry import commands as registry_commands
     from core.study import commands as study_commands
 
     parser = argparse.ArgumentParser(
@@ -27,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="FMA Genre Lab: data, features, experiments and predictions for music genre classification.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (data_commands, feature_commands, study_commands, predict_commands, jobs_commands):
+    for module in (data_commands, feature_commands, study_commands, predict_commands, registry_commands,
+                   jobs_commands, mlflow_ui):
         module.register(subparsers)
     return parser
 

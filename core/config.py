@@ -1,12 +1,16 @@
 """Configuration in one place: where the project, the data root and the MLflow store live.
 
 Every default can be overridden by an environment variable, and every command takes the explicit
-value as an argument, so nothing below a command reads the environment on its own.
+value as an argument, so nothing below a command reads the environment on its own. This module is the
+only reader of the project's environment variables: ``GENRELAB_DATA``, ``GENRELAB_JOBS``,
+``GENRELAB_MAX_JOBS``, ``GENRELAB_FMA_URL``, ``GENRELAB_MLFLOW_UI`` and ``MLFLOW_TRACKING_URI``.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from core.errors import GenreLabError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,3 +44,31 @@ def jobs_dir() -> Path:
 
 def mlflow_ui_url() -> str:
     return os.environ.get("GENRELAB_MLFLOW_UI", DEFAULT_MLFLOW_UI)
+
+
+def tracking_uri() -> str:
+    """The MLflow store: ``$MLFLOW_TRACKING_URI``, else SQLite at ``mlruns/mlflow.db`` in the project."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{MLRUNS_DIR / 'mlflow.db'}"
+
+
+def fma_url() -> str | None:
+    """Base URL of a mirror of FMA's archives (``$GENRELAB_FMA_URL``), or None for FMA's own server."""
+    return os.environ.get("GENRELAB_FMA_URL") or None
+
+
+def max_jobs() -> int:
+    """How many background jobs may run at once: ``$GENRELAB_MAX_JOBS`` (default 1).
+
+    Raises
+    ------
+    GenreLabError
+        When the value is not a whole number of at least 1.
+    """
+    raw = os.environ.get("GENRELAB_MAX_JOBS", "1")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise GenreLabError(f"GENRELAB_MAX_JOBS: expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise GenreLabError(f"GENRELAB_MAX_JOBS: must be at least 1, got {value}")
+    return value

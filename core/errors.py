@@ -7,3 +7,9 @@ class GenreLabError(Exception):
     The message names the file (or setting) and the problem, e.g.
     ``data/demo/fma_metadata/tracks.csv: duplicate track_id 2``.
     """
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (or its type's name when it has none), for one-line reports."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

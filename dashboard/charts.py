@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.study import runtree as rt
+
 #: Plotly's toolbar "download as PNG" keeps the chart's title as the file name.
 TOOLBAR = {"toImageButtonOptions": {"format": "png", "scale": 2}, "displaylogo": False}
 
@@ -69,63 +71,108 @@ def spectrogram(db: np.ndarray, sr: int, hop_length: int, title: str = "Log-mel 
 
 
 # --- study comparisons ----------------------------------------------------------------------------
+# Scores are drawn with their uncertainty: test accuracy as a marker with its 95% interval, CV as the
+# dots of its folds and their mean ± std. Points at different settings are not joined by trend lines
+# (a faint dotted line at most): with intervals this wide a line would suggest a trend the data do not show.
+
+def _faint(color: str, alpha: float = 0.35) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _ci(frame: pd.DataFrame, color: str) -> dict:
+    """Asymmetric error bars from test accuracy to its interval bounds."""
+    acc = frame[rt.TEST_ACCURACY].to_numpy(dtype=float)
+    return dict(type="data", symmetric=False, visible=True, color=color, thickness=1.5, width=5,
+                array=frame[rt.TEST_CI_HIGH].to_numpy(dtype=float) - acc,
+                arrayminus=acc - frame[rt.TEST_CI_LOW].to_numpy(dtype=float))
+
+
+def _cv_traces(fig: go.Figure, x: list, values: list[list[float]], name: str, color: str, group: str) -> None:
+    """Every fold as a dot, and the folds' mean ± std (ddof=0, as the studies log it) as a bar."""
+    xs = [p for p, v in zip(x, values) for _ in v]
+    folds = [k + 1 for v in values for k in range(len(v))]
+    fig.add_scatter(x=xs, y=[a for v in values for a in v], mode="markers", name=f"{name}: CV folds",
+                    marker=dict(color=color, symbol="circle-open", size=7), offsetgroup=group, customdata=folds,
+                    hovertemplate="%{x} fold %{customdata}: %{y:.1%}<extra>" + name + "</extra>")
+    kept = [(p, v) for p, v in zip(x, values) if len(v)]
+    means = [float(np.mean(v)) for _, v in kept]
+    stds = [float(np.std(v)) for _, v in kept]
+    fig.add_scatter(x=[p for p, _ in kept], y=means, mode="markers", name=f"{name}: CV mean ± std",
+                    marker=dict(color=color, symbol="line-ew-open", size=18, line=dict(width=2)),
+                    error_y=dict(type="data", array=stds, visible=True, color=color, thickness=1, width=8),
+                    offsetgroup=group, customdata=[[len(v)] for _, v in kept],
+                    hovertemplate="%{x}: CV %{y:.1%} ± %{error_y.array:.1%} over %{customdata[0]} folds<extra>"
+                                  + name + "</extra>")
+
+
+def _test_trace(fig: go.Figure, frame: pd.DataFrame, x, name: str, color: str, group: str, symbol: str = "circle",
+                line: bool = True) -> None:
+    fig.add_scatter(x=x, y=frame[rt.TEST_ACCURACY], mode="lines+markers" if line and len(frame) > 1 else "markers",
+                    name=f"{name}: test (95% CI)", offsetgroup=group, error_y=_ci(frame, color),
+                    line=dict(color=_faint(color), width=1, dash="dot"),
+                    marker=dict(color=color, size=10, symbol=symbol, line=dict(color="black", width=1)),
+                    customdata=frame[["test"]], hovertemplate="%{x}: test %{customdata[0]}<extra>" + name + "</extra>")
+
 
 def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame) -> go.Figure:
-    """Accuracy against dataset size: per input a test-accuracy line and CV mean ± std error bars,
-    baselines as dotted lines, the original study's reported figures as labelled stars.
+    """Accuracy against dataset size: per series test accuracy with its 95% interval and the CV folds
+    with their mean ± std; baselines (grey, test with interval); the original study's reported figures.
 
-    points: size, series, cv_mean, cv_std, test_accuracy, n_tracks; baselines: size, series,
-    test_accuracy; references: size, test_accuracy, label. ``size`` values in axis order.
+    points: size, series, fold_values (list per row), test_accuracy, its interval and ``test`` (text);
+    baselines: size, series, model (label with the k used), the test columns; references: size,
+    test_accuracy, label. ``size`` values in axis order.
     """
     fig = go.Figure()
     palette = px.colors.qualitative.Plotly
     for i, (series, group) in enumerate(points.groupby("series", sort=False)):
         color = palette[i % len(palette)]
-        fig.add_scatter(x=group["size"], y=group["test_accuracy"], mode="lines+markers", name=f"{series}: test",
-                        line=dict(color=color), customdata=group[["n_tracks"]],
-                        hovertemplate="%{x} (%{customdata[0]} tracks)<br>test %{y:.1%}<extra></extra>")
-        fig.add_scatter(x=group["size"], y=group["cv_mean"], mode="markers", name=f"{series}: CV mean ± std",
-                        marker=dict(color=color, symbol="circle-open", size=10),
-                        error_y=dict(type="data", array=group["cv_std"], visible=True),
-                        hovertemplate="%{x}<br>CV %{y:.1%} ± %{error_y.array:.1%}<extra></extra>")
-    styles = [("dot", "square"), ("dash", "diamond"), ("dashdot", "triangle-up"), ("longdash", "cross")]
+        _test_trace(fig, group, group["size"], series, color, f"{series} test")
+        _cv_traces(fig, group["size"].tolist(), group["fold_values"].tolist(), series, color, f"{series} cv")
+    symbols = ["square", "diamond", "triangle-up", "cross", "x"]
     for i, (series, group) in enumerate(baselines.groupby("series", sort=False)):
-        dash, symbol = styles[i % len(styles)]
-        fig.add_scatter(x=group["size"], y=group["test_accuracy"], mode="lines+markers", name=f"{series}: test",
-                        line=dict(dash=dash, color="gray", width=1), marker=dict(color="gray", size=7, symbol=symbol),
-                        hovertemplate=f"{series}<br>%{{x}}: test %{{y:.1%}}<extra></extra>")
+        name = " / ".join(dict.fromkeys(group["model"].astype(str)))  # the labels say the k a kNN used
+        name += series[series.index(" · "):] if " · " in series else ""
+        _test_trace(fig, group, group["size"], name, "#7f7f7f", f"baseline {series}", symbols[i % len(symbols)],
+                    line=False)
     if len(references):
         fig.add_scatter(x=references["size"], y=references["test_accuracy"], mode="markers+text",
                         name="original study (reported)", text=references["label"], textposition="top center",
-                        marker=dict(symbol="star", size=14, color="black"),
-                        hovertemplate="%{text}<extra></extra>")
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", rangemode="tozero")
+                        marker=dict(symbol="star", size=14, color="black"), hovertemplate="%{text}<extra></extra>")
+    fig.update_layout(scattermode="group", scattergap=0.5)
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05])
     fig.update_xaxes(title_text="dataset size", type="category")
-    return _layout(fig, "Accuracy against dataset size", height=440)
+    return _layout(fig, "Accuracy against dataset size", height=460)
 
 
-def clip_study(folds: pd.DataFrame, tests: pd.DataFrame) -> go.Figure:
-    """Clip- and track-level accuracy against clip length: a box with every fold, test as diamonds.
+def clip_study(searches: pd.DataFrame, folds: pd.DataFrame) -> go.Figure:
+    """Track- and clip-level accuracy against clip length: CV folds with their mean ± std, and the final
+    model on the test split (track level with its 95% interval; clip level without one, since the clips
+    of a track are not independent).
 
-    folds: clip_seconds, level, accuracy (one row per fold); tests: clip_seconds, level, accuracy.
+    searches: clip_seconds, test_accuracy (track level), its interval, ``test`` (text), clip_test;
+    folds: clip_seconds, level ('track' | 'clip'), fold, accuracy.
     """
     fig = go.Figure()
-    colors = {"clip": "#636EFA", "track": "#EF553B"}
+    colors = {"track": "#EF553B", "clip": "#636EFA"}
+    order = sorted(set(searches["clip_seconds"]) | set(folds["clip_seconds"]))
     for level, color in colors.items():
-        group = folds[folds["level"] == level]
-        fig.add_box(x=group["clip_seconds"].map(_seconds), y=group["accuracy"], name=f"{level} level: CV folds",
-                    boxpoints="all", jitter=0.3, pointpos=0, marker=dict(color=color), line=dict(color=color),
-                    offsetgroup=level)
-        test = tests[tests["level"] == level]
-        fig.add_scatter(x=test["clip_seconds"].map(_seconds), y=test["accuracy"], mode="markers",
-                        name=f"{level} level: test", offsetgroup=level,
-                        marker=dict(symbol="diamond", size=13, color=color, line=dict(color="black", width=1)),
-                        hovertemplate="%{x}: test %{y:.1%}<extra></extra>")
-    order = [_seconds(s) for s in sorted(set(folds["clip_seconds"]) | set(tests["clip_seconds"]))]
-    fig.update_layout(boxmode="group", scattermode="group")
-    fig.update_xaxes(title_text="clip length", type="category", categoryorder="array", categoryarray=order)
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%")
-    return _layout(fig, "Accuracy against clip length", height=440)
+        values = [folds[(folds["level"] == level) & (folds["clip_seconds"] == s)].sort_values("fold")["accuracy"]
+                  .tolist() for s in order]
+        _cv_traces(fig, [_seconds(s) for s in order], values, f"{level} level", color, f"{level} cv")
+    _test_trace(fig, searches, searches["clip_seconds"].map(_seconds), "track level", colors["track"],
+                "track test", "diamond", line=False)
+    if "clip_test" in searches:
+        fig.add_scatter(x=searches["clip_seconds"].map(_seconds), y=searches["clip_test"], mode="markers",
+                        name="clip level: test (no interval)", offsetgroup="clip test",
+                        marker=dict(symbol="diamond-open", size=11, color=colors["clip"]),
+                        hovertemplate="%{x}: clip-level test %{y:.1%} (no interval: the clips of a track are "
+                                      "not independent)<extra></extra>")
+    fig.update_layout(scattermode="group", scattergap=0.4)
+    fig.update_xaxes(title_text="clip length", type="category", categoryorder="array",
+                     categoryarray=[_seconds(s) for s in order])
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05])
+    return _layout(fig, "Accuracy against clip length", height=460)
 
 
 def _seconds(value: float) -> str:
@@ -133,14 +180,31 @@ def _seconds(value: float) -> str:
 
 
 def fold_spread(scores: pd.DataFrame) -> go.Figure:
-    """Validation accuracy of every CV fold behind each run (columns run, fold, accuracy)."""
-    fig = px.box(scores, x="run", y="accuracy", points=False).update_traces(
-        marker_color="gray", line_color="gray", fillcolor="rgba(128,128,128,0.15)")
-    fig.add_traces(px.strip(scores, x="run", y="accuracy", color="run", hover_data=["fold"]).data)
-    fig.update_layout(showlegend=False)
-    fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(title_text="")
-    return _layout(fig, "Per-fold validation accuracy")
+    """Validation accuracy of every CV fold behind each run, with their mean ± std (columns run, fold, accuracy)."""
+    fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    for i, (run, group) in enumerate(scores.groupby("run", sort=False)):
+        _cv_traces(fig, [run], [group.sort_values("fold")["accuracy"].tolist()], run, palette[i % len(palette)], run)
+    fig.update_layout(showlegend=False, scattermode="group")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05], title_text="validation accuracy")
+    fig.update_xaxes(title_text="", type="category")
+    return _layout(fig, "Per-fold validation accuracy (dots) and their mean ± std")
+
+
+def paired_differences(comparisons: pd.DataFrame) -> go.Figure:
+    """Paired differences A − B over the same folds with their 95% interval, in points (columns a, b,
+    mean_diff, ci_low, ci_high, verdict); intervals beyond ±100 points are cut at the axis."""
+    names = (comparisons["a"] + " − " + comparisons["b"]).tolist()
+    mean = 100 * comparisons["mean_diff"].to_numpy(dtype=float)
+    fig = go.Figure(go.Scatter(
+        x=mean, y=names, mode="markers", marker=dict(size=10, color="#636EFA"), customdata=comparisons[["verdict"]],
+        error_x=dict(type="data", symmetric=False, array=100 * comparisons["ci_high"].to_numpy(dtype=float) - mean,
+                     arrayminus=mean - 100 * comparisons["ci_low"].to_numpy(dtype=float), visible=True),
+        hovertemplate="%{customdata[0]}<extra></extra>"))
+    fig.add_vline(x=0, line=dict(color="gray", dash="dot"))
+    fig.update_xaxes(title_text="difference in accuracy (points, A − B)", range=[-100, 100], zeroline=False)
+    fig.update_yaxes(autorange="reversed", title_text="")
+    return _layout(fig, "Paired comparisons on the same folds (95% CI)", height=max(220, 60 * len(names) + 120))
 
 
 def parallel_coordinates(frame: pd.DataFrame) -> go.Figure:
@@ -187,8 +251,8 @@ def confusion_heatmap(labels: Sequence[str], matrix: Sequence[Sequence[int]], ti
 
 
 def genre_f1(scores: pd.DataFrame) -> go.Figure:
-    """Per-genre test F1 bars, one colour per run (columns run, genre, f1)."""
-    fig = px.bar(scores, x="genre", y="f1", color="run", barmode="group")
+    """Per-genre test F1 bars, one colour per run (columns run, genre, value)."""
+    fig = px.bar(scores, x="genre", y="value", color="run", barmode="group")
     fig.update_yaxes(title_text="test F1", range=[0, 1])
     fig.update_xaxes(title_text="", tickangle=-45)
     fig.update_layout(legend=dict(orientation="h", y=-0.35))

@@ -6,6 +6,7 @@ with one line; pages show it with ``st.error`` and carry on where they can.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -55,7 +56,7 @@ def sidebar() -> None:
         if choice == "other folder...":
             choice = st.text_input("Folder", key="data_root_other", placeholder="/path/to/fma") or roots[0]
         st.session_state["data_root"] = choice
-        st.caption(f"MLflow store: `{os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns/mlflow.db'}`")
+        st.caption(f"MLflow store: `{config.tracking_uri()}`")
 
 
 def active_root() -> Path:
@@ -110,10 +111,8 @@ def _store_stamp(uri: str) -> int | None:
     db = uri[len("sqlite:///"):]
     stamps = []
     for path in (db, f"{db}-wal", f"{db}-journal"):
-        try:
+        with contextlib.suppress(OSError):  # a WAL or journal file exists only while written
             stamps.append(os.stat(path).st_mtime_ns)
-        except OSError:
-            pass
     return max(stamps, default=0)
 
 

@@ -1,23 +1,25 @@
-"""Study results out of the runs frame (``core.tracking.runs_frame``): plain pandas, no Streamlit.
+"""Study results for the pages, out of the run tree (:func:`core.study.runtree.read_tree`): plain pandas.
 
-The run tree the studies write (see ``core/study/runner.py`` and ``core/study/cnn_study.py``):
-
-- MLP: study → search (tags size, input; cv_accuracy_mean/std and test_* of its refit) → candidate
-  (hyper-parameters as params; cv_accuracy_mean/std) → fold (fold_accuracy; loss/accuracy curves);
-  search → final (test_*, confusion_matrix.json); study → baseline (family = the baseline's name).
-- CNN: study → clip_length (param clip_seconds; cv_clip/track_accuracy_mean/std, test_clip/track_accuracy)
-  → fold (clip_accuracy, track_accuracy; curves) and → final (test_*, confusion_matrix.json).
+The tree's reader owns the names (kinds, tags, metrics, declared hyper-parameters, per-genre metrics);
+this module only arranges what a page draws, and writes every score with its uncertainty through
+:mod:`core.stats` (test accuracy with its 95% interval and n, CV as mean ± std with the fold values).
 """
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
 
-KIND, PARENT = "tags.genrelab.kind", "tags.mlflow.parentRunId"
-SIZE, INPUT, FAMILY = "tags.genrelab.size", "tags.genrelab.input", "tags.genrelab.family"
-DATASET, SYNTHETIC = "tags.genrelab.dataset", "tags.genrelab.synthetic"
+from core.stats import format_cv, format_test
+from core.study import runtree as rt
+from core.study.runtree import StudyTree
+
+#: Runs-frame columns the shared page code (``dashboard.common``) reads.
+KIND, PARENT = f"tags.{rt.KIND}", f"tags.{rt.PARENT}"
+#: Written by the engine but not (yet) named in runtree: the baseline's readable label ("knn (k=17)"),
+#: the audio window a search's feature table was computed on, the CNN's clip-level scores.
+BASELINE_LABEL, WINDOW = "tags.genrelab.baseline", "params.window"
+CLIP_ACCURACY, TEST_CLIP_ACCURACY = "clip_accuracy", "test_clip_accuracy"
+CURVES = rt.CURVES
 #: Dataset sizes from small to large (the study's names and FMA's subset names), for axis order.
 SIZE_ORDER = ["8k", "small", "25k", "medium", "45k", "large", "all"]
 #: Test accuracy of the MLP reported by the original study, per FMA subset. Reference marks for runs
@@ -26,89 +28,145 @@ ORIGINAL_STUDY = {"small": 0.49, "medium": 0.63, "large": 0.64}
 SIZE_SUBSET = {"8k": "small", "25k": "medium", "45k": "large", "small": "small", "medium": "medium",
                "large": "large"}
 INPUT_NAMES = {"features": "raw features", "autoencoder": "autoencoder codes"}
-#: Per-epoch curves the fold and final runs log (step = epoch).
-CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
+WINDOWS = {"full": "features computed on full tracks (FMA's published table)"}
+OLD_STORE_NOTE = ("Some runs in this store were written by an older version of FMA Genre Lab (before the "
+                  "one study engine) and are not shown: rerun their specs to rebuild them, e.g. "
+                  "`python -m core run experiments/demo_mlp.toml`.")
+
+_last: tuple[pd.DataFrame | None, StudyTree | None, set] = (None, None, set())
 
 
-def col(runs: pd.DataFrame, name: str) -> pd.Series:
-    """A column, or all-missing when no run has it (MLflow leaves out keys nobody logged)."""
-    return runs[name] if name in runs else pd.Series(np.nan, index=runs.index, dtype="object")
+def tree(runs: pd.DataFrame) -> tuple[StudyTree, bool]:
+    """(the run tree without studies an older version wrote, whether there were any). The last
+    answer is kept: the runs frame is shared and re-read only when the store changed."""
+    global _last
+    if _last[0] is not runs:
+        full = rt.read_tree(runs)
+        kinds = runs[KIND] if KIND in runs else pd.Series(dtype=object)
+        unknown = runs[kinds.notna() & ~kinds.isin(rt.KINDS)]
+        old = set(full.candidates.loc[full.candidates["hyperparameters"].isna(), "study"].dropna())
+        if PARENT in unknown:  # e.g. the old CNN study's "clip_length" runs, directly under their study
+            old |= set(unknown[PARENT].dropna()) & set(full.studies.index)
+        _last = (runs, subset(full, lambda f: ~f["study"].isin(old)), old)
+    return _last[1], bool(_last[2])
 
 
-def of_kind(runs: pd.DataFrame, *kinds: str) -> pd.DataFrame:
-    return runs[col(runs, KIND).isin(kinds)]
+def subset(t: StudyTree, keep) -> StudyTree:
+    """The tree with each run frame reduced to the rows where ``keep(frame)`` is True."""
+    frames = {name: getattr(t, name)[keep(getattr(t, name))] for name in
+              ("studies", "searches", "candidates", "folds", "finals", "baselines", "autoencoders")}
+    kept = set().union(*(f.index for f in frames.values()))
+    return StudyTree(**frames, genre_metrics=t.genre_metrics[t.genre_metrics["run_id"].isin(kept)])
 
 
-def is_synthetic(runs: pd.DataFrame) -> bool:
-    return bool((col(runs, SYNTHETIC).astype("string") == "true").any())
+def runs_of(t: StudyTree) -> pd.DataFrame:
+    """Every run of the tree in one frame."""
+    return pd.concat([t.studies, t.searches, t.candidates, t.folds, t.finals, t.baselines, t.autoencoders])
 
 
-def label(runs: pd.DataFrame) -> pd.Series:
+def filter_tree(t: StudyTree, experiments=(), datasets=(), families=()) -> StudyTree:
+    """Whole studies of the chosen experiments, datasets and model families (an empty choice keeps all);
+    a study's family is its own (its baselines come along)."""
+    family = t.studies["family"].to_dict()
+
+    def keep(f: pd.DataFrame) -> pd.Series:
+        ok = pd.Series(True, index=f.index)
+        if experiments:
+            ok &= f["experiment"].isin(list(experiments))
+        if datasets:
+            ok &= f["dataset"].isin(list(datasets))
+        if families:
+            ok &= f["study"].map(family).fillna(f["family"]).isin(list(families))
+        return ok
+
+    return subset(t, keep)
+
+
+def is_synthetic(t: StudyTree) -> bool:
+    return bool(runs_of(t)["synthetic"].any())
+
+
+def label(frame: pd.DataFrame) -> pd.Series:
     """A short readable name per run: ``experiment · run name · first 6 of the id``."""
-    return (col(runs, "experiment").astype("string").fillna("?") + " · "
-            + col(runs, "tags.mlflow.runName").astype("string").fillna("run") + " · "
-            + runs["run_id"].astype("string").str[:6])
+    return (frame["experiment"].astype("string").fillna("?") + " · " + frame["name"].astype("string").fillna("run")
+            + " · " + frame["run_id"].astype("string").str[:6])
 
 
-def filter_runs(runs: pd.DataFrame, experiments=(), datasets=(), families=()) -> pd.DataFrame:
-    """Runs of the chosen experiments, datasets and families (an empty choice keeps all).
-
-    A run without a family tag inherits its study's, so a family filter keeps whole trees.
-    """
-    keep = pd.Series(True, index=runs.index)
-    if experiments:
-        keep &= col(runs, "experiment").isin(list(experiments))
-    if datasets:
-        keep &= col(runs, DATASET).isin(list(datasets))
-    if families:
-        keep &= family_of(runs).isin(list(families))
-    return runs[keep]
+# -------------------------------------------------------------------------------------- scores
+def metric(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A metric column, all missing when no run of the frame logged it."""
+    return frame[name] if name in frame else pd.Series(np.nan, index=frame.index, dtype=float)
 
 
-def family_of(runs: pd.DataFrame) -> pd.Series:
-    """Each run's model family: its own tag, else the nearest ancestor's."""
-    own = {r: f for r, f in zip(runs["run_id"], col(runs, FAMILY)) if not pd.isna(f)}
-    parent = {r: p for r, p in zip(runs["run_id"], col(runs, PARENT)) if not pd.isna(p)}
-
-    def resolve(run_id: str):
-        for _ in range(8):  # the deepest tree: study > search > candidate > fold
-            if run_id in own or run_id not in parent:
-                return own.get(run_id)
-            run_id = parent[run_id]
-        return None
-
-    return pd.Series([resolve(r) for r in runs["run_id"]], index=runs.index, dtype="object")
+def folds_of(t: StudyTree, candidate: str) -> pd.DataFrame:
+    """The fold runs of a candidate, in fold order."""
+    return t.folds[t.folds["parent"] == candidate].sort_values("fold")
 
 
-def _size_rank(size: pd.Series) -> pd.Series:
+def fold_source(t: StudyTree, run_id: str) -> str | None:
+    """The candidate whose folds stand behind ``run_id``'s CV score (a search's or final's best)."""
+    if run_id in t.candidates.index:
+        return run_id
+    if run_id in t.finals.index:
+        run_id = t.finals.at[run_id, "parent"]
+    if run_id in t.searches.index and isinstance(t.searches.at[run_id, "best_candidate_run"], str):
+        return t.searches.at[run_id, "best_candidate_run"]
+    return None
+
+
+def scored(t: StudyTree, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (searches, candidates, finals or baselines) with the honest score columns added:
+    ``cv`` (mean ± std over n folds), ``cv_folds`` (the fold accuracies as text), ``fold_values`` (as a
+    list), ``test`` (accuracy, 95% CI, n)."""
+    out = frame.copy()
+    for column in (rt.CV_MEAN, rt.CV_STD, rt.TEST_ACCURACY, rt.TEST_CI_LOW, rt.TEST_CI_HIGH, rt.N_TEST, rt.TEST_F1):
+        if column not in out:
+            out[column] = np.nan
+    folds = t.folds.assign(accuracy=metric(t.folds, rt.FOLD_ACCURACY)).dropna(subset=["accuracy"])
+    accuracies = {parent: group["accuracy"].tolist() for parent, group in folds.sort_values("fold").groupby("parent")}
+    folds = [accuracies.get(fold_source(t, run_id), []) for run_id in out.index]
+    out["fold_values"] = folds
+    out["cv_folds"] = [", ".join(f"{100 * v:.1f}" for v in values) + " %" if values else "" for values in folds]
+    out["cv"] = [format_cv(m, s, len(v)) if pd.notna(m) and v else "" for m, s, v in
+                 zip(out[rt.CV_MEAN], out[rt.CV_STD], folds)]
+    out["test"] = [format_test(a, lo, hi, int(n)) if pd.notna(a) and pd.notna(n) else "" for a, lo, hi, n in
+                   zip(out[rt.TEST_ACCURACY], out[rt.TEST_CI_LOW], out[rt.TEST_CI_HIGH], out[rt.N_TEST])]
+    return out
+
+
+def _by_size(frame: pd.DataFrame) -> pd.DataFrame:
+    """Small to large, then in the order the study ran them (the spec's)."""
     order = {name: i for i, name in enumerate(SIZE_ORDER)}
-    return size.map(lambda s: order.get(s, len(order)))
+    rank = frame["size"].map(lambda s: order.get(s, len(order)))
+    return frame.assign(_rank=rank).sort_values(["_rank", "start_time"], kind="stable").drop(columns="_rank")
 
 
-def size_study(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(searches, baselines) of MLP dataset-size studies.
+def size_study(t: StudyTree, runs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(searches, baselines) of table studies (searches with a dataset size, no clip length), small to large.
 
-    searches: experiment, size, input (readable), cv_mean, cv_std, test_accuracy, n_tracks, run_id;
-    baselines: experiment, size, model, test_accuracy, run_id. Both sorted small to large.
+    searches: the run columns plus ``input`` (readable), the :func:`scored` columns and ``window``;
+    baselines: the run columns plus ``model`` (the label with the k used) and the scored columns.
     """
-    searches = of_kind(runs, "search")
-    points = pd.DataFrame({
-        "experiment": col(searches, "experiment"), "size": col(searches, SIZE),
-        "input": col(searches, INPUT).map(lambda k: INPUT_NAMES.get(k, k)),
-        "cv_mean": pd.to_numeric(col(searches, "metrics.cv_accuracy_mean")),
-        "cv_std": pd.to_numeric(col(searches, "metrics.cv_accuracy_std")),
-        "test_accuracy": pd.to_numeric(col(searches, "metrics.test_accuracy")),
-        "n_tracks": pd.to_numeric(col(searches, "params.n_cv")) + pd.to_numeric(col(searches, "params.n_test")),
-        "run_id": searches["run_id"],
-    }).dropna(subset=["size"])
-    base = of_kind(runs, "baseline")
-    baselines = pd.DataFrame({
-        "experiment": col(base, "experiment"), "size": col(base, SIZE),
-        "model": col(base, FAMILY), "test_accuracy": pd.to_numeric(col(base, "metrics.test_accuracy")),
-        "run_id": base["run_id"],
-    }).dropna(subset=["size", "test_accuracy"])
-    return (points.sort_values("size", key=_size_rank, kind="stable"),
-            baselines.sort_values("size", key=_size_rank, kind="stable"))
+    searches = scored(t, t.searches[t.searches["size"].notna() & t.searches["clip_seconds"].isna()])
+    searches["input"] = searches["input"].map(lambda k: INPUT_NAMES.get(k, k))
+    searches["window"] = _param(runs, searches.index, WINDOW)
+    baselines = scored(t, t.baselines[t.baselines["size"].notna()])
+    baselines["model"] = _param(runs, baselines.index, BASELINE_LABEL).fillna(baselines["family"])
+    return _by_size(searches), _by_size(baselines)
+
+
+def _param(runs: pd.DataFrame | None, index: pd.Index, column: str) -> pd.Series:
+    if runs is None or column not in runs:
+        return pd.Series(np.nan, index=index, dtype=object)
+    return runs.set_index("run_id")[column].reindex(index)
+
+
+def window_note(windows: pd.Series) -> str | None:
+    """One sentence on the audio window(s) the features were computed on, if the runs say."""
+    known = sorted(set(windows.dropna()))
+    if not known:
+        return None
+    return "; ".join(WINDOWS.get(w, f"features computed on the window {w} of each track") for w in known) + "."
 
 
 def reference_marks(sizes: list[str]) -> pd.DataFrame:
@@ -119,154 +177,98 @@ def reference_marks(sizes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["size", "test_accuracy", "label"])
 
 
-def clip_study(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(folds, tests) of CNN clip-length studies.
+def clip_study(t: StudyTree) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(searches, folds) of clip-length studies (searches with ``clip_seconds``), short to long.
 
-    folds: experiment, clip_seconds, fold, level ('clip' | 'track'), accuracy (one row per fold and level);
-    tests: experiment, clip_seconds, level, accuracy (the final model on the test split).
+    searches: run columns plus the :func:`scored` columns (test = track level, with its interval) and
+    ``clip_test`` (clip-level test accuracy);
+    folds: experiment, clip_seconds, fold, level ('track' | 'clip'), accuracy — the best candidate's folds.
     """
-    lengths = of_kind(runs, "clip_length")
-    clip_of = dict(zip(lengths["run_id"], pd.to_numeric(col(lengths, "params.clip_seconds"))))
-    experiment_of = dict(zip(lengths["run_id"], col(lengths, "experiment")))
-    folds = of_kind(runs, "fold")
-    folds = folds[col(folds, PARENT).isin(list(clip_of))]
-    fold_rows = []
-    for level in ("clip", "track"):
-        values = pd.to_numeric(col(folds, f"metrics.{level}_accuracy"))
-        fold_rows.append(pd.DataFrame({
-            "experiment": folds[PARENT].map(experiment_of) if len(folds) else [],
-            "clip_seconds": folds[PARENT].map(clip_of) if len(folds) else [],
-            "fold": col(folds, "params.fold"), "level": level, "accuracy": values}))
-    test_rows = [pd.DataFrame({
-        "experiment": col(lengths, "experiment"),
-        "clip_seconds": pd.to_numeric(col(lengths, "params.clip_seconds")), "level": level,
-        "accuracy": pd.to_numeric(col(lengths, f"metrics.test_{level}_accuracy"))}) for level in ("clip", "track")]
-    folds_frame = pd.concat(fold_rows, ignore_index=True).dropna(subset=["accuracy", "clip_seconds"])
-    tests_frame = pd.concat(test_rows, ignore_index=True).dropna(subset=["accuracy", "clip_seconds"])
-    return folds_frame.sort_values("clip_seconds"), tests_frame.sort_values("clip_seconds")
+    searches = scored(t, t.searches[t.searches["clip_seconds"].notna()]).sort_values("clip_seconds")
+    searches["clip_test"] = metric(searches, TEST_CLIP_ACCURACY)
+    rows = []
+    for run_id, search in searches.iterrows():
+        source = fold_source(t, run_id)
+        folds = folds_of(t, source) if source else t.folds.iloc[0:0]
+        for level, name in (("track", rt.FOLD_ACCURACY), ("clip", CLIP_ACCURACY)):
+            values = metric(folds, name)
+            rows += [{"experiment": search["experiment"], "study": search["study"],
+                      "clip_seconds": search["clip_seconds"], "fold": int(k), "level": level, "accuracy": v}
+                     for k, v in zip(folds["fold"], values) if pd.notna(v)]
+    return searches, pd.DataFrame(rows, columns=["experiment", "study", "clip_seconds", "fold", "level", "accuracy"])
 
 
-def result_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that carry a score someone would compare: searches, candidates, finals, baselines,
-    clip lengths (anything with test or CV accuracy), newest first."""
-    scored = col(runs, "metrics.test_accuracy").notna() | col(runs, "metrics.cv_accuracy_mean").notna()
-    chosen = runs[scored & ~col(runs, KIND).isin(["fold", "study"])]
-    return chosen.sort_values("start_time", ascending=False)
+# ---------------------------------------------------------------------------------- chosen runs
+def result_runs(t: StudyTree) -> pd.DataFrame:
+    """Runs someone would compare (searches, baselines, candidates) with their scores, newest first."""
+    frame = pd.concat([t.searches, t.baselines, t.candidates])
+    return scored(t, frame).sort_values("start_time", ascending=False)
 
 
-def metrics_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: identity, setting and the shared metrics (for display and CSV download)."""
+#: The honest score columns of :func:`scored` under the names the tables show.
+SCORE_COLUMNS = {"cv": "CV accuracy (mean ± std)", "cv_folds": "CV folds", "test": "test accuracy (95% CI, n)"}
+
+
+def score_table(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """``first`` columns of a :func:`scored` frame, its score columns (readable names; those no row has
+    left out), run_id."""
+    scores = [c for c in SCORE_COLUMNS if frame[c].astype(bool).any()]
+    return frame[first + scores + ["run_id"]].rename(columns=SCORE_COLUMNS)
+
+
+def metrics_table(picked: pd.DataFrame) -> pd.DataFrame:
+    """One row per chosen run (from :func:`result_runs`): identity, setting and scores with uncertainty."""
     table = pd.DataFrame({
-        "run": label(runs), "experiment": col(runs, "experiment"), "kind": col(runs, KIND),
-        "family": col(runs, FAMILY), "dataset": col(runs, DATASET), "size": col(runs, SIZE),
-        "input": col(runs, INPUT), "clip_seconds": col(runs, "params.clip_seconds"),
-        "cv_accuracy_mean": col(runs, "metrics.cv_accuracy_mean"),
-        "cv_accuracy_std": col(runs, "metrics.cv_accuracy_std"),
-        "test_accuracy": col(runs, "metrics.test_accuracy"), "test_f1_macro": col(runs, "metrics.test_f1_macro"),
-        "status": col(runs, "status"), "run_id": runs["run_id"],
-    })
-    return table.dropna(axis=1, how="all")
+        "run": label(picked), "kind": picked["kind"], "family": picked["family"], "size": picked["size"],
+        "input": picked["input"], "clip_seconds": picked["clip_seconds"],
+        **{name: picked[column] for column, name in SCORE_COLUMNS.items()},
+        rt.TEST_ACCURACY: picked[rt.TEST_ACCURACY], rt.TEST_CI_LOW: picked[rt.TEST_CI_LOW],
+        rt.TEST_CI_HIGH: picked[rt.TEST_CI_HIGH], rt.N_TEST: picked[rt.N_TEST], rt.TEST_F1: picked[rt.TEST_F1],
+        "status": picked["status"], "run_id": picked["run_id"]})
+    return table.replace("", np.nan).dropna(axis=1, how="all")
 
 
-def children(runs: pd.DataFrame, run_id: str, kind: str | None = None) -> pd.DataFrame:
-    found = runs[col(runs, PARENT) == run_id]
-    return found if kind is None else of_kind(found, kind)
-
-
-def fold_source(runs: pd.DataFrame, run_id: str) -> str | None:
-    """The run whose children are the CV folds behind ``run_id``'s score.
-
-    A candidate or clip length owns its folds; a search's folds are its best candidate's; a final
-    run's are those of the search or clip length above it.
-    """
-    row = runs[runs["run_id"] == run_id]
-    if row.empty:
-        return None
-    kind = row[KIND].iloc[0] if KIND in row else None
-    if kind == "final":
-        parent = row[PARENT].iloc[0]
-        return fold_source(runs, parent) if isinstance(parent, str) else None
-    if kind == "search":
-        best = col(row, "tags.genrelab.best_candidate_run").iloc[0]
-        return best if isinstance(best, str) else None
-    if kind in ("candidate", "clip_length"):
-        return run_id
-    return None
-
-
-def fold_scores(runs: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
+def fold_scores(t: StudyTree, run_ids: list[str]) -> pd.DataFrame:
     """Per-fold validation accuracy behind each run: columns run, fold, accuracy, fold_run_id."""
-    frames = []
-    labels = dict(zip(runs["run_id"], label(runs)))
+    labels = label(runs_of(t)).to_dict()
+    rows = []
     for run_id in run_ids:
-        source = fold_source(runs, run_id)
-        folds = children(runs, source, "fold") if source else runs.iloc[0:0]
-        if folds.empty:
-            continue
-        accuracy = pd.to_numeric(col(folds, "metrics.fold_accuracy")).fillna(
-            pd.to_numeric(col(folds, "metrics.track_accuracy")))
-        frames.append(pd.DataFrame({"run": labels[run_id], "fold": col(folds, "params.fold").astype("string"),
-                                    "accuracy": accuracy, "fold_run_id": folds["run_id"]}))
-    if not frames:
-        return pd.DataFrame(columns=["run", "fold", "accuracy", "fold_run_id"])
-    return pd.concat(frames, ignore_index=True).dropna(subset=["accuracy"]).sort_values(["run", "fold"])
+        source = fold_source(t, run_id)
+        folds = folds_of(t, source) if source else t.folds.iloc[0:0]
+        rows += [{"run": labels[run_id], "fold": int(k), "accuracy": a, "fold_run_id": f}
+                 for f, k, a in zip(folds.index, folds["fold"], metric(folds, rt.FOLD_ACCURACY)) if pd.notna(a)]
+    return pd.DataFrame(rows, columns=["run", "fold", "accuracy", "fold_run_id"])
 
 
-#: Params that identify or describe data rather than set a hyper-parameter.
-_NOT_HYPER = re.compile(r"^(fold|candidate|rung|epoch_fraction|size|input|family|genres|n_.*|.*fingerprint.*|"
-                        r"seed|spec|overrides|best.*|model)$")
-
-
-def hyperparameters(runs: pd.DataFrame, score: str = "metrics.cv_accuracy_mean") -> pd.DataFrame:
-    """Candidate runs' varying hyper-parameters and their score, for parallel coordinates.
-
-    Columns: one per hyper-parameter that takes more than one value (strings kept as text), ``score``.
-    """
-    candidates = of_kind(runs, "candidate")
-    if candidates.empty or score not in candidates:
-        return pd.DataFrame()
-    params = {}
-    for name in (c for c in candidates.columns if c.startswith("params.")):
-        short = name[len("params."):]
-        values = candidates[name]
-        if _NOT_HYPER.match(short) or values.nunique(dropna=True) < 2:
-            continue
-        numeric = pd.to_numeric(values, errors="coerce")
-        params[short] = numeric if numeric.notna().all() else values.astype("string")
-    frame = pd.DataFrame(params, index=candidates.index)
-    frame["score"] = pd.to_numeric(candidates[score])
+def hyperparameters(t: StudyTree, run_ids: list[str]) -> pd.DataFrame:
+    """The candidates of the searches behind ``run_ids``: their declared hyper-parameters that take more
+    than one value, and ``score`` (CV mean), for parallel coordinates."""
+    searches = {t.candidates.at[r, "parent"] if r in t.candidates.index else
+                t.finals.at[r, "parent"] if r in t.finals.index else r for r in run_ids}
+    candidates = t.candidates[t.candidates["parent"].isin(searches)]
+    names = [n for n in rt.declared_hyperparameters(candidates)
+             if candidates[n].astype("string").nunique(dropna=True) > 1]
+    frame = candidates[names].copy()
+    for name in names:
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name].astype("string")
+    frame["score"] = metric(candidates, rt.CV_MEAN)
     return frame.dropna(subset=["score"])
 
 
-def descendants(runs: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
-    """The chosen runs and every run below them."""
-    parents = col(runs, PARENT)
-    found, frontier = set(run_ids), set(run_ids)
-    while frontier:
-        frontier = set(runs.loc[parents.isin(list(frontier)), "run_id"]) - found
-        found |= frontier
-    return runs[runs["run_id"].isin(list(found))]
-
-
-def genre_f1(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per-genre test F1 of each run: columns run, genre, f1 (from ``metrics.test_f1_<genre>``)."""
-    prefix = "metrics.test_f1_"
-    names = [c for c in runs.columns if c.startswith(prefix) and c != "metrics.test_f1_macro"]
-    if not names or runs.empty:
-        return pd.DataFrame(columns=["run", "genre", "f1"])
-    wide = runs[names].copy()
-    wide.columns = [c[len(prefix):].replace("_", " ") for c in names]
-    wide["run"] = label(runs).to_numpy()
-    long = wide.melt(id_vars="run", var_name="genre", value_name="f1").dropna(subset=["f1"])
-    return long.sort_values(["genre", "run"])
-
-
-def confusion_source(runs: pd.DataFrame, run_id: str) -> str | None:
-    """The run holding ``confusion_matrix.json`` for ``run_id``: itself (final, baseline) or its final child."""
-    row = runs[runs["run_id"] == run_id]
-    if row.empty:
-        return None
-    if row[KIND].iloc[0] in ("final", "baseline"):
+def final_of(t: StudyTree, run_id: str) -> str | None:
+    """The run holding the test evaluation (confusion matrix, per-genre metrics) behind ``run_id``."""
+    if run_id in t.finals.index or run_id in t.baselines.index:
         return run_id
-    finals = children(runs, run_id, "final")
-    return finals["run_id"].iloc[0] if len(finals) else None
+    finals = t.finals[t.finals["parent"] == run_id]
+    return finals.index[0] if len(finals) else None
+
+
+def genre_scores(t: StudyTree, run_ids: list[str], name: str = rt.GENRE_METRICS[-1]) -> pd.DataFrame:
+    """Per-genre test metric (default F1) of each run (columns run, genre, value); genres exactly as the
+    data names them."""
+    labels = label(runs_of(t)).to_dict()
+    source = {final_of(t, r): labels[r] for r in run_ids if final_of(t, r)}
+    long = t.genre_metrics[(t.genre_metrics["metric"] == name) & t.genre_metrics["run_id"].isin(list(source))]
+    return pd.DataFrame({"run": long["run_id"].map(source), "genre": long["genre"],
+                         "value": long["value"]}).sort_values(["genre", "run"])

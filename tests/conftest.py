@@ -1,9 +1,15 @@
-"""Fixtures shared by every test area. Each test gets its own MLflow store and jobs folder."""
+"""Fixtures shared by every test area. Each test gets its own MLflow store and jobs folder.
+
+Builders of test data (audio clips, FMA dataset roots) live in tests/builders.py.
+"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+from tests.builders import write_audio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -17,3 +23,24 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("GENRELAB_JOBS", str(tmp_path / "jobs"))
     return tracking.configure()
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory) -> str:
+    """A fresh MLflow store shared by one test module (a study run is too slow to repeat per test)."""
+    from core import tracking
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        yield tracking.configure()
+
+
+@pytest.fixture
+def audio_file(tmp_path):
+    """Factory: ``audio_file("x.mp3", seconds=2, sr=44100, channels=2)`` writes a ``write_audio`` clip in tmp_path."""
+
+    def make(name: str, **kwargs) -> Path:
+        return write_audio(tmp_path / name, **kwargs)
+
+    return make

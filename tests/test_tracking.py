@@ -1,10 +1,14 @@
-"""The MLflow store: run context, statuses, resume lookup, and a store that moved."""
+"""The MLflow store: run context, statuses, orphaned runs, datasets, resume lookup, a store that moved."""
+import json
+import os
 import shutil
+import socket
+import subprocess
 
 import mlflow
 import pytest
 
-from core import tracking
+from core import processes, tracking
 from core.errors import GenreLabError
 
 
@@ -37,12 +41,81 @@ def test_interrupt_ends_killed_and_error_ends_failed(mlflow_store):
     assert status == {"k": "KILLED", "f": "FAILED"}
 
 
-def test_orphaned_runs_are_ended(mlflow_store):
-    client = mlflow.tracking.MlflowClient()
-    run = client.create_run(tracking.experiment_id("e"), tags={
-        "genrelab.host": tracking.context_tags()["genrelab.host"], "genrelab.pid": "999999999"})
+@pytest.fixture
+def other_process():
+    """A live process that is not this one: (pid, start time)."""
+    child = subprocess.Popen(["sleep", "60"])
+    yield child.pid, processes.start_time(child.pid)
+    child.kill()
+    child.wait()
+
+
+def _running_run(host: str, pid: int | str, started: float | None = None) -> str:
+    """A RUNNING run of experiment ``e`` owned by (``host``, ``pid``, ``started``); None: no start time."""
+    tags = {tracking.HOST_TAG: host, tracking.PID_TAG: str(pid)}
+    if started is not None:
+        tags[tracking.STARTED_TAG] = str(started)
+    return mlflow.tracking.MlflowClient().create_run(tracking.experiment_id("e"), tags=tags).info.run_id
+
+
+def _status(run_id: str) -> str:
+    return mlflow.tracking.MlflowClient().get_run(run_id).info.status
+
+
+def test_runs_record_their_owner_process(mlflow_store):
+    with tracking.start_run("r", experiment="e", kind="study") as run:
+        pass
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags[tracking.HOST_TAG] == processes.host_id()
+    assert tags[tracking.PID_TAG] == str(os.getpid())
+    assert float(tags[tracking.STARTED_TAG]) == processes.start_time(os.getpid())
+
+
+def test_orphaned_runs_are_ended(mlflow_store, other_process):
+    pid, started = other_process
+    me, here = processes.this_process(), processes.host_id()
+    dead = _running_run(here, 999999999, 1700000000.0)
+    reused = _running_run(here, pid, started - 3600)  # the pid now names another program
+    alive = _running_run(me.host, me.pid, me.started)
+    other = _running_run(here, pid, started)
+    elsewhere = _running_run("elsewhere/pidns:4026531836", 999999999, 1700000000.0)
+    assert tracking.end_orphaned_runs("e") == 2
+    assert {r: _status(r) for r in (dead, reused, alive, other, elsewhere)} == {
+        dead: "KILLED", reused: "KILLED", alive: "RUNNING", other: "RUNNING", elsewhere: "RUNNING"}
+
+
+def test_runs_without_a_start_time_keep_the_pid_only_check(mlflow_store, other_process):
+    pid, _ = other_process
+    dead = _running_run(socket.gethostname(), 999999999)  # hosts were recorded by their bare name
+    live = _running_run(socket.gethostname(), pid)
+    elsewhere = _running_run("elsewhere", 999999999)
     assert tracking.end_orphaned_runs("e") == 1
-    assert client.get_run(run.info.run_id).info.status == "KILLED"
+    assert [_status(r) for r in (dead, live, elsewhere)] == ["KILLED", "RUNNING", "RUNNING"]
+
+
+def test_experiments_open_on_training_runs_in_the_mlflow_ui(mlflow_store):
+    client = mlflow.tracking.MlflowClient()
+    created = tracking.experiment_id("new")
+    older = client.create_experiment("older")  # as experiments were created before the tag
+    chosen = client.create_experiment("chosen", tags={tracking.EXPERIMENT_KIND_TAG: "genai_development"})
+    assert tracking.experiment_id("older") == older and tracking.experiment_id("chosen") == chosen
+    kinds = [client.get_experiment(i).tags.get(tracking.EXPERIMENT_KIND_TAG) for i in (created, older, chosen)]
+    assert kinds == ["custom_model_development", "custom_model_development", "genai_development"]
+
+
+def test_run_description_and_dataset_input(mlflow_store, tmp_path):
+    profile = {"tracks": 80, "genres": 8, "splits": {"training": 64, "validation": 8, "test": 8},
+               "window": "30 s", "kind": "features"}
+    with tracking.start_run("r", experiment="e", kind="search", description="the size study, 8k") as run:
+        tracking.log_dataset(name="demo · small", digest="0123abcd", source=str(tmp_path / "demo"),
+                             profile=profile, context="training")
+    got = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
+    assert got.data.tags["mlflow.note.content"] == "the size study, 8k"
+    (entry,) = got.inputs.dataset_inputs
+    assert (entry.dataset.name, entry.dataset.digest, entry.dataset.source_type) == ("demo · small", "0123abcd", "local")
+    assert json.loads(entry.dataset.source) == {"uri": str(tmp_path / "demo")}
+    assert json.loads(entry.dataset.profile) == profile
+    assert {t.key: t.value for t in entry.tags}["mlflow.data.context"] == "training"
 
 
 def test_moved_store_keeps_artifacts(tmp_path, monkeypatch):
@@ -61,7 +134,13 @@ def test_unreadable_store_is_one_line_error(tmp_path):
     bad = tmp_path / "not-a-db"
     bad.mkdir()
     (bad / "mlflow.db").write_text("this is not sqlite")
-    tracking.configure(f"sqlite:///{bad / 'mlflow.db'}")
+    with pytest.raises(GenreLabError, match="mlflow.db: cannot read the MLflow store") as raised:
+        tracking.configure(f"sqlite:///{bad / 'mlflow.db'}")
+    assert "\n" not in str(raised.value)
+
+
+def test_store_that_breaks_after_configure_is_one_line_error(mlflow_store, tmp_path):
+    (tmp_path / "mlruns" / "mlflow.db").write_text("this is not sqlite")
     with pytest.raises(GenreLabError, match="cannot read the MLflow store"):
         tracking.runs_frame()
 

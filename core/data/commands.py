@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from core import config
 
@@ -89,7 +88,7 @@ def demo(args: argparse.Namespace) -> int:
 def fetch(args: argparse.Namespace) -> int:
     from core.data.fetch import FMA_BASE_URL, fetch as fetch_archive
 
-    base_url = args.url or os.environ.get("GENRELAB_FMA_URL") or FMA_BASE_URL
+    base_url = args.url or config.fma_url() or FMA_BASE_URL
     root = config.data_root(args.data)
     result = fetch_archive(args.archive, root, base_url=base_url, keep_archive=args.keep_archive)
     print(f"{args.archive} archive verified and unpacked into {root}" + (f" (kept {result})" if args.keep_archive else ""))

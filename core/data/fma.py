@@ -8,6 +8,10 @@ categorical ``split``. Bad files raise ``GenreLabError`` with one line naming th
 Parsing the real tracks.csv (106,574 rows) and features.csv (about 1 GB) takes a while, so each loaded
 frame is cached as parquet in ``fma_metadata/.cache/``, keyed by the CSV's size and modification time:
 editing or replacing the CSV makes the next load parse it again.
+
+A features.csv computed by this project has a sidecar ``features.json`` saying how (``features_info``):
+the audio window (``core.features.window``), the source, the feature version. A features.csv without
+one is FMA's published table, which FMA computed on the full-length tracks: window ``full``.
 """
 from __future__ import annotations
 
@@ -17,13 +21,13 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from core.errors import GenreLabError
+from core.errors import GenreLabError, first_line
+from core.files import atomic_write, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,24 @@ CATEGORY_COLUMNS = [("track", "genre_top"), ("track", "license"), ("album", "typ
                     ("album", "information"), ("artist", "bio")]
 GENRES_COLUMNS = ["#tracks", "parent", "title", "top_level"]
 FEATURES_LEVELS = ["feature", "statistics", "number"]
+#: Feature name -> number of rows (coefficients), as in FMA's features.py.
+FEATURE_SIZES = {
+    "chroma_cens": 12, "chroma_cqt": 12, "chroma_stft": 12, "mfcc": 20, "rmse": 1, "spectral_bandwidth": 1,
+    "spectral_centroid": 1, "spectral_contrast": 7, "spectral_rolloff": 1, "tonnetz": 6, "zcr": 1,
+}
+STATISTICS = ("kurtosis", "max", "mean", "median", "min", "skew", "std")
+#: features.csv's 518 columns in FMA's order: (feature, statistics, number), lexicographically sorted.
+FEATURE_COLUMNS = pd.MultiIndex.from_tuples(
+    sorted((feature, statistic, f"{i + 1:02d}")
+           for feature, size in FEATURE_SIZES.items() for statistic in STATISTICS for i in range(size)),
+    names=FEATURES_LEVELS,
+)
+#: What ``features_info`` says of a features.csv without a sidecar: FMA's own, on full-length tracks.
+PUBLISHED_FEATURES = {"window": "full", "source": "fma published"}
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-# Bump when the cached frame's layout changes so old caches are ignored.
-CACHE_VERSION = 1
+FLOAT_FORMAT = "%.6e"  # features.csv's values, as FMA wrote them
+# Bump when the cached frame's layout, or what parsing checks, changes: old caches are then ignored.
+CACHE_VERSION = 2
 
 csv.field_size_limit(sys.maxsize)  # artist bios in the real tracks.csv exceed csv's default limit
 
@@ -125,10 +144,45 @@ def load_genres(root: str | os.PathLike) -> pd.DataFrame:
     return genres
 
 
-def load_features(root: str | os.PathLike) -> pd.DataFrame:
-    """features.csv: index ``track_id`` (int64), float32 columns with 3 levels feature/statistics/number."""
+def load_features(root: str | os.PathLike, drop_incomplete: bool = False) -> pd.DataFrame:
+    """features.csv: index ``track_id`` (int64), FMA's 518 float32 ``FEATURE_COLUMNS`` (feature/statistics/number).
+
+    A header other than FMA's 518 columns, or a row with a missing value, raises ``GenreLabError``
+    naming the file and the first column or track at fault. ``drop_incomplete`` leaves rows with a
+    missing value out instead (for a caller about to recompute them); that read is not cached.
+    """
     path = metadata_path(root, "features")
+    if drop_incomplete:
+        return _parse_features(path, drop_incomplete=True)
     return _cached(path, _parse_features)
+
+
+def features_info(root: str | os.PathLike) -> dict:
+    """How ``ROOT/fma_metadata/features.csv`` was computed: its sidecar ``features.json``.
+
+    At least ``window`` (``core.features.window`` grammar) and ``source``; without a sidecar the
+    table is FMA's published one, ``PUBLISHED_FEATURES`` (window ``full``).
+    """
+    path = features_info_path(metadata_path(root, "features"))
+    if not path.is_file():
+        return dict(PUBLISHED_FEATURES)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise GenreLabError(f"{path}: not valid JSON ({first_line(err)})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("window"), str):
+        raise GenreLabError(f"{path}: expected a JSON object with a \"window\" text")
+    return info
+
+
+def features_window(root: str | os.PathLike) -> str:
+    """The audio window ROOT's features.csv was computed on (``full``, ``center:30``, ...; see ``features_info``)."""
+    return features_info(root)["window"]
+
+
+def features_info_path(csv_path: str | os.PathLike) -> Path:
+    """The sidecar of a feature table: ``features.csv`` -> ``features.json``."""
+    return Path(csv_path).with_suffix(".json")
 
 
 def load_echonest(root: str | os.PathLike) -> pd.DataFrame:
@@ -145,10 +199,11 @@ def load_echonest(root: str | os.PathLike) -> pd.DataFrame:
 
 def _parse_tracks(path: Path) -> pd.DataFrame:
     header = _read_header(path, 3)
-    got = list(zip(header[0][1:], header[1][1:])) if len(header) == 3 else []
-    if (len(header) < 3 or header[0][:1] != [""] or header[2][:1] != ["track_id"]
-            or got != TRACKS_COLUMNS):
-        raise GenreLabError(f"{path}: wrong header, {_header_difference(got, TRACKS_COLUMNS)}")
+    if len(header) < 3 or header[0][:1] != [""] or header[2][:1] != ["track_id"]:
+        raise GenreLabError(f"{path}: wrong header, expected FMA's 2 header rows (group, column) and a track_id row")
+    got = list(zip(header[0][1:], header[1][1:]))
+    if got != TRACKS_COLUMNS:
+        raise GenreLabError(f"{path}: wrong header, {_header_difference(got, TRACKS_COLUMNS, 'tracks.csv')}")
     _check_rows(path, header_rows=3, n_fields=len(TRACKS_COLUMNS) + 1)
     tracks = _read_csv(path, index_col=0, header=[0, 1], low_memory=False)
     tracks.columns = pd.MultiIndex.from_tuples(TRACKS_COLUMNS)  # drops the "Unnamed" empty-cell names
@@ -163,7 +218,7 @@ def _parse_tracks(path: Path) -> pd.DataFrame:
             tracks[column] = pd.to_datetime(tracks[column], format="ISO8601").astype("datetime64[us]")
         except (ValueError, TypeError) as err:
             raise GenreLabError(f"{path}: column {column} has a value that is not a date "
-                                f"({_one_line(err)})") from None
+                                f"({first_line(err)})") from None
     for column, values in ((("set", "subset"), SUBSETS), (("set", "split"), SPLITS)):
         unknown = set(tracks[column].dropna().unique()) - set(values)
         if unknown:
@@ -198,12 +253,15 @@ def _parse_lists(path: Path, column: pd.Series) -> pd.Series:
                      index=column.index, dtype=object, name=column.name)
 
 
-def _parse_features(path: Path) -> pd.DataFrame:
+def _parse_features(path: Path, drop_incomplete: bool = False) -> pd.DataFrame:
     header = _read_header(path, 4)
     firsts = [row[0] for row in header]
     if firsts != [*FEATURES_LEVELS, "track_id"]:
         raise GenreLabError(f"{path}: wrong header, expected FMA's rows feature/statistics/number/track_id "
                             f"but the first column reads {'/'.join(firsts)}")
+    got = list(zip(*(row[1:] for row in header[:3])))
+    if got != list(FEATURE_COLUMNS):
+        raise GenreLabError(f"{path}: wrong header, {_header_difference(got, list(FEATURE_COLUMNS), 'features.csv')}")
     # No field count pass over this 1 GB file: pandas rejects long rows, and pads short ones with
     # NaN, which the check below reports.
     _check_complete(path)
@@ -213,6 +271,8 @@ def _parse_features(path: Path) -> pd.DataFrame:
     features.columns.names = FEATURES_LEVELS
     _check_unique_ids(path, features.index, "track_id")
     missing = features.isna().any(axis=1)
+    if drop_incomplete:
+        return features[~missing]
     if missing.any():
         raise GenreLabError(f"{path}: truncated or ragged CSV, missing values for track_id "
                             f"{features.index[missing][0]}")
@@ -281,12 +341,7 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise GenreLabError(f"{path}: malformed CSV ({_one_line(err)})") from None
-
-
-def _one_line(err: Exception) -> str:
-    """An exception's message squeezed onto one line (pandas' messages sometimes span several)."""
-    return " ".join(str(err).split()) or type(err).__name__
+        raise GenreLabError(f"{path}: malformed CSV ({first_line(err)})") from None
 
 
 def _integer_ids(path: Path, index: pd.Index) -> pd.Index:
@@ -306,12 +361,24 @@ def _check_unique_ids(path: Path, index: pd.Index, what: str) -> None:
         raise GenreLabError(f"{path}: duplicate {what} {duplicated[0]}")
 
 
-def _header_difference(got: list[tuple], expected: list[tuple]) -> str:
+def _header_difference(got: list[tuple], expected: list[tuple], table: str) -> str:
+    """Where the columns ``got`` first depart from FMA's ``expected`` ones, in words.
+
+    Columns are numbered as in the file, where track_id is column 1. A column FMA has and the file
+    lacks reads "missing", one the file adds "unexpected"; a renamed or moved one, both names.
+    """
     for i, (g, e) in enumerate(zip(got, expected)):
-        if g != e:  # numbered as in the file, where track_id is column 1
-            return f"column {i + 2} is {g} where FMA's tracks.csv has {e}"
-    return (f"expected FMA's {len(expected)} columns under 2 header rows and a track_id row, "
-            f"found {len(got)}")
+        if g == e:
+            continue
+        dropped, added = e not in got, g not in expected
+        if dropped and not added:
+            return f"missing column {e} (column {i + 2} of FMA's {table})"
+        if added and not dropped:
+            return f"unexpected column {i + 2} {g}"
+        return f"column {i + 2} is {g} where FMA's {table} has {e}"
+    if len(got) < len(expected):
+        return f"missing column {expected[len(got)]} (column {len(got) + 2} of FMA's {table})"
+    return f"unexpected column {len(expected) + 2} {got[len(expected)]} after FMA's {len(expected)}"
 
 
 # ---------------------------------------------------------------------------------------- caching
@@ -334,7 +401,8 @@ def _cached(path: Path, parse, list_columns: list[tuple] = (), restore=None) -> 
         cache_dir.mkdir(exist_ok=True)
         for old in cache_dir.glob(f"{path.stem}-*.parquet"):
             old.unlink(missing_ok=True)
-        _atomic_write(cache, lambda tmp: _flat(frame, list_columns).to_parquet(tmp))
+        with atomic_write(cache) as tmp:
+            _flat(frame, list_columns).to_parquet(tmp)
     except Exception as err:  # read-only data root, or a value parquet can't hold: work uncached
         log.warning("could not cache %s as parquet (%s)", path, err)
     return frame
@@ -363,19 +431,6 @@ def _read_parquet(path: Path, list_columns: list[tuple]) -> pd.DataFrame:
     return frame
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` then rename over ``path``, so parallel readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 # ---------------------------------------------------------------------------------------- writing
 
 def write_tracks(tracks: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -394,24 +449,44 @@ def write_tracks(tracks: pd.DataFrame, path: str | os.PathLike) -> None:
     for column in LIST_COLUMNS:
         out[column] = out[column].map(_list_text)
     out.index = pd.Index(np.asarray(tracks.index, dtype=np.int64), name="track_id")
-    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp, date_format=DATE_FORMAT))
+    with atomic_write(path) as tmp:
+        out.to_csv(tmp, date_format=DATE_FORMAT)
 
 
 def write_genres(genres: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write genres.csv: index ``genre_id``, columns ``#tracks, parent, title, top_level``."""
     out = genres[GENRES_COLUMNS].copy()
     out.index = pd.Index(np.asarray(genres.index, dtype=np.int64), name="genre_id")
-    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp))
+    with atomic_write(path) as tmp:
+        out.to_csv(tmp)
 
 
-def write_features(features: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write features.csv: 3 header rows feature/statistics/number + ``track_id``, values as FMA's ``%.6e``."""
-    if features.columns.nlevels != len(FEATURES_LEVELS):
-        raise ValueError("features frame needs 3 column levels (feature, statistics, number)")
-    out = features.copy(deep=False)
-    out.columns = out.columns.set_names(FEATURES_LEVELS)
-    out.index = pd.Index(np.asarray(features.index, dtype=np.int64), name="track_id")
-    _atomic_write(Path(path), lambda tmp: out.to_csv(tmp, float_format="%.6e"))
+def write_features(features: pd.DataFrame, path: str | os.PathLike, info: dict | None = None) -> None:
+    """Write a features.csv: 3 header rows feature/statistics/number + the index row, values as FMA's ``%.6e``.
+
+    ``features`` must have exactly FMA's 518 ``FEATURE_COLUMNS`` (any order; written in FMA's). An
+    integer index is written as ``track_id`` (int64), any other (file stems) as it is. ``info`` (see
+    ``features_info``) goes to the sidecar ``features.json`` beside the table; without it a stale
+    sidecar is removed, since it would describe another table.
+    """
+    columns = set(features.columns)
+    if columns != set(FEATURE_COLUMNS):
+        missing = [c for c in FEATURE_COLUMNS if c not in columns]
+        extra = sorted(columns - set(FEATURE_COLUMNS), key=str)
+        raise ValueError(f"features frame must have FMA's 518 columns: missing {missing[:3]}, unexpected {extra[:3]}")
+    out = features[list(FEATURE_COLUMNS)]
+    out.columns = FEATURE_COLUMNS
+    if pd.api.types.is_integer_dtype(features.index):
+        out.index = pd.Index(np.asarray(features.index, dtype=np.int64), name="track_id")
+    # The sidecar first: were the table written first, a crash between the two would leave a
+    # computed table that reads as FMA's published one.
+    sidecar = features_info_path(path)
+    if info is None:
+        sidecar.unlink(missing_ok=True)
+    else:
+        write_atomic(sidecar, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    with atomic_write(path) as tmp:
+        out.to_csv(tmp, float_format=FLOAT_FORMAT)
 
 
 def _list_text(value) -> str:
@@ -439,6 +514,12 @@ def audio_path(root: str | os.PathLike, track_id: int) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def tracks_audio(root: str | os.PathLike) -> dict[int, Path]:
+    """``{track_id: path}`` for the tracks of tracks.csv whose audio exists (see ``audio_index``)."""
+    audio = audio_index(root)
+    return {tid: audio[tid] for tid in load_tracks(root).index if tid in audio}
 
 
 def audio_index(root: str | os.PathLike) -> dict[int, Path]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.data import fma
 from core.errors import GenreLabError
+from core.files import write_atomic
 
 FMA_GENRES_CSV = Path(__file__).with_name("fma_genres.csv")
 SPLIT_SHARES = {"validation": 0.1, "test": 0.1}  # the rest is training
@@ -69,7 +70,7 @@ def import_folder(src: str | os.PathLike, dest: str | os.PathLike, copy: bool = 
         "seed": seed,
         "description": f"{len(rows)} tracks in {len(files)} genres imported from {src}",
     }
-    (dest / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_atomic(dest / "dataset.json", json.dumps(info, indent=2) + "\n")
     return dest
 
 

@@ -1,4 +1,5 @@
-"""``python -m core features ...`` (FMA's 518 features) and ``python -m core mels ...`` (log-mel cache)."""
+"""``python -m core features ...`` (FMA's 518 features), ``python -m core mels ...`` (log-mel cache) and
+``python -m core embeddings ...`` (pretrained musicnn embedding cache)."""
 from __future__ import annotations
 
 import argparse
@@ -10,18 +11,25 @@ from core.errors import GenreLabError
 
 
 def register(subparsers) -> None:
-    """Add ``features`` and ``mels`` to ``python -m core``."""
+    """Add ``features``, ``mels`` and ``embeddings`` to ``python -m core``."""
     p = subparsers.add_parser(
         "features",
         help="FMA's 518 audio features for files (--out) or for every track of a dataset root (--data)",
         description="With FILEs: write a features.csv-format table (index: file stem, or track id when "
         "the stems are numbers). With --data: fill ROOT/fma_metadata/features.csv for every track whose "
-        "audio exists; finished tracks are cached, so a rerun computes only what is missing.",
+        "audio exists; finished tracks are cached, so a rerun computes only what is missing. The window "
+        "each vector describes is recorded beside the table (OUT.json, ROOT/fma_metadata/features.json).",
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files (MP3, WAV, FLAC, OGG, Opus, AIFF)")
     p.add_argument("--out", help="CSV to write for FILEs (default: standard output)")
     p.add_argument("--data", help="dataset root to fill (default with no FILE: $GENRELAB_DATA or data/demo)")
-    p.add_argument("--force", action="store_true", help="with --data: recompute tracks that already have features")
+    p.add_argument("--window", default="full", metavar="full|center:D|start:S:D",
+                   help="part of each file to describe, in seconds: full (default; FMA computed its published "
+                   "features.csv on full-length tracks, so a table computed here matches it), center:D (the "
+                   "middle D s, as FMA cut its 30 s clips: center:30) or start:S:D (D s from S s)")
+    p.add_argument("--force", action="store_true",
+                   help="with --data: recompute tracks that already have features (repairs rows with missing "
+                   "values; with another --window than the table's, replaces the table)")
     _add_parallel_arguments(p)
     p.set_defaults(func=features)
 
@@ -41,6 +49,27 @@ def register(subparsers) -> None:
     _add_parallel_arguments(p)
     p.set_defaults(func=mels)
 
+    p = subparsers.add_parser(
+        "embeddings",
+        help="fill the pretrained musicnn embedding cache of a dataset root (ROOT/cache/embeddings/<key>/)",
+        description="Run a pretrained musicnn network on 3 s patches of every track whose audio exists and keep "
+        "one vector per track: the mean and standard deviation over the patches of one layer. The cache key "
+        "names the model, layer, version and window (e.g. MSD_musicnn-penultimate-v1-full); finished tracks "
+        "are kept, so a rerun computes only what is missing. Tracks under 3 s, silent or unreadable files are "
+        "recorded in the cache's failures.csv.",
+    )
+    p.add_argument("--data", help="dataset root (default: $GENRELAB_DATA or data/demo)")
+    p.add_argument("--model", default="MSD_musicnn", metavar="MSD_musicnn|MTT_musicnn",
+                   help="the pretrained network: MSD_musicnn (default; Million Song Dataset, last.fm tags) or "
+                   "MTT_musicnn (MagnaTagATune tags)")
+    p.add_argument("--layer", default="penultimate", metavar="penultimate|taggram|mean_pool|max_pool",
+                   help="the layer to keep: penultimate (default, 200 units), taggram (the 50 tag probabilities), "
+                   "mean_pool or max_pool (753 front- and mid-end features pooled over each patch)")
+    p.add_argument("--window", default="full", metavar="full|center:D|start:S:D",
+                   help="part of each track to describe, in seconds: full (default), center:D or start:S:D")
+    _add_parallel_arguments(p)
+    p.set_defaults(func=embeddings)
+
 
 def _add_parallel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default: number of usable CPUs)")
@@ -52,6 +81,13 @@ def _check_workers(args: argparse.Namespace) -> None:
         raise GenreLabError(f"--workers must be at least 1, got {args.workers}")
 
 
+def _dataset_root(args: argparse.Namespace) -> Path:
+    root = config.data_root(args.data)
+    if not (root / "fma_metadata" / "tracks.csv").is_file():
+        raise GenreLabError(f"{root}: not a dataset root (no fma_metadata/tracks.csv)")
+    return root
+
+
 def _report_failures(report, failures_file: Path | None) -> None:
     for row in report.failures.itertuples():
         print(f"failed: {row.reason}", file=sys.stderr)
@@ -60,49 +96,46 @@ def _report_failures(report, failures_file: Path | None) -> None:
 
 
 def features(args: argparse.Namespace) -> int:
-    from core.features import batch
+    from core.data import fma
+    from core.features import table
+    from core.features.window import parse_window
 
     _check_workers(args)
+    window = parse_window(args.window)
     if args.files and args.data:
         raise GenreLabError("give either audio FILEs or --data DIR, not both")
     if args.files:
         if args.scheduler:
             raise GenreLabError("--scheduler works with --data; files are computed locally")
-        frame, report = batch.files_features(args.files, workers=args.workers)
+        frame, report = table.files_features(args.files, window=window, workers=args.workers)
         if args.out:
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(out, float_format="%.6e")
+            fma.write_features(frame, args.out, info=table.table_info(window))
         else:
-            frame.to_csv(sys.stdout, float_format="%.6e")
+            frame.to_csv(sys.stdout, float_format=fma.FLOAT_FORMAT)
         _report_failures(report, None)
         print(report.summary("features"), file=sys.stderr)
         return 1 if len(report.failures) else 0
 
-    root = config.data_root(args.data)
-    if not (root / "fma_metadata" / "tracks.csv").is_file():
-        raise GenreLabError(f"{root}: not a dataset root (no fma_metadata/tracks.csv)")
-    report = batch.fill_features(root, workers=args.workers, scheduler=args.scheduler, force=args.force)
-    _report_failures(report, batch.features_store(root).dir / "failures.csv")
-    print(report.summary(f"features for {root}"))
-    print(f"wrote {root / 'fma_metadata' / 'features.csv'}" if report.computed else "features.csv is up to date")
+    root = _dataset_root(args)
+    report = table.fill_features(root, window, workers=args.workers, scheduler=args.scheduler, force=args.force)
+    _report_failures(report, table.features_store(root, window).dir / "failures.csv")
+    print(report.summary(f"features for {root} (window {window})"))
+    csv_path = fma.metadata_path(root, "features")
+    print(f"wrote {csv_path}" if report.computed else f"{csv_path.name} is up to date")
     return 0
 
 
 def mels(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core.features import batch
-    from core.features.mels import clip_count
+    from core.features.mels import clip_count, fill_mels
 
     _check_workers(args)
-    root = config.data_root(args.data)
-    if not (root / "fma_metadata" / "tracks.csv").is_file():
-        raise GenreLabError(f"{root}: not a dataset root (no fma_metadata/tracks.csv)")
+    root = _dataset_root(args)
     if any(s <= 0 for s in args.clip_seconds):
         raise GenreLabError("--clip-seconds must be positive")
     params = dict(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels)
-    report, cache = batch.fill_mels(root, workers=args.workers, scheduler=args.scheduler, **params)
+    report, cache = fill_mels(root, workers=args.workers, scheduler=args.scheduler, **params)
     _report_failures(report, cache.dir / "failures.csv")
     print(report.summary(f"log-mels in {cache.dir}"))
     lengths = [np.load(path, mmap_mode="r").shape[1] for path in cache.dir.rglob("*.npy")]
@@ -110,4 +143,20 @@ def mels(args: argparse.Namespace) -> int:
         frames = cache.frames_per_clip(seconds)
         clips = sum(clip_count(n, frames) for n in lengths)
         print(f"{seconds:g} s clips ({frames} frames): {clips} from {len(lengths)} tracks")
+    return 0
+
+
+def embeddings(args: argparse.Namespace) -> int:
+    from core.features.embeddings import check_choice, fill_embeddings
+    from core.features.window import parse_window
+
+    _check_workers(args)
+    check_choice(args.model, args.layer)
+    window = parse_window(args.window)
+    root = _dataset_root(args)
+    report, store = fill_embeddings(root, args.model, args.layer, workers=args.workers, scheduler=args.scheduler,
+                                    window=window)
+    _report_failures(report, store.dir / "failures.csv")
+    print(report.summary(f"{args.model} {args.layer} embeddings in {store.dir}"))
+    print(f"{len(store.track_ids())} tracks with a {store.width}-value vector (window {window})")
     return 0

@@ -26,34 +26,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from core.audio import MIN_SECONDS, load_audio, resample
+from core.audio import MIN_SECONDS, AudioError, check_waveform, load_audio, resample
+from core.data.fma import FEATURE_COLUMNS, FEATURE_SIZES, STATISTICS  # features.csv's format, with its reader
+from core.features.window import FULL, Window
 
-#: Feature name -> number of rows (coefficients), as in FMA's features.py.
-FEATURE_SIZES = {
-    "chroma_cens": 12,
-    "chroma_cqt": 12,
-    "chroma_stft": 12,
-    "mfcc": 20,
-    "rmse": 1,
-    "spectral_bandwidth": 1,
-    "spectral_centroid": 1,
-    "spectral_contrast": 7,
-    "spectral_rolloff": 1,
-    "tonnetz": 6,
-    "zcr": 1,
-}
-STATISTICS = ("kurtosis", "max", "mean", "median", "min", "skew", "std")
-
-#: The exact column MultiIndex of features.csv: levels (feature, statistics, number), lexicographically sorted.
-FEATURE_COLUMNS = pd.MultiIndex.from_tuples(
-    sorted(
-        (feature, statistic, f"{i + 1:02d}")
-        for feature, size in FEATURE_SIZES.items()
-        for statistic in STATISTICS
-        for i in range(size)
-    ),
-    names=("feature", "statistics", "number"),
-)
 #: Flat names in the same order: "feature.statistics.number", e.g. "mfcc.mean.01".
 FEATURE_NAMES = [".".join(column) for column in FEATURE_COLUMNS]
 #: Bump when the values change (caches of extracted features are keyed by it).
@@ -304,10 +280,26 @@ def extract_fma_features(y: np.ndarray, sr: int) -> np.ndarray:
     return statistics[_COLUMN_STAT, _COLUMN_ROW].astype(np.float32)
 
 
-def file_features(path: str | os.PathLike, min_seconds: float = MIN_SECONDS) -> np.ndarray:
-    """Decode ``path`` (native rate, mono) and return its 518 features; raises ``core.audio.AudioError``."""
+def file_features(path: str | os.PathLike, window: Window = FULL, min_seconds: float = MIN_SECONDS) -> np.ndarray:
+    """Decode ``path`` (native rate, mono), cut ``window`` (default: the whole file) and return its 518 features.
+
+    Raises ``core.audio.AudioError`` for an unusable file, or a window with less than ``min_seconds``
+    of usable audio in it.
+    """
     y, sr = load_audio(path, sr=None, mono=True, min_seconds=min_seconds)
+    if not window.is_full:
+        clip = window.apply(y, sr)
+        if clip.size == 0:
+            raise AudioError(f"{path}: window {window} starts after the end of the audio ({len(y) / sr:.1f} s)")
+        check_waveform(clip, sr, f"{path} (window {window})", min_seconds)
+        y = clip
     return extract_fma_features(y, sr)
+
+
+def warm_up_librosa() -> None:
+    """Compile librosa's numba kernels once (seconds), so that no track pays for it: a batch's warm-up."""
+    t = np.arange(LIBROSA_DEFAULT_SR, dtype=np.float32) / LIBROSA_DEFAULT_SR
+    extract_fma_features(0.1 * np.sin(2 * np.pi * 440 * t), LIBROSA_DEFAULT_SR)
 
 
 def features_frame(rows: dict, index_name: str = "track_id") -> pd.DataFrame:

@@ -9,19 +9,22 @@ Clip rule (``slice_clips``): a clip is ``frames_per_clip`` consecutive frames; c
 become one more clip, padded with the spectrogram's floor (its minimum, i.e. silence), when they
 cover at least half a clip, and a track shorter than one clip always gives one padded clip. With
 ``short="drop"`` only full clips are kept, so a track shorter than one clip gives none.
+
+``fill_mels`` fills a dataset root's cache through the batch runner (``core.features.batch``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
-from core.data.fma import CACHE_DIR
-from core.features.batch import ArrayStore
+from core.data import fma
+from core.features.batch import ArrayStore, BatchReport, Job, run_jobs
+from core.files import write_atomic
 
 #: Bump when the computation changes (it is part of the cache key).
 MELS_VERSION = 1
@@ -148,7 +151,7 @@ class MelCache(ArrayStore):
     @classmethod
     def for_root(cls, root: str | os.PathLike, **params) -> "MelCache":
         """The cache of a dataset root: ``ROOT/cache/mels/<key>/``."""
-        return cls(Path(root) / CACHE_DIR / "mels", **params)
+        return cls(Path(root) / fma.CACHE_DIR / "mels", **params)
 
     def save(self, track_id, mel: np.ndarray) -> Path:
         """Store one track's (n_mels, n_frames) log-mel atomically; writes params.json on first use."""
@@ -156,10 +159,7 @@ class MelCache(ArrayStore):
             raise ValueError(f"expected ({self.n_mels}, n_frames), got {mel.shape}")
         params_file = self.dir / "params.json"
         if not params_file.is_file():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = params_file.with_name(f".params.json.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.params, indent=2, sort_keys=True))
-            os.replace(tmp, params_file)
+            write_atomic(params_file, json.dumps(self.params, indent=2, sort_keys=True))
         return super().save(track_id, np.asarray(mel, dtype=np.float32))
 
     def compute(self, track_id, audio_path: str | os.PathLike) -> Path:
@@ -182,3 +182,32 @@ class MelCache(ArrayStore):
 
     def frames_per_clip(self, clip_seconds: float) -> int:
         return frames_per_clip(clip_seconds, self.sr, self.hop_length)
+
+
+def fill_mels(
+    root: str | os.PathLike, workers: int | None = None, scheduler: str | None = None, **params
+) -> tuple[BatchReport, MelCache]:
+    """Fill ``ROOT/cache/mels/<key>/`` with the log-mel of every track whose audio exists.
+
+    ``params`` are MelCache's (sr, n_fft, hop_length, n_mels); ``workers`` and ``scheduler`` are
+    ``run_jobs``'. Tracks already cached are skipped. Failures go to ``<cache dir>/failures.csv``.
+    Returns the report and the cache.
+    """
+    cache = MelCache.for_root(root, **params)
+    audio = fma.tracks_audio(root)
+    todo = [Job(tid, path) for tid, path in audio.items() if not cache.has(tid)]
+    report = run_jobs(
+        partial(_compute, cache_dir=str(cache.dir.parent), params=params),
+        todo,
+        failures_path=cache.dir / "failures.csv",
+        workers=workers,
+        scheduler=scheduler,
+        desc="log-mels",
+        skipped=len(audio) - len(todo),
+    )
+    return report, cache
+
+
+def _compute(job: Job, cache_dir: str, params: dict) -> None:
+    """One track of ``fill_mels`` (module level, so worker processes can unpickle it)."""
+    MelCache(cache_dir, **params).compute(job.key, job.path)

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import GenreLabError
-from core.models.mlp import TrainingSchedule, inner_validation_split
+from core.models.mlp import TrainingSchedule, build_params, inner_validation_split
 
 
 @dataclass
@@ -24,18 +23,17 @@ class AutoencoderParams(TrainingSchedule):
     early_stopping: bool = True
     patience: int = 5
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.bottleneck is not None and int(self.bottleneck) < 1:
+            raise ValueError(f"bottleneck: must be >= 1, got {self.bottleneck}")
+
 
 class Autoencoder:
     """``fit(X) -> history`` (loss/val_loss per epoch), ``transform(X) -> codes`` (n, bottleneck)."""
 
     def __init__(self, **params):
-        unknown = set(params) - set(AutoencoderParams.__dataclass_fields__)
-        if unknown:
-            raise GenreLabError(f"autoencoder: unknown parameter(s) {', '.join(sorted(unknown))}")
-        self.params = AutoencoderParams(**params)
-        self.params.check_schedule("autoencoder")
-        if self.params.bottleneck is not None and int(self.params.bottleneck) < 1:
-            raise GenreLabError(f"autoencoder: bottleneck must be >= 1, got {self.params.bottleneck}")
+        self.params = build_params(AutoencoderParams, "autoencoder", params)
         self.encoder_ = None
 
     def get_params(self) -> dict:

@@ -8,10 +8,16 @@ passes all five poolings. TensorFlow places the work on a GPU when one is presen
 """
 from __future__ import annotations
 
-import keras
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from core.errors import GenreLabError
+from core.models.mlp import build_params
+
+if TYPE_CHECKING:  # TensorFlow loads only when a network is built, so specs validate in a second
+    import keras
 
 ARCHITECTURES = ("study", "compact")
 STUDY_FILTERS = (8, 16, 32, 64, 128)
@@ -25,6 +31,8 @@ def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: s
               filters: tuple[int, ...] = STUDY_FILTERS, dropout: float = 0.3,
               learning_rate: float = 5e-4) -> keras.Model:
     """A compiled Keras model: (batch, n_mels, frames, 1) → (batch, n_classes) probabilities, Adam."""
+    import keras
+
     if architecture not in ARCHITECTURES:
         raise GenreLabError(f"cnn: architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
     inputs = keras.Input(shape=input_shape, name="log_mel")
@@ -43,17 +51,39 @@ def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: s
     return model
 
 
-class EpochCallback(keras.callbacks.Callback):
-    """Hands each epoch's ``loss``/``accuracy``/``val_loss``/``val_accuracy`` to ``log(metrics, epoch)``."""
+@dataclass
+class CNNParams:
+    """The CNN's hyper-parameters (the ``[cnn]`` table of a spec); constructing one checks it."""
 
-    NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
+    architecture: str = "study"
+    filters: list[int] = (8, 16, 32, 64, 128)
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    dropout: float = 0.3
+    time_shift: float = 0.0          # augmentation: roll clips in time by up to this fraction
+    mix_within_genre: float = 0.0    # augmentation: probability of blending a clip with one of its genre
+    early_stopping: bool = True      # on an inner, song-grouped slice of the training tracks
+    patience: int = 5
+    validation_fraction: float = 0.1
+    seed: int = 0
 
-    def __init__(self, log):
-        super().__init__()
-        self.log = log
+    def __post_init__(self):
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(message)
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.log({k: float(v) for k, v in (logs or {}).items() if k in self.NAMES}, epoch)
+        self.filters = [int(f) for f in self.filters]
+        check(self.architecture in ARCHITECTURES, f"architecture: must be one of {', '.join(ARCHITECTURES)}")
+        check(len(self.filters) > 0 and min(self.filters) > 0, "filters: a non-empty list of positive ints")
+        check(self.epochs >= 1 and self.batch_size >= 1 and self.patience >= 1,
+              "epochs, batch_size, patience: must be >= 1")
+        check(self.learning_rate > 0, "learning_rate: must be > 0")
+        check(0.0 <= self.dropout < 1.0, "dropout: must be in [0, 1)")
+        check(0.0 <= self.time_shift < 1.0, "time_shift: must be in [0, 1)")
+        check(0.0 <= self.mix_within_genre <= 1.0, "mix_within_genre: must be in [0, 1]")
+        check(0.0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
+        check(self.seed >= 0, "seed: must be >= 0")
 
 
 class CNNClassifier:
@@ -66,32 +96,25 @@ class CNNClassifier:
     ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``), ``epochs_trained_``.
     """
 
-    def __init__(self, architecture: str = "study", epochs: int = 30, learning_rate: float = 5e-4,
-                 dropout: float = 0.3, patience: int = 5, filters: tuple[int, ...] = STUDY_FILTERS,
-                 seed: int = 0, verbose: int = 0):
-        if architecture not in ARCHITECTURES:
-            raise GenreLabError(f"cnn: architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-        if epochs < 1 or patience < 1:
-            raise GenreLabError(f"cnn: epochs ({epochs}) and patience ({patience}) must be at least 1")
-        self.architecture, self.epochs, self.learning_rate = architecture, epochs, learning_rate
-        self.dropout, self.patience, self.filters = dropout, patience, tuple(filters)
-        self.seed, self.verbose = seed, verbose
+    def __init__(self, **params):
+        self.params = build_params(CNNParams, "cnn", params)
 
     def get_params(self) -> dict:
-        return {"architecture": self.architecture, "epochs": self.epochs, "learning_rate": self.learning_rate,
-                "dropout": self.dropout, "patience": self.patience, "filters": list(self.filters),
-                "seed": self.seed}
+        return asdict(self.params)
 
     def fit(self, train, validation=None, callbacks: list | tuple = ()) -> CNNClassifier:
-        keras.utils.set_random_seed(self.seed)
+        import keras
+
+        p = self.params
+        keras.utils.set_random_seed(p.seed)
         x, y = train[0][:2]
-        self.model_ = build_cnn(tuple(x.shape[1:]), int(y.shape[1]), self.architecture, self.filters,
-                                self.dropout, self.learning_rate)
+        self.model_ = build_cnn(tuple(x.shape[1:]), int(y.shape[1]), p.architecture, tuple(p.filters),
+                                p.dropout, p.learning_rate)
         monitor = "val_loss" if validation is not None else "loss"
-        stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience,
+        stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=p.patience,
                                                  restore_best_weights=True)
-        history = self.model_.fit(train, validation_data=validation, epochs=self.epochs,
-                                  callbacks=[stopping, *callbacks], verbose=self.verbose)
+        history = self.model_.fit(train, validation_data=validation, epochs=p.epochs,
+                                  callbacks=[stopping, *callbacks], verbose=0)
         self.history_ = {name: [float(v) for v in values] for name, values in history.history.items()}
         self.epochs_trained_ = len(history.history["loss"])
         return self

@@ -52,7 +52,10 @@ def inner_validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[n
 
 @dataclass
 class TrainingSchedule:
-    """How a network is trained, shared by the MLPs and the autoencoder (each sets its own defaults)."""
+    """How a network is trained, shared by the MLPs and the autoencoder (each sets its own defaults).
+
+    Constructing one checks it: a value no training could use raises ``ValueError("key: problem")``.
+    """
 
     learning_rate: float = 0.001
     epochs: int = 100
@@ -62,15 +65,19 @@ class TrainingSchedule:
     validation_fraction: float = 0.1  # of the fitted rows, held out for early stopping
     seed: int = 0
 
-    def check_schedule(self, owner: str) -> None:
-        """Raise GenreLabError (prefixed with ``owner``) for values no training could use."""
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise GenreLabError(f"{owner}: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if not 0.0 < float(self.validation_fraction) < 0.5:
-            raise GenreLabError(f"{owner}: validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
-        if float(self.learning_rate) <= 0 or int(self.patience) < 1:
-            raise GenreLabError(f"{owner}: learning_rate must be > 0 and patience >= 1, "
-                                f"got {self.learning_rate}, {self.patience}")
+    def __post_init__(self):
+        _check(int(self.epochs) >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        _check(int(self.batch_size) >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        _check(0.0 < float(self.validation_fraction) < 0.5,
+               f"validation_fraction: must be in (0, 0.5), got {self.validation_fraction}")
+        _check(float(self.learning_rate) > 0, f"learning_rate: must be > 0, got {self.learning_rate}")
+        _check(int(self.patience) >= 1, f"patience: must be >= 1, got {self.patience}")
+        _check(int(self.seed) >= 0, f"seed: must be >= 0, got {self.seed}")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
 
 @dataclass
@@ -78,17 +85,18 @@ class _MLPParams(TrainingSchedule):
     hidden_units: list[int] = field(default_factory=lambda: [3000, 500])
     l2: float = 0.0
     optimizer: str = "adam"
+    OPTIMIZERS = SKLEARN_OPTIMIZERS
 
-    def _check(self, optimizers: tuple[str, ...]) -> None:
+    def __post_init__(self):
+        super().__post_init__()
         units = self.hidden_units
-        if not isinstance(units, (list, tuple)) or not units or not all(int(u) > 0 for u in units):
-            raise GenreLabError(f"hidden_units must be a non-empty list of positive ints, got {units!r}")
+        _check(isinstance(units, (list, tuple)) and len(units) > 0
+               and all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units),
+               f"hidden_units: must be a non-empty list of positive ints, got {units!r}")
         self.hidden_units = [int(u) for u in units]
-        if self.optimizer not in optimizers:
-            raise GenreLabError(f"optimizer must be one of {', '.join(optimizers)}, got {self.optimizer!r}")
-        self.check_schedule("mlp")
-        if float(self.l2) < 0:
-            raise GenreLabError(f"l2 must be >= 0, got {self.l2}")
+        _check(self.optimizer in self.OPTIMIZERS,
+               f"optimizer: must be one of {', '.join(self.OPTIMIZERS)}, got {self.optimizer!r}")
+        _check(float(self.l2) >= 0, f"l2: must be >= 0, got {self.l2}")
 
 
 class _Estimator:
@@ -137,16 +145,18 @@ class _Estimator:
 class KerasMLPParams(_MLPParams):
     dropout: float = 0.5
     batchnorm: bool = False
+    OPTIMIZERS = KERAS_OPTIMIZERS
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(0.0 <= float(self.dropout) < 1.0, f"dropout: must be in [0, 1), got {self.dropout}")
 
 
 class KerasMLP(_Estimator):
     """The study's network: per hidden layer Dense(relu, L2) → Dropout → optional BatchNorm; softmax out."""
 
     def __init__(self, **params):
-        self.params = _build_params(KerasMLPParams, "keras_mlp", params)
-        self.params._check(KERAS_OPTIMIZERS)
-        if not 0.0 <= float(self.params.dropout) < 1.0:
-            raise GenreLabError(f"dropout must be in [0, 1), got {self.params.dropout}")
+        self.params = build_params(KerasMLPParams, "keras_mlp", params)
         self.model_ = None
 
     def build(self, n_features: int, n_classes: int):
@@ -199,8 +209,7 @@ class SklearnMLP(_Estimator):
     """scikit-learn's ``MLPClassifier`` trained one epoch at a time so it logs the same curves as Keras."""
 
     def __init__(self, **params):
-        self.params = _build_params(SklearnMLPParams, "sklearn_mlp", params)
-        self.params._check(SKLEARN_OPTIMIZERS)
+        self.params = build_params(SklearnMLPParams, "sklearn_mlp", params)
         self.model_ = None
 
     def _fit(self, X, y, X_val, y_val) -> dict[str, list[float]]:
@@ -264,8 +273,12 @@ def make_estimator(family: str, params: dict) -> KerasMLP | SklearnMLP:
     return FAMILIES[family][0](**params)
 
 
-def _build_params(cls, family: str, params: dict):
+def build_params(cls, family: str, params: dict):
+    """``cls(**params)`` with unknown names and bad values as one-line GenreLabErrors."""
     unknown = set(params) - set(cls.__dataclass_fields__)
     if unknown:
         raise GenreLabError(f"{family}: unknown parameter(s) {', '.join(sorted(unknown))}")
-    return cls(**params)
+    try:
+        return cls(**params)
+    except ValueError as err:
+        raise GenreLabError(f"{family}: {err}") from None

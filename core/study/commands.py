@@ -17,14 +17,17 @@ def register(subparsers) -> None:
     p.add_argument("--progress", metavar="PATH", help="keep a JSON progress file at PATH (for the dashboard)")
     p.add_argument("--features", metavar="FILE", help="study a CSV feature table instead of FMA features")
     p.add_argument("--label-column", metavar="NAME", help="label column of the --features table")
+    p.add_argument("--scheduler", metavar="ADDR", help="run the fits on a Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--wait", action="store_true",
+                   help="if the same study is already running, wait for it instead of refusing")
     p.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from core.study.spec import load_spec, study_function
+    from core.study.engine import run_study
+    from core.study.spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)
-    run_study = study_function(spec)
-    run_study(spec, data=args.data, features=args.features, label_column=args.label_column,
-              dry_run=args.dry_run, progress_path=args.progress)
+    run_study(spec, data=args.data, features=args.features, label_column=args.label_column, dry_run=args.dry_run,
+              progress_path=args.progress, scheduler=args.scheduler, wait=args.wait)
     return 0

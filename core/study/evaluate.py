@@ -1,41 +1,37 @@
-"""Test-set metrics shared by every study, under the names the dashboard reads.
+"""Test-set metrics shared by every study, under the names :mod:`core.study.runtree` owns.
 
-``classification_metrics`` gives ``test_accuracy``, ``test_f1_macro`` and per-genre
-``test_precision_<genre>``, ``test_recall_<genre>``, ``test_f1_<genre>``; ``confusion`` gives the
-``confusion_matrix.json`` payload ``{"labels": [...], "matrix": [[...]]}`` (rows: true, columns: predicted).
+``classification_metrics`` gives ``test_accuracy`` with its 95% Wilson interval and the number of test
+tracks, ``test_f1_macro`` and per-genre precision/recall/F1 (``test_f1/<genre>``); ``confusion`` gives
+the ``confusion_matrix.json`` payload ``{"labels": [...], "matrix": [[...]]}`` (rows: true genre,
+columns: predicted genre).
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-
-def metric_key(genre: str) -> str:
-    """A genre name as it appears in metric names: non-alphanumerics become ``_`` ("Hip-Hop" → "Hip_Hop")."""
-    return re.sub(r"[^0-9A-Za-z]", "_", str(genre))
+from core.study import runtree
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
-                           prefix: str = "test_") -> dict[str, float]:
-    """Accuracy, macro F1 and per-genre precision/recall/F1 of string labels, keyed ``<prefix>...``.
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Accuracy (with interval and n), macro F1 and per-genre precision/recall/F1 of string labels.
 
     ``labels`` are all genres of the study; a genre absent from both y_true and y_pred scores 0.
     """
-    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    from core.stats import accuracy_interval
 
     y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     labels = [str(g) for g in labels]
+    accuracy = accuracy_interval(y_true, y_pred)
     metrics = {
-        f"{prefix}accuracy": float(accuracy_score(y_true, y_pred)),
-        f"{prefix}f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        runtree.TEST_ACCURACY: accuracy["accuracy"], runtree.TEST_CI_LOW: accuracy["ci_low"],
+        runtree.TEST_CI_HIGH: accuracy["ci_high"], runtree.N_TEST: float(accuracy["n"]),
+        runtree.TEST_F1: float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
     }
-    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    for genre, p, r, f in zip(labels, precision, recall, f1):
-        key = metric_key(genre)
-        metrics[f"{prefix}precision_{key}"] = float(p)
-        metrics[f"{prefix}recall_{key}"] = float(r)
-        metrics[f"{prefix}f1_{key}"] = float(f)
+    scores = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)[:3]
+    for metric, values in zip(runtree.GENRE_METRICS, scores):
+        metrics.update({runtree.genre_metric(metric, genre): float(v) for genre, v in zip(labels, values)})
     return metrics
 
 

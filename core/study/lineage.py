@@ -1,10 +1,13 @@
-"""The run tree every study shares, and how an interrupted study resumes.
+"""How an interrupted study resumes: content keys, and reusing finished runs without stealing them.
 
-study → search → candidate → fold (plus autoencoder, final and baseline runs). Each run carries
-``genrelab.kind`` and ``genrelab.key``: a hash of everything that determines its result (params, fold
-indices, data fingerprint). A FINISHED run with the same kind and key is reused instead of refitted;
-a reused fold whose old parent did not finish (a killed study) is moved under the new parent so the
-resumed tree is complete.
+Every run's ``genrelab.key`` hashes everything that decides its result (params, fold indices, data
+fingerprint). A FINISHED run with the same kind and key is reused instead of refitted:
+
+- if its old parent ended without finishing (a killed or failed study: no live owner, because
+  ``tracking.end_orphaned_runs`` already ended the runs of dead processes), it is moved under the
+  new parent, so the resumed tree is whole;
+- otherwise (its parent finished, or still runs in a live process) it stays where it is and the new
+  parent gets a copy: same name, params, tags and final metrics, tagged ``genrelab.reused_from``.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-KEY_TAG = "genrelab.key"
+from core.study import runtree
 
 
 def content_key(**parts: Any) -> str:
@@ -39,20 +42,32 @@ def find_reusable(experiment: str, kind: str, key: str):
     return find_finished_run(experiment, genrelab__kind=kind, genrelab__key=key)
 
 
-def adopt(run, parent_run_id: str) -> None:
-    """Move a reused finished ``run`` under ``parent_run_id`` if its old parent did not finish."""
+def reuse(run, parent_run_id: str | None):
+    """Make finished ``run`` part of the tree under ``parent_run_id`` (moved or copied, see above).
+
+    Returns the run that now stands under the parent.
+    """
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    old_parent = run.data.tags.get("mlflow.parentRunId")
-    if old_parent == parent_run_id:
-        return
-    if old_parent and client.get_run(old_parent).info.status == "FINISHED":
-        client.set_tag(run.info.run_id, "genrelab.reused_by", parent_run_id)
-        return
-    client.set_tag(run.info.run_id, "mlflow.parentRunId", parent_run_id)
-    if old_parent:
-        client.set_tag(run.info.run_id, "genrelab.adopted_from", old_parent)
+    old_parent = run.data.tags.get(runtree.PARENT)
+    if parent_run_id is None or old_parent == parent_run_id:
+        return run
+    if old_parent and client.get_run(old_parent).info.status in ("KILLED", "FAILED"):
+        client.set_tag(run.info.run_id, runtree.PARENT, parent_run_id)
+        client.set_tag(run.info.run_id, runtree.ADOPTED_FROM, old_parent)
+        return run
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    tags.update({runtree.PARENT: parent_run_id, runtree.REUSED_FROM: run.info.run_id,
+                 runtree.RUN_NAME: run.data.tags.get(runtree.RUN_NAME, "")})
+    copy = client.create_run(run.info.experiment_id, tags=tags, run_name=tags[runtree.RUN_NAME])
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    client.log_batch(copy.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in run.data.metrics.items()],
+                     params=[Param(k, v) for k, v in run.data.params.items()])
+    client.set_terminated(copy.info.run_id, "FINISHED")
+    return client.get_run(copy.info.run_id)
 
 
 def log_history(history: dict[str, list[float]]) -> None:

@@ -1,8 +1,7 @@
 """The progress file a running study rewrites for the dashboard (``--progress PATH``).
 
 JSON: status (running|finished|failed|killed), fits_done, fits_total, current, started_at,
-updated_at, eta_seconds, message. Written atomically (temp file + ``os.replace``) so a reader never
-sees half a file; thread-safe because fits complete on pool threads.
+updated_at, eta_seconds, message. Written atomically so a reader never sees half a file; thread-safe.
 """
 from __future__ import annotations
 
@@ -12,6 +11,9 @@ import os
 import threading
 import time
 from pathlib import Path
+
+from core.errors import first_line
+from core.files import write_atomic
 
 
 class ProgressFile:
@@ -50,7 +52,7 @@ class ProgressFile:
             self.finish("killed", "interrupted; rerun the same command to resume")
             raise
         except BaseException as err:
-            self.finish("failed", str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            self.finish("failed", first_line(err))
             raise
 
     def eta_seconds(self) -> float | None:
@@ -67,7 +69,4 @@ class ProgressFile:
                      "current": self.current, "started_at": self.started_at, "updated_at": time.time(),
                      "eta_seconds": None if status != "running" else self.eta_seconds(),
                      "message": self.message}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(state))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(state))

@@ -1,82 +1,140 @@
 """Experiment specs: TOML files under ``experiments/`` that declare a study as data.
 
-A spec has these sections (every key optional unless noted; defaults below)::
+Every table of a spec is one dataclass below (or one a model family or input kind declares): its
+fields are the keys, their defaults the defaults, their type hints the accepted types, and its
+``__post_init__`` the range checks. :func:`load_spec` checks everything once, before anything runs,
+and every problem is one line naming the file and the key::
 
-    experiment = "demo_mlp"                  # MLflow experiment name (default: the file's stem)
+    experiment = "demo_mlp"        # MLflow experiment name (default: the file's stem)
     description = "..."
-    [dataset]   root, sizes (list; "8k"/"25k"/"45k" or "small"/"medium"/"large"), subset, genres (list),
-                test_fraction (feature tables only), seed
-    [input]     kinds = ["features", "autoencoder"] (the MLP study) or ["mels"] (the CNN study)
-    [model]     family = "keras_mlp" | "sklearn_mlp" | the CNN family   (required)
-    [search]    n_candidates, folds, seed, early_stopping, patience, validation_fraction,
-                halving, halving_eta, halving_min_fraction
-    [search.space]  one list of values per model hyper-parameter (sampled without replacement)
-    [evaluation] baselines, refit_and_test, register
-    [compute]   n_jobs (0 = all cores), parallel = "processes" | "threads" | "none"
+    [dataset]     DatasetSection      which tracks
+    [input]       InputSection        kinds = ["features", "autoencoder"] | ["mels"] | ...
+    [model]       ModelSection        family = "keras_mlp" | "sklearn_mlp" | "keras_cnn"   (required)
+    [search]      SearchSection       folds, candidates, early stopping, successive halving
+    [search.space]                    one list of values per hyper-parameter of the family
+    [evaluation]  EvaluationSection   baselines, refit on training+validation and test, register
+    [compute]     ComputeSection      local processes or a Dask scheduler
+    [<family or input section>]       e.g. [cnn], [mels], [autoencoder]: declared by its module
 
-A study may own more sections (the MLP study: ``[autoencoder]``); it reads and validates them with
-:meth:`Spec.section`. ``model.family`` picks the study function (:data:`STUDIES`).
 Overrides (``--set search.folds=3``) are dotted keys whose values are parsed as TOML.
-Every problem raises ``GenreLabError`` naming the spec file and the key.
 """
 from __future__ import annotations
 
 import copy
-import importlib
+import dataclasses
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import GenreLabError
 
-#: model.family → "module:function" running the study; imported only when a spec runs.
-STUDIES = {
-    "keras_mlp": "core.study.runner:run_mlp_study",
-    "sklearn_mlp": "core.study.runner:run_mlp_study",
-    "keras_cnn": "core.study.cnn_study:run_cnn_study",
-}
 
-_MISSING = object()
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
-#: Common keys: (section, key) → (accepted types, default). Sections not listed belong to a study.
-COMMON_KEYS: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
-    ("", "experiment"): ((str,), None),
-    ("", "description"): ((str,), ""),
-    ("dataset", "root"): ((str,), None),
-    ("dataset", "sizes"): ((list,), None),
-    ("dataset", "subset"): ((str,), None),
-    ("dataset", "genres"): ((list,), None),
-    ("dataset", "test_fraction"): ((float,), 0.2),
-    ("dataset", "seed"): ((int,), 0),
-    ("input", "kinds"): ((list,), ["features"]),
-    ("model", "family"): ((str,), _MISSING),
-    ("search", "n_candidates"): ((int,), 10),
-    ("search", "folds"): ((int,), 5),
-    ("search", "seed"): ((int,), 0),
-    ("search", "early_stopping"): ((bool,), False),
-    ("search", "patience"): ((int,), 10),
-    ("search", "validation_fraction"): ((float,), 0.1),
-    ("search", "halving"): ((bool,), False),
-    ("search", "halving_eta"): ((int,), 3),
-    ("search", "halving_min_fraction"): ((float,), 1 / 9),
-    ("search", "space"): ((dict,), {}),
-    ("evaluation", "baselines"): ((bool,), True),
-    ("evaluation", "refit_and_test"): ((bool,), True),
-    ("evaluation", "register"): ((bool,), True),
-    ("compute", "n_jobs"): ((int,), 0),
-    ("compute", "parallel"): ((str,), "processes"),
-}
-COMMON_SECTIONS = {s for s, _ in COMMON_KEYS if s}
-CHOICES = {("compute", "parallel"): ("processes", "threads", "none")}
+
+@dataclass
+class DatasetSection:
+    root: str | None = None                 # dataset root (``--data`` and GENRELAB_DATA override it)
+    sizes: list[str] | None = None          # "8k"/"25k"/"45k" or "small"/"medium"/"large": one search each
+    subset: str | None = None               # one FMA subset instead of sizes
+    genres: list[str] | None = None         # keep only these top genres
+    test_fraction: float = 0.2              # test split drawn for a --features table without one
+    seed: int = 0
+
+    def __post_init__(self):
+        _require(0 < self.test_fraction < 0.5, "test_fraction: must be in (0, 0.5)")
+        for name in ("sizes", "genres"):
+            _require(getattr(self, name) is None or len(getattr(self, name)) > 0, f"{name}: must not be empty")
+
+
+@dataclass
+class InputSection:
+    kinds: list[str] = field(default_factory=lambda: ["features"])
+
+    def __post_init__(self):
+        _require(len(self.kinds) > 0 and len(set(self.kinds)) == len(self.kinds), "kinds: a list of distinct kinds")
+
+
+@dataclass
+class ModelSection:
+    family: str = ""
+
+    def __post_init__(self):
+        from core.study.families import FAMILIES
+
+        _require(bool(self.family), "family: required")
+        _require(self.family in FAMILIES, f"family: unknown {self.family!r} (known: {', '.join(FAMILIES)})")
+
+
+@dataclass
+class SearchSection:
+    n_candidates: int = 10                  # drawn without replacement from the space (all if fewer)
+    folds: int = 5
+    seed: int = 0
+    group_by: str = "track"                 # "artist": an artist's tracks never straddle a fold
+    early_stopping: bool = False            # on an inner slice of each fit's training rows
+    patience: int = 10
+    validation_fraction: float = 0.1        # size of that inner slice
+    halving: bool = False                   # successive halving over candidates (needs epochs in the space
+    halving_eta: int = 3                    #   or the family's section)
+    halving_min_fraction: float = 1 / 9
+    space: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _require(self.n_candidates >= 1, "n_candidates: must be >= 1")
+        _require(self.folds >= 2, "folds: must be >= 2")
+        _require(self.seed >= 0, "seed: must be >= 0")
+        _require(self.group_by in ("track", "artist"), "group_by: must be track or artist")
+        _require(self.patience >= 1, "patience: must be >= 1")
+        _require(0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
+        _require(self.halving_eta >= 2, "halving_eta: must be >= 2")
+        _require(0 < self.halving_min_fraction <= 1, "halving_min_fraction: must be in (0, 1]")
+        for name, values in self.space.items():
+            _require(isinstance(values, list) and len(values) > 0, f"space.{name}: a non-empty list of values")
+
+
+@dataclass
+class EvaluationSection:
+    baselines: bool = True                  # FMA paper classifiers on each table (table families)
+    knn_k: int | None = None                # kNN baseline's k (default: follows the training-set size)
+    refit_and_test: bool = True             # refit the best candidate, score the test split once
+    register: bool = True                   # register the final models in the MLflow registry
+    promote: str = "never"                  # "if_better": move the champion alias if it beats it
+
+    def __post_init__(self):
+        _require(self.knn_k is None or self.knn_k >= 1, "knn_k: must be >= 1")
+        _require(self.promote in ("never", "if_better"), "promote: must be never or if_better")
+
+
+@dataclass
+class ComputeSection:
+    n_jobs: int = 0                         # local worker processes (0: one per core)
+    parallel: str = "processes"             # "processes" | "threads" | "none" (inline, for debugging)
+    scheduler: str | None = None            # a Dask scheduler address: fits run on its workers
+
+    def __post_init__(self):
+        _require(self.n_jobs >= 0, "n_jobs: must be >= 0")
+        _require(self.parallel in ("processes", "threads", "none"), "parallel: processes, threads or none")
+
+
+COMMON_SECTIONS: dict[str, type] = {"dataset": DatasetSection, "input": InputSection, "model": ModelSection,
+                                    "search": SearchSection, "evaluation": EvaluationSection,
+                                    "compute": ComputeSection}
+TOP_LEVEL = ("experiment", "description")
 
 
 @dataclass
 class Spec:
-    """A validated spec: ``path``, ``data`` (the TOML as a dict, overrides applied) and typed getters."""
+    """A validated spec: ``path``, the raw ``data`` (overrides applied), and one dataclass per table."""
 
     path: Path
     data: dict
+    sections: dict[str, Any]
     overrides: list[str] = field(default_factory=list)
 
     @property
@@ -84,35 +142,35 @@ class Spec:
         return self.data.get("experiment") or self.path.stem
 
     @property
+    def description(self) -> str:
+        return self.data.get("description", "")
+
+    def __getattr__(self, name: str) -> Any:
+        """``spec.search``, ``spec.cnn``...: the section's dataclass."""
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    @property
     def family(self) -> str:
-        return self.get("model.family")
+        return self.sections["model"].family
 
     def get(self, dotted: str) -> Any:
-        """A common key's value or its default, e.g. ``spec.get("search.folds")``."""
-        section, _, key = dotted.rpartition(".")
-        types, default = COMMON_KEYS[(section, key)]
-        value = (self.data.get(section, {}) if section else self.data).get(key, default)
-        return copy.deepcopy(value)
-
-    def section(self, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
-        """A study-owned section merged over ``defaults``; unknown keys or wrong types raise."""
-        given = self.data.get(name, {})
-        if not isinstance(given, dict):
-            raise self.error(name, "must be a table")
-        for key, value in given.items():
-            if key not in defaults:
-                raise self.error(f"{name}.{key}", f"unknown key (known: {', '.join(defaults)})")
-            default = defaults[key]
-            if default is not None and not _type_ok(value, (type(default),)):
-                raise self.error(f"{name}.{key}", f"expected {type(default).__name__}, got {value!r}")
-        return {**defaults, **given}
+        """A resolved value by its dotted key, e.g. ``spec.get("search.folds")`` (defaults filled in)."""
+        section, _, key = dotted.partition(".")
+        if not key:
+            return self.data.get(section, "")
+        return copy.deepcopy(getattr(self.sections[section], key))
 
     def error(self, key: str, problem: str) -> GenreLabError:
         return GenreLabError(f"{self.path}: {key}: {problem}")
 
-    def to_toml_dict(self) -> dict:
-        """The spec as data (logged as an artifact of the study run)."""
-        return copy.deepcopy(self.data)
+    def resolved(self) -> dict:
+        """Every section with its defaults filled in (logged with the study run)."""
+        out = {k: self.data[k] for k in TOP_LEVEL if k in self.data}
+        out.update({name: dataclasses.asdict(value) for name, value in self.sections.items()})
+        return out
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
@@ -126,9 +184,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise GenreLabError(f"{path}: not valid TOML ({err})") from None
     for item in overrides:
         apply_override(data, item, path)
-    spec = Spec(path=path, data=data, overrides=list(overrides))
-    validate(spec)
-    return spec
+    return Spec(path=path, data=data, sections=validate(data, path), overrides=list(overrides))
 
 
 def apply_override(data: dict, item: str, path: Path) -> None:
@@ -150,65 +206,67 @@ def apply_override(data: dict, item: str, path: Path) -> None:
     node[parts[-1]] = value
 
 
-def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return True  # TOML writes 1 for 1.0
-    if bool not in types and isinstance(value, bool):
-        return False
-    return isinstance(value, types)
+def validate(data: dict, path: Path) -> dict[str, Any]:
+    """Every table of ``data`` as its dataclass; unknown tables or keys, wrong types, bad values raise."""
+    from core.study.families import family_sections
 
-
-def validate(spec: Spec) -> None:
-    """Check the common sections: known keys, types, choices, ranges, a known family and search space."""
-    data = spec.data
     for key, value in data.items():
-        if not isinstance(value, dict) and ("", key) not in COMMON_KEYS:
-            raise spec.error(key, "unknown top-level key")
-    for section in COMMON_SECTIONS:
-        if section not in data:
-            continue
-        if not isinstance(data[section], dict):
-            raise spec.error(section, "must be a table")
-        for key in data[section]:
-            if (section, key) not in COMMON_KEYS:
-                known = ", ".join(k for s, k in COMMON_KEYS if s == section)
-                raise spec.error(f"{section}.{key}", f"unknown key (known: {known})")
-    for (section, key), (types, default) in COMMON_KEYS.items():
-        holder = data.get(section, {}) if section else data
-        if key not in holder:
-            if default is _MISSING:
-                raise spec.error(f"{section}.{key}", "required")
-            continue
-        if not _type_ok(holder[key], types):
-            raise spec.error(f"{section}.{key}" if section else key,
-                             f"expected {types[0].__name__}, got {holder[key]!r}")
-        if (section, key) in CHOICES and holder[key] not in CHOICES[(section, key)]:
-            raise spec.error(f"{section}.{key}", f"must be one of {', '.join(CHOICES[(section, key)])}")
-    if spec.family not in STUDIES:
-        raise spec.error("model.family", f"unknown family {spec.family!r} (known: {', '.join(STUDIES)})")
-    for key in ("n_candidates", "folds", "halving_eta", "patience"):
-        minimum = 2 if key in ("folds", "halving_eta") else 1
-        if spec.get(f"search.{key}") < minimum:
-            raise spec.error(f"search.{key}", f"must be >= {minimum}")
-    if not 0 < spec.get("search.halving_min_fraction") <= 1:
-        raise spec.error("search.halving_min_fraction", "must be in (0, 1]")
-    for dotted in ("search.validation_fraction", "dataset.test_fraction"):
-        if not 0 < spec.get(dotted) < 0.5:
-            raise spec.error(dotted, "must be in (0, 0.5)")
-    for dotted in ("dataset.sizes", "dataset.genres", "input.kinds"):
-        value = spec.get(dotted)
-        if value is not None and (not value or not all(isinstance(v, str) for v in value)):
-            raise spec.error(dotted, "must be a non-empty list of strings")
-    for name, values in spec.get("search.space").items():
-        if not isinstance(values, list) or not values:
-            raise spec.error(f"search.space.{name}", "must be a non-empty list of values")
+        if not isinstance(value, dict) and key not in TOP_LEVEL:
+            raise GenreLabError(f"{path}: {key}: unknown top-level key (known: {', '.join(TOP_LEVEL)})")
+        if key in TOP_LEVEL and not isinstance(value, str):
+            raise GenreLabError(f"{path}: {key}: expected a string, got {value!r}")
+    sections = {"model": build_section(ModelSection, data.get("model", {}), "model", path)}
+    owned = family_sections(sections["model"].family)
+    known = {**COMMON_SECTIONS, **owned}
+    for name, value in data.items():
+        if isinstance(value, dict) and name not in known:
+            raise GenreLabError(f"{path}: [{name}]: unknown table for family {sections['model'].family!r} "
+                                f"(known: {', '.join(known)})")
+    for name, cls in known.items():
+        if name != "model":
+            sections[name] = build_section(cls, data.get(name, {}), name, path)
+    from core.study.families import family
+
+    family(sections["model"].family).check(sections, lambda key, problem: GenreLabError(f"{path}: {key}: {problem}"))
+    return sections
 
 
-def study_function(spec: Spec):
-    """The function that runs ``spec``'s study (imported now, so heavy imports stay lazy)."""
-    module, _, function = STUDIES[spec.family].partition(":")
+def build_section(cls: type, given: Any, name: str, path: Path | str) -> Any:
+    """``cls(**given)`` with unknown keys and wrong types reported as ``path: name.key: problem``."""
+    if not isinstance(given, dict):
+        raise GenreLabError(f"{path}: {name}: must be a table")
+    hints = typing.get_type_hints(cls)
+    for key, value in given.items():
+        if key not in hints:
+            raise GenreLabError(f"{path}: {name}.{key}: unknown key (known: {', '.join(hints)})")
+        if not type_ok(value, hints[key]):
+            raise GenreLabError(f"{path}: {name}.{key}: expected {_type_name(hints[key])}, got {value!r}")
     try:
-        return getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError):
-        raise spec.error("model.family", f"{spec.family!r} needs {STUDIES[spec.family]}, "
-                                         "which is not available in this checkout") from None
+        return cls(**copy.deepcopy(given))
+    except (ValueError, TypeError, GenreLabError) as err:
+        raise GenreLabError(f"{path}: {name}.{str(err).strip()}") from None
+
+
+def type_ok(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a type hint (int is a float; bool is not an int)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple)) and all(type_ok(v, args[0]) for v in value) if args else \
+            isinstance(value, (list, tuple))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,4 +1,5 @@
-"""Compare: the dataset-size study, the clip-length study, and any runs side by side."""
+"""Compare: the dataset-size study, the clip-length study, and any runs side by side, every score with
+its uncertainty, and the studies' paired comparisons (configurations scored on the same folds)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -10,25 +11,76 @@ VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
 MAX_CHOSEN = 8
 MAX_CONFUSION = 4
 
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def comparisons(uri: str, study_id: str, status: str) -> list[dict] | None:  # noqa: ARG001 - cache keys
+    """The study run's ``comparisons.json`` (written when it finishes), or None."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{study_id}/comparisons.json")
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
 st.title("Compare")
 runs = common.load_runs()
 if runs.empty:
     st.info("No runs in the store yet: start a study on the **Launch** page.")
     st.stop()
 
-families = results.family_of(runs)
+tree, older = results.tree(runs)
+if older:
+    st.info(results.OLD_STORE_NOTE, icon=":material/history:")
+studies = tree.studies
 cols = st.columns(3)
-experiments = cols[0].multiselect("Experiment", sorted(runs["experiment"].dropna().unique()), placeholder="all")
-datasets = cols[1].multiselect("Dataset", sorted(results.col(runs, results.DATASET).dropna().unique()),
-                               placeholder="all")
-chosen_families = cols[2].multiselect("Model family", sorted(families.dropna().unique()), placeholder="all")
-shown = results.filter_runs(runs.assign(**{results.FAMILY: families}), experiments, datasets, chosen_families)
+experiments = cols[0].multiselect("Experiment", sorted(studies["experiment"].dropna().unique()), placeholder="all")
+datasets = cols[1].multiselect("Dataset", sorted(studies["dataset"].dropna().unique()), placeholder="all")
+families = cols[2].multiselect("Model family", sorted(studies["family"].dropna().unique()), placeholder="all")
+shown = results.filter_tree(tree, experiments, datasets, families)
 common.note_synthetic(results.is_synthetic(shown))
 
-points, baselines = results.size_study(shown)
-clip_folds, clip_tests = results.clip_study(shown)
-default_view = VIEWS[0] if len(points) else VIEWS[1] if len(clip_tests) else VIEWS[2]
+points, baselines = results.size_study(shown, runs)
+clip_searches, clip_folds = results.clip_study(shown)
+default_view = VIEWS[0] if len(points) else VIEWS[1] if len(clip_searches) else VIEWS[2]
 view = st.segmented_control("View", VIEWS, default=default_view, key="compare_view") or default_view
+uri = common.store_uri()
+
+
+def paired_section(study_ids: list[str]) -> None:
+    """Each study's paired comparisons: one sentence each, and the differences with their intervals."""
+    st.subheader("Paired comparisons")
+    found = False
+    for study_id in study_ids:
+        study = shown.studies.loc[study_id]
+        rows = comparisons(uri, study_id, str(study["status"]))
+        if not rows:
+            continue
+        found = True
+        st.markdown(f"**{study['experiment']}** · study run `{study_id[:6]}`")
+        st.markdown("\n".join(f"- {r['verdict'][0].upper()}{r['verdict'][1:]}" for r in rows))
+        st.plotly_chart(charts.paired_differences(pd.DataFrame(rows)), key=f"paired_{study_id}",
+                        config=charts.TOOLBAR)
+    if found:
+        st.caption("Each pair was scored on the same CV folds, so the fold-to-fold noise they share cancels; "
+                   "the interval is a paired t-interval, widened for the overlap between CV training sets "
+                   "(Nadeau & Bengio). With few folds it is wide: that width is the honest answer.")
+    else:
+        st.caption("No paired comparisons among these studies: a study writes them when it finishes, for "
+                   "configurations scored on the same folds (two inputs or clip lengths, a search's best "
+                   "candidate and its runner-up).")
+
+
+def score_table(frame: pd.DataFrame, first: list[str]) -> None:
+    st.dataframe(results.score_table(frame, first), hide_index=True)
+
+
+def headlines(frame: pd.DataFrame, names: pd.Series) -> None:
+    """One line per search: its test accuracy with interval and n, its CV mean ± std and fold values."""
+    st.markdown("\n".join(
+        f"- **{name}**: test {row['test'] or 'not scored yet'}; CV {row['cv'] or '-'}"
+        + (f", folds {row['cv_folds']}" if row["cv_folds"] else "") for name, (_, row) in zip(names, frame.iterrows())))
 
 
 def size_view() -> None:
@@ -38,34 +90,45 @@ def size_view() -> None:
         return
     several = points["experiment"].nunique() > 1
     series = points["input"] + (" · " + points["experiment"] if several else "")
-    base_series = baselines["model"] + (" · " + baselines["experiment"] if several else "")
-    real = not results.is_synthetic(shown)
-    references = results.reference_marks(points["size"].unique().tolist()) if real else results.reference_marks([])
+    real = not points["synthetic"].any()
+    references = results.reference_marks(points["size"].unique().tolist() if real else [])
+    base_series = baselines["family"] + (" · " + baselines["experiment"] if several else "")
     st.plotly_chart(charts.size_study(points.assign(series=series), baselines.assign(series=base_series), references),
                     key="size_study", config=charts.TOOLBAR)
-    note = "Lines: test accuracy of the refit best candidate; open circles: its CV mean ± std; grey: the FMA paper's baseline classifiers, measured here."
-    if real:
-        note += " Stars: the original study's reported MLP accuracy (not measured here)."
-    else:
-        note += " The original study's reported figures are drawn for real FMA data only."
+    note = ("Filled markers: test accuracy of the refit best candidate with its 95% interval (n = test tracks); "
+            "open dots: its CV folds, bar: their mean ± std; grey: the FMA paper's baseline classifiers, "
+            "measured here, with their 95% interval. Sizes are joined by a faint dotted line at most, not a "
+            "trend line: with intervals this wide, read the markers and their bars.")
+    note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
+             " The original study's reported figures are drawn for real FMA data only.")
     st.caption(note)
-    st.dataframe(points.drop(columns=["run_id"]), hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="percent")
-                                for c in ("cv_mean", "cv_std", "test_accuracy")})
+    window = results.window_note(points["window"])
+    if window:
+        st.caption(window[0].upper() + window[1:])
+    headlines(points, points["size"] + " · " + series)
+    score_table(points, ["experiment", "size", "input"])
+    if len(baselines):
+        score_table(baselines, ["experiment", "size", "model"])
+    paired_section(points["study"].dropna().unique().tolist())
 
 
 def clip_view() -> None:
-    if clip_tests.empty and clip_folds.empty:
+    if clip_searches.empty:
         st.info("No clip-length study among these runs: run `experiments/cnn_clip_length.toml` "
                 "(or the demo CNN spec) from the **Launch** page.")
         return
-    names = sorted(set(clip_tests["experiment"]) | set(clip_folds["experiment"]))
+    names = sorted(clip_searches["experiment"].unique())
     name = st.selectbox("Study", names) if len(names) > 1 else names[0]
-    st.plotly_chart(charts.clip_study(clip_folds[clip_folds["experiment"] == name],
-                                      clip_tests[clip_tests["experiment"] == name]),
+    searches = clip_searches[clip_searches["experiment"] == name]
+    st.plotly_chart(charts.clip_study(searches, clip_folds[clip_folds["experiment"] == name]),
                     key="clip_study", config=charts.TOOLBAR)
-    st.caption("Clip level: each clip classified on its own. Track level: the clips of a track vote. "
-               "Boxes and dots: CV folds; diamonds: the final model on the test split.")
+    st.caption("Track level (each track's clips vote; the study's score): CV folds with their mean ± std, and "
+               "the final model on the test split with its 95% interval. Clip level: each clip classified on "
+               "its own; its test score has no interval, since the clips of one track are not independent.")
+    clips = searches.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s clips"))
+    headlines(clips, clips["clip"])
+    score_table(clips.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s")), ["experiment", "clip"])
+    paired_section(searches["study"].dropna().unique().tolist())
 
 
 def chosen_view() -> None:
@@ -73,16 +136,15 @@ def chosen_view() -> None:
     if scored.empty:
         st.info("No finished run with a test or CV accuracy among these runs yet.")
         return
-    names = dict(zip(scored["run_id"], results.label(scored)))
-    preferred = scored[results.col(scored, results.KIND).isin(["final", "clip_length", "baseline"])]
-    default = (preferred if len(preferred) else scored)["run_id"].head(3).tolist()
+    names = results.label(scored).to_dict()
+    searches = scored[scored["kind"] == "search"]
+    default = (searches if len(searches) else scored).index[:3].tolist()
     chosen = st.multiselect("Runs", list(names), default=default, format_func=names.get,
                             max_selections=MAX_CHOSEN, key="compare_runs")
     if not chosen:
         st.info("Choose one or more runs.")
         return
-    picked = scored.set_index("run_id").loc[chosen].reset_index()
-    table = results.metrics_table(picked)
+    table = results.metrics_table(scored.loc[chosen])
     st.dataframe(table, hide_index=True)
     st.download_button("Download table (CSV)", table.to_csv(index=False).encode(), file_name="runs.csv",
                        mime="text/csv", icon=":material/download:")
@@ -91,42 +153,42 @@ def chosen_view() -> None:
     if len(folds):
         st.plotly_chart(charts.fold_spread(folds), key="fold_spread", config=charts.TOOLBAR)
 
-    searches = chosen + [p for p in results.col(picked, results.PARENT).dropna().tolist()]
-    hyper = results.hyperparameters(results.descendants(shown, searches))
+    hyper = results.hyperparameters(shown, chosen)
     if len(hyper.columns) > 1:
         st.plotly_chart(charts.parallel_coordinates(hyper), key="parallel", config=charts.TOOLBAR)
 
-    uri = common.store_uri()
     curve_run = st.selectbox("Learning curves of", chosen, format_func=names.get, key="curve_run")
     source = results.fold_source(shown, curve_run)
-    fold_runs = results.children(shown, source, "fold") if source else shown.iloc[0:0]
-    curve_ids = fold_runs["run_id"].tolist() or [curve_run]
+    fold_runs = results.folds_of(shown, source) if source else shown.folds.iloc[0:0]
+    curve_ids = fold_runs.index.tolist() or [results.final_of(shown, curve_run) or curve_run]
     history = common.metric_histories(uri, tuple(curve_ids), results.CURVES)
     if history.empty:
         st.caption("No per-epoch curves logged for this run.")
     else:
-        fold_names = dict(zip(fold_runs["run_id"], "fold " + results.col(fold_runs, "params.fold").astype("string")))
+        fold_names = {r: f"fold {int(k)}" for r, k in zip(fold_runs.index, fold_runs["fold"])}
         history["fold"] = history["run_id"].map(fold_names).fillna("final fit")
         st.plotly_chart(charts.learning_curves(history), key="curves", config=charts.TOOLBAR)
 
     normalize = st.toggle("Confusion matrices as row fractions", value=True)
     grid = st.columns(2)
-    shown_matrices = 0
+    drawn = 0
     for run_id in chosen:
-        source = results.confusion_source(shown, run_id)
+        source = results.final_of(shown, run_id)
         matrix = common.json_artifact(uri, source, "confusion_matrix.json") if source else None
         if matrix is None:
             continue
-        with grid[shown_matrices % 2]:
+        with grid[drawn % 2]:
             st.plotly_chart(charts.confusion_heatmap(matrix["labels"], matrix["matrix"], names[run_id], normalize),
                             key=f"confusion_{run_id}", config=charts.TOOLBAR)
-        shown_matrices += 1
-        if shown_matrices == MAX_CONFUSION:
+        drawn += 1
+        if drawn == MAX_CONFUSION:
             break
 
-    f1 = results.genre_f1(picked)
+    f1 = results.genre_scores(shown, chosen)
     if len(f1):
         st.plotly_chart(charts.genre_f1(f1), key="genre_f1", config=charts.TOOLBAR)
+        st.caption("Per-genre F1 on the test split, without intervals: each genre has only its own few test "
+                   "tracks, so small differences here mean little.")
 
 
 {"Dataset size": size_view, "Clip length": clip_view, "Chosen runs": chosen_view}[view]()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import config, jobs
 from core.errors import GenreLabError
+from core.study import jobs as study_jobs
 from dashboard import common
 
 #: Spec keys (by their last part) offered in the form; everything else is still settable as text.
@@ -22,7 +23,7 @@ LOG_LINES = 15
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
 def plan(spec: str, stamp: float, overrides: tuple[tuple[str, object], ...], root: str) -> str:
-    return jobs.dry_run(spec, dict(overrides), root)
+    return study_jobs.dry_run(spec, dict(overrides), root)
 
 
 def main_settings(data: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -100,7 +101,7 @@ if spec_path is None:
     st.info("Type the path of a spec file (TOML, see experiments/).")
     st.stop()
 
-from core.study.spec import load_spec  # noqa: E402 - after the page header so errors show below it
+from core.study.spec import load_spec
 
 try:
     spec = load_spec(spec_path)
@@ -108,13 +109,11 @@ except GenreLabError as err:
     st.error(str(err), icon=":material/error:")
     st.stop()
 st.caption(f"`{spec_path}` · experiment **{spec.name}** · model family **{spec.family}** · data `{root}`")
-if spec.get("description"):
-    st.write(spec.get("description"))
+if spec.description:
+    st.write(spec.description)
 
 settings = main_settings(spec.data)
-if "search" in spec.data:  # the CNN study has folds but no candidate search
-    keys = ("search.folds",) if spec.family == "keras_cnn" else ("search.n_candidates", "search.folds")
-    settings += [(k, spec.get(k)) for k in keys if k not in dict(settings)]
+settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") if k not in dict(settings)]
 try:
     summary = common.dataset_summary(root)
     genres = sorted(summary["genres"])
@@ -143,7 +142,7 @@ if show_plan or start:
                 text = plan(str(spec_path), spec_path.stat().st_mtime, tuple(overrides.items()), str(root))
             st.code(text, language=None)
         else:
-            job_id = jobs.submit(spec_path, overrides, root)
+            job_id = study_jobs.submit(spec_path, overrides, root)
             st.success(f"Job {job_id} submitted: it runs in its own process and keeps running if you "
                        "close this page.", icon=":material/check_circle:")
     except GenreLabError as err:

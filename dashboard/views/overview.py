@@ -75,10 +75,23 @@ except GenreLabError as err:
     st.error(str(err), icon=":material/error:")
 else:
     latest = common.run_table(common.top_level(runs)).head(15)
+    # Bare scores without their uncertainty stay out of this table; the results below carry theirs.
+    latest = latest.drop(columns=["test_accuracy", "cv_accuracy_mean"], errors="ignore")
     if latest.empty:
         st.write("No runs yet: start one on the **Launch** page or with `python -m core run experiments/demo_mlp.toml`.")
     else:
-        common.note_synthetic(results.is_synthetic(runs))
+        tree, older = results.tree(runs)
+        common.note_synthetic(results.is_synthetic(tree))
         counts = runs["status"].value_counts()
         st.caption(" · ".join(f"{status.lower()}: {n}" for status, n in counts.items()) + f" ({len(runs)} runs in all)")
         st.dataframe(latest, hide_index=True)
+        if older:
+            st.info(results.OLD_STORE_NOTE, icon=":material/history:")
+        scored = results.result_runs(tree)
+        scored = scored[scored["kind"].isin(["search", "baseline"])].head(10)
+        if len(scored):
+            st.subheader("Latest results")
+            st.dataframe(results.score_table(scored, ["experiment", "name"]), hide_index=True)
+            st.caption("CV: mean ± std of the best candidate's folds (the fold values beside it); test: the "
+                       "refit model on the test split once, with its 95% interval and the number of test tracks. "
+                       "Compare them on the **Compare** page.")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from core.errors import GenreLabError
-from core.study.clips import MelBatches, band_statistics, expand_clips, grouped_folds, track_vote
+from core.models.clip_batches import MelBatches, band_statistics, expand_clips, track_vote
+from core.study.families.cnn import grouped_folds
 
 
 def test_grouped_folds_keep_every_track_on_one_side():
@@ -25,7 +26,7 @@ def test_grouped_folds_by_artist_and_determinism():
     artists = np.arange(40) // 4  # 4 tracks per artist, 10 artists
     first = grouped_folds(labels, artists, n_splits=5, seed=7)
     again = grouped_folds(labels, artists, n_splits=5, seed=7)
-    for (train, valid), (train2, valid2) in zip(first, again):
+    for (train, valid), (_, valid2) in zip(first, again):
         assert np.array_equal(valid, valid2)
         assert not set(artists[train]) & set(artists[valid])
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from core.errors import GenreLabError
+from core.models.clip_batches import MelBatches, band_statistics, expand_clips
 from core.models.cnn import CNNClassifier, build_cnn
-from core.study.clips import MelBatches, band_statistics, expand_clips
 
 
 def batches_of(source, labels, track_ids, **kwargs):
@@ -39,7 +39,9 @@ def test_study_network_shape():
 
 
 def test_bad_parameters_are_one_line_errors():
-    with pytest.raises(GenreLabError, match="architecture 'vgg'"):
+    with pytest.raises(GenreLabError, match="architecture: must be one of study, compact"):
         CNNClassifier(architecture="vgg")
+    with pytest.raises(GenreLabError, match="unknown parameter"):
+        CNNClassifier(kernel=5)
     with pytest.raises(GenreLabError, match="before fit"):
         CNNClassifier().predict_proba(np.zeros((1, 8, 8, 1)))

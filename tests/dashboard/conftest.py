@@ -1,7 +1,10 @@
-"""Dashboard fixtures: a tiny dataset root, MLflow stores (empty, populated, broken) and AppTest.
+"""Dashboard fixtures: a tiny dataset root, MLflow stores (empty, one written by real studies, broken)
+and AppTest.
 
-Stores live on /dev/shm when it exists: SQLite commits there cost nothing, on a busy disk each
-costs ~15 ms and a run tree takes many.
+The studies' store (``tests/dashboard/studies.py``: a tiny MLP and a tiny CNN study run by the engine)
+starts building in the background as soon as the collected tests need it, and the tests that need it
+run last, so every other test runs meanwhile. Stores live on /dev/shm when it exists: SQLite commits there cost nothing, on a
+busy disk each costs ~15 ms and a run tree takes many.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import pytest
 from core.config import PROJECT_ROOT
 
 ENTRY = str(PROJECT_ROOT / "dashboard" / "app.py")
-PAGES = ["views/overview.py", "views/launch.py", "views/compare.py", "views/data.py"]
+PAGES = [f"views/{name}" for name in ("overview.py", "launch.py", "compare.py", "data.py", "predict.py")
+         if (PROJECT_ROOT / "dashboard" / "views" / name).exists()]
 
 
 def fast_dir(prefix: str) -> Path:
@@ -34,19 +38,28 @@ def _store(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-@pytest.fixture(scope="session")
-def populated_store() -> str:
-    """A store with one MLP dataset-size study and one CNN clip-length study (synthetic data)."""
-    from core import tracking
-    from tests.dashboard.builders import TreeWriter, cnn_clip_study, mlp_size_study
+def pytest_collection_modifyitems(config, items):
+    """Start building the studies' store now if a collected test needs it, and run those tests last,
+    so the build overlaps every other test of the session (the browser tests too)."""
+    needs = [item for item in items if {"studies", "populated_store"} & set(item.fixturenames)]
+    if needs:
+        from tests.dashboard import studies
 
-    folder = fast_dir("genrelab-store-")
-    uri = _store(folder)
-    tracking.configure(uri)  # each test's `env` points MLFLOW_TRACKING_URI where it needs
-    mlp_size_study(TreeWriter("demo_mlp"), sizes=("8k", "25k"), n_candidates=2, folds=2, epochs=4)
-    cnn_clip_study(TreeWriter("demo_cnn"), clip_seconds=(3.0, 10.0), folds=2, epochs=3)
-    yield uri
-    shutil.rmtree(folder, ignore_errors=True)
+        studies.start()
+        items[:] = [item for item in items if item not in needs] + needs
+
+
+@pytest.fixture(scope="session")
+def studies():
+    """The store two tiny real studies wrote (``dash_mlp``, ``dash_cnn``), their roots and results rows."""
+    from tests.dashboard.studies import study_store
+
+    return study_store()
+
+
+@pytest.fixture(scope="session")
+def populated_store(studies) -> str:
+    return studies.uri
 
 
 @pytest.fixture(scope="session")

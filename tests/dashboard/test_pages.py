@@ -60,47 +60,17 @@ def test_overview_shows_dataset_caches_and_mlflow_hint(env, open_page):
     assert "No runs yet" in texts(at.markdown)
 
 
-def test_overview_lists_latest_runs(env, open_page, populated_store):
+def test_overview_lists_latest_runs_and_results_with_intervals(env, open_page, populated_store):
     env(store=populated_store)
     at = open_page("views/overview.py")
     assert_clean(at)
-    runs = at.dataframe[-1].value
-    assert {"demo_mlp", "demo_cnn"} == set(runs["experiment"])
+    runs, latest = at.dataframe[-2].value, at.dataframe[-1].value  # the latest runs, then their results
+    assert {"dash_mlp", "dash_cnn"} == set(runs["experiment"])
     assert set(runs["status"]) == {"FINISHED"}
-
-
-def test_compare_draws_both_studies_and_chosen_runs(env, open_page, populated_store):
-    env(store=populated_store)
-    at = open_page("views/compare.py")
-    assert_clean(at)
-    assert "Synthetic demo data" in texts(at.warning)
-    size = charts(at)["size_study"]
-    names = {trace.name for trace in size.data}
-    assert {"raw features: test", "autoencoder codes: CV mean ± std", "svm_rbf: test"} <= names
-    assert "original study (reported)" not in names  # synthetic runs: no reference marks
-    assert list(size.data[0].x) == ["8k", "25k"]
-
-    at.segmented_control(key="compare_view").set_value("Clip length").run()
-    assert_clean(at)
-    clip = charts(at)["clip_study"]
-    boxes = [t for t in clip.data if t.type == "box"]
-    assert {t.name for t in boxes} == {"clip level: CV folds", "track level: CV folds"}
-    assert sorted(set(boxes[0].x)) == ["10 s", "3 s"] and len(boxes[0].y) == 4  # 2 lengths x 2 folds
-
-    at.segmented_control(key="compare_view").set_value("Chosen runs").run()
-    assert_clean(at)
-    runs = store_runs(populated_store)
-    mlp_finals = runs[(runs["experiment"] == "demo_mlp") & (runs["tags.genrelab.kind"] == "final")]
-    at.multiselect(key="compare_runs").set_value(mlp_finals["run_id"].head(2).tolist()).run()
-    assert_clean(at)
-    drawn = charts(at)
-    assert {"fold_spread", "parallel", "curves", "genre_f1"} <= set(drawn)
-    assert sum(k.startswith("confusion_") for k in drawn) == 2
-    table = at.dataframe[0].value
-    assert len(table) == 2 and table["test_accuracy"].between(0, 1).all()
-    assert at.get("download_button"), "the metrics table is downloadable as CSV"
-    assert {d.label for d in drawn["parallel"].data[0].dimensions} >= {"hidden_units", "dropout", "score"}
-
+    assert "test_accuracy" not in runs, "no bare score without its interval"
+    tests = latest["test accuracy (95% CI, n)"]
+    assert tests.str.contains(r"% \(95% CI [0-9.]+-[0-9.]+, n=\d+ test tracks\)").all()
+    assert latest["CV accuracy (mean ± std)"].str.contains("over 2 folds").any()
 
 
 def store_runs(uri: str):
@@ -110,30 +80,168 @@ def store_runs(uri: str):
     return tracking.runs_frame()
 
 
-def test_compare_marks_the_original_study_on_real_fma(env, open_page, fresh_store):
-    from core import tracking
-    from tests.dashboard.builders import TreeWriter, mlp_size_study
+def search_of(tree, experiment: str, name: str):
+    searches = tree.searches
+    return searches[(searches["experiment"] == experiment) & (searches["name"] == name)].iloc[0]
 
-    uri = tracking.configure(fresh_store)
-    mlp_size_study(TreeWriter("fma_mlp", dataset="fma_large", synthetic=False), sizes=("8k", "25k", "45k"),
-                   inputs=("features",), n_candidates=1, folds=2, epochs=1, baselines=False)
-    env(store=uri)
+
+def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, open_page, studies):
+    from core.study.runtree import read_tree
+
+    env(store=studies.uri)
+    tree = read_tree(store_runs(studies.uri))
     at = open_page("views/compare.py")
     assert_clean(at)
-    assert not at.warning, "real data: no synthetic notice"
+    assert "Synthetic demo data" in texts(at.warning), "the CNN study ran on the demo root"
+    size = charts(at)["size_study"]
+    traces = {trace.name: trace for trace in size.data}
+    features = search_of(tree, "dash_mlp", "small features")
+    test = traces["raw features: test (95% CI)"]
+    assert list(test.x) == ["small"] and test.mode == "markers", "one point: nothing to join"
+    assert test.error_y.array[0] == pytest.approx(features["test_accuracy_ci_high"] - features["test_accuracy"])
+    assert test.error_y.arrayminus[0] == pytest.approx(features["test_accuracy"] - features["test_accuracy_ci_low"])
+    best_folds = tree.folds[tree.folds["parent"] == features["best_candidate_run"]].sort_values("fold")
+    assert list(traces["raw features: CV folds"].y) == pytest.approx(best_folds["fold_accuracy"].tolist())
+    assert traces["raw features: CV mean ± std"].error_y.array[0] == pytest.approx(features["cv_accuracy_std"])
+    assert "autoencoder codes: test (95% CI)" in traces
+    knn = next(name for name in traces if name.startswith("knn (k="))
+    assert traces[knn].error_y.visible and "lines" not in traces[knn].mode
+    assert "original study (reported)" in traces, "the size study's own data are not synthetic"
+
+    page = texts(at.markdown)
+    assert "Features computed on full tracks (FMA's published table)." in texts(at.caption)
+    assert f"test {features_text(features)}" in page, "each search's test accuracy with its interval and n"
+    # The paired comparisons of the study run, sentence by sentence, as the engine wrote them.
+    for row in comparison_rows(studies, "dash_mlp"):
+        assert row["verdict"][1:] in page
+    assert "95% CI" in page
+    assert f"paired_{tree.studies.index[tree.studies['experiment'] == 'dash_mlp'][0]}" in charts(at)
+    scores = at.dataframe[0].value
+    assert scores["test accuracy (95% CI, n)"].str.contains("95% CI").all()
+    assert scores["CV folds"].str.count(",").eq(1).all(), "both fold values are shown"
+
+
+def features_text(search) -> str:
+    from core.stats import format_test
+
+    return format_test(search["test_accuracy"], search["test_accuracy_ci_low"], search["test_accuracy_ci_high"],
+                       int(search["n_test"]))
+
+
+def comparison_rows(studies, experiment: str) -> list[dict]:
+    import mlflow
+
+    from core import tracking
+    from core.study.runtree import read_tree
+
+    tracking.configure(studies.uri)
+    study = read_tree(tracking.runs_frame([experiment])).studies.index[0]
+    return mlflow.artifacts.load_dict(f"runs:/{study}/comparisons.json")
+
+
+def test_compare_marks_the_original_study_on_real_fma(env, open_page, populated_store):
+    env(store=populated_store)
+    at = open_page("views/compare.py")
+    at.multiselect[0].set_value(["dash_mlp"]).run()
+    assert_clean(at)
+    assert not at.warning, "the MLP study's data are not synthetic"
     marks = next(t for t in charts(at)["size_study"].data if t.name == "original study (reported)")
-    assert list(marks.x) == ["8k", "25k", "45k"] and list(marks.y) == [0.49, 0.63, 0.64]
-    assert "original study, large: 64%" in marks.text
+    assert list(marks.x) == ["small"] and list(marks.y) == [0.49]
+    assert "original study, small: 49%" in marks.text
+
+
+def test_compare_clip_study_draws_track_and_clip_levels(env, open_page, studies):
+    env(store=studies.uri)
+    at = open_page("views/compare.py")
+    at.segmented_control(key="compare_view").set_value("Clip length").run()
+    assert_clean(at)
+    clip = charts(at)["clip_study"]
+    traces = {t.name: t for t in clip.data}
+    for level in ("track", "clip"):
+        assert sorted(set(traces[f"{level} level: CV folds"].x)) == ["10 s", "3 s"]
+        assert len(traces[f"{level} level: CV folds"].y) == 4  # 2 lengths x 2 folds
+    test = traces["track level: test (95% CI)"]
+    assert list(test.x) == ["3 s", "10 s"] and test.error_y.visible
+    assert "clip level: test (no interval)" in traces
+    rows = {row["search"]: row for row in studies.rows["cnn"]}
+    table = at.dataframe[0].value
+    assert list(table["clip"]) == ["3 s", "10 s"]
+    assert table["test accuracy (95% CI, n)"].str.contains("n=16 test tracks").all()
+    assert rows["3s"]["test_accuracy"] == pytest.approx(float(table["test accuracy (95% CI, n)"].iloc[0].split(" %")[0]) / 100,
+                                                        abs=0.0005)
+    page = texts(at.markdown)
+    for row in comparison_rows(studies, "dash_cnn"):
+        assert row["verdict"][1:] in page
+
+
+def test_compare_chosen_runs_keep_genres_and_hyperparameters(env, open_page, studies):
+    env(store=studies.uri)
+    runs = store_runs(studies.uri)
+    at = open_page("views/compare.py")
+    at.segmented_control(key="compare_view").set_value("Chosen runs").run()
+    assert_clean(at)
+    mlp_searches = runs[(runs["experiment"] == "dash_mlp") & (runs["tags.genrelab.kind"] == "search")]
+    at.multiselect(key="compare_runs").set_value(mlp_searches["run_id"].tolist()).run()
+    assert_clean(at)
+    drawn = charts(at)
+    assert {"fold_spread", "parallel", "curves", "genre_f1"} <= set(drawn)
+    assert sum(k.startswith("confusion_") for k in drawn) == 2
+    table = at.dataframe[0].value
+    assert len(table) == 2 and table["test accuracy (95% CI, n)"].str.contains("95% CI").all()
+    assert table["CV accuracy (mean ± std)"].str.contains("over 2 folds").all()
+    assert at.get("download_button"), "the metrics table is downloadable as CSV"
+    # Only declared hyper-parameters that vary: hidden_units; never fold, seed, n_dev...
+    assert [d.label for d in drawn["parallel"].data[0].dimensions] == ["hidden_units", "score"]
+    genres = {g for trace in drawn["genre_f1"].data for g in trace.x}
+    assert genres == {"Hip-Hop", "Old-Time / Historic", "Rock"}
+    folds = drawn["fold_spread"].data
+    assert sum(len(t.y) for t in folds if t.name.endswith("CV folds")) == 4  # 2 searches x 2 folds
 
 
 def test_compare_filters_by_family(env, open_page, populated_store):
     env(store=populated_store)
     at = open_page("views/compare.py")
-    at.multiselect[2].set_value(["cnn"]).run()
+    at.multiselect[2].set_value(["keras_cnn"]).run()
+    at.segmented_control(key="compare_view").set_value("Dataset size").run()
     assert_clean(at)
     assert "No dataset-size study among these runs" in texts(at.info)
     at.segmented_control(key="compare_view").set_value("Clip length").run()
     assert "clip_study" in charts(at)
+    at.multiselect[2].set_value(["keras_mlp"]).run()
+    at.segmented_control(key="compare_view").set_value("Dataset size").run()
+    assert_clean(at)
+    traces = {t.name for t in charts(at)["size_study"].data}
+    assert any(name.startswith("knn (k=") for name in traces), "a study's baselines come with it"
+
+
+def test_a_store_from_an_older_version_says_so_in_one_line(env, open_page, fresh_store):
+    """Runs written before the one study engine (the CNN's "clip_length" kind, no declared
+    hyper-parameters) are left out, with one line saying how to rebuild them."""
+    from mlflow.tracking import MlflowClient
+
+    from core import tracking
+
+    uri = tracking.configure(fresh_store)
+    client = MlflowClient(uri)
+    experiment = tracking.experiment_id("cnn_clip_length")
+
+    def run(kind: str, parent: str | None = None, metrics: dict | None = None) -> str:
+        tags = {"genrelab.kind": kind, **({"mlflow.parentRunId": parent} if parent else {})}
+        run_id = client.create_run(experiment, tags=tags, run_name=kind).info.run_id
+        for key, value in (metrics or {}).items():
+            client.log_metric(run_id, key, value)
+        client.set_terminated(run_id)
+        return run_id
+
+    study = run("study")
+    length = run("clip_length", study, {"test_accuracy": 0.5, "test_f1_Hip_Hop": 0.4})
+    run("fold", length, {"track_accuracy": 0.5})
+    env(store=uri)
+    at = open_page("views/compare.py")
+    assert_clean(at)
+    [note] = [i.value for i in at.info if "older version" in i.value]
+    assert "\n" not in note and "rerun their specs" in note
+    assert not at.get("plotly_chart")
 
 
 @pytest.mark.parametrize("page", ["views/overview.py", "views/compare.py"])

@@ -1,77 +1,101 @@
-"""dashboard.results: study frames out of a runs frame shaped like core.tracking.runs_frame's."""
+"""dashboard.results on the store two tiny real studies wrote (tests/dashboard/studies.py)."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+import pytest
 
+from core.stats import format_cv, format_test
 from dashboard import results
 
 
-def run(run_id, kind, parent=None, **columns):
-    return {"run_id": run_id, "experiment": "e", "tags.genrelab.kind": kind, "tags.mlflow.parentRunId": parent,
-            "tags.mlflow.runName": run_id, "start_time": pd.Timestamp("2026-01-01", tz="UTC"), **columns}
+@pytest.fixture(scope="module")
+def store(studies):
+    from core import tracking
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", studies.uri)
+        tracking.configure()
+        runs = tracking.runs_frame()
+    tree, older = results.tree(runs)
+    assert not older
+    return runs, tree
 
 
-def frame(*rows) -> pd.DataFrame:
-    return pd.DataFrame(list(rows)).replace({None: np.nan})
+def rows_by_search(studies, which: str) -> dict[str, dict]:
+    return {row["search"]: row for row in studies.rows[which]}
 
 
-RUNS = frame(
-    run("study", "study", **{"tags.genrelab.family": "keras_mlp"}),
-    run("search", "search", "study", **{"tags.genrelab.size": "25k", "tags.genrelab.input": "autoencoder",
-                                       "tags.genrelab.best_candidate_run": "cand2",
-                                       "metrics.cv_accuracy_mean": 0.6, "metrics.test_accuracy": 0.62}),
-    run("search8", "search", "study", **{"tags.genrelab.size": "8k", "tags.genrelab.input": "features",
-                                        "metrics.cv_accuracy_mean": 0.5, "metrics.test_accuracy": 0.48}),
-    run("cand1", "candidate", "search", **{"params.dropout": "0.1", "params.hidden_units": "[64]",
-                                          "params.fold": np.nan, "metrics.cv_accuracy_mean": 0.55}),
-    run("cand2", "candidate", "search", **{"params.dropout": "0.5", "params.hidden_units": "[64]",
-                                          "metrics.cv_accuracy_mean": 0.6}),
-    run("f1", "fold", "cand2", **{"params.fold": "1", "metrics.fold_accuracy": 0.58}),
-    run("f2", "fold", "cand2", **{"params.fold": "2", "metrics.fold_accuracy": 0.62}),
-    run("final", "final", "search", **{"metrics.test_accuracy": 0.62, "metrics.test_f1_Hip_Hop": 0.7,
-                                      "metrics.test_f1_macro": 0.6}),
-    run("knn", "baseline", "study", **{"tags.genrelab.size": "8k", "tags.genrelab.family": "knn_200",
-                                      "metrics.test_accuracy": 0.4}),
-)
+def test_size_study_writes_every_score_with_its_uncertainty(store, studies):
+    runs, tree = store
+    points, baselines = results.size_study(tree, runs)
+    assert list(points["input"]) == ["raw features", "autoencoder codes"]  # the spec's order
+    assert set(points["size"]) == {"small"} and set(points["window"]) == {"full"}
+    engine = rows_by_search(studies, "mlp")
+    for _, point in points.iterrows():
+        row = engine[point["name"]]
+        assert point["fold_values"] == pytest.approx(row["cv_folds"])
+        assert point["cv"] == format_cv(row["cv_mean"], row["cv_std"], 2)
+        assert point["test"] == format_test(row["test_accuracy"], row["test_ci_low"], row["test_ci_high"],
+                                            int(row["n_test"]))
+    assert results.window_note(points["window"]) == "features computed on full tracks (FMA's published table)."
+    # The baselines' labels say the k the kNN used; each with its test interval.
+    knn = baselines[baselines["family"] == "knn"]
+    assert knn["model"].str.fullmatch(r"knn \(k=\d+\)").all()
+    assert set(baselines["model"]) == {row["model"] for row in studies.rows["mlp"]} - {"keras_mlp"}
+    assert baselines["test"].str.contains("95% CI").all()
 
 
-def test_family_is_inherited_from_the_nearest_ancestor():
-    family = dict(zip(RUNS["run_id"], results.family_of(RUNS)))
-    assert family["f1"] == "keras_mlp" and family["final"] == "keras_mlp" and family["knn"] == "knn_200"
-    kept = results.filter_runs(RUNS.assign(**{results.FAMILY: results.family_of(RUNS)}), families=["knn_200"])
-    assert list(kept["run_id"]) == ["knn"]
+def test_clip_study_reads_searches_with_clip_seconds(store, studies):
+    _, tree = store
+    searches, folds = results.clip_study(tree)
+    assert list(searches["clip_seconds"]) == [3.0, 10.0]
+    engine = rows_by_search(studies, "cnn")
+    for _, search in searches.iterrows():
+        row = engine[search["name"]]
+        track = folds[(folds["clip_seconds"] == search["clip_seconds"]) & (folds["level"] == "track")]
+        assert track.sort_values("fold")["accuracy"].tolist() == pytest.approx(row["cv_folds"])
+        assert search["test_accuracy"] == pytest.approx(row["test_accuracy"])
+        assert 0 <= search["clip_test"] <= 1
+    assert set(folds["level"]) == {"track", "clip"} and len(folds) == 8  # 2 lengths x 2 levels x 2 folds
 
 
-def test_size_study_orders_sizes_and_separates_baselines():
-    points, baselines = results.size_study(RUNS)
-    assert list(points["size"]) == ["8k", "25k"]
-    assert list(points["input"]) == ["raw features", "autoencoder codes"]
-    assert list(baselines["model"]) == ["knn_200"]
+def test_hyperparameters_are_the_declared_ones_that_vary(store):
+    _, tree = store
+    mlp = tree.searches[tree.searches["experiment"] == "dash_mlp"].index.tolist()
+    cnn = tree.searches[tree.searches["experiment"] == "dash_cnn"].index.tolist()
+    hyper = results.hyperparameters(tree, mlp)
+    assert list(hyper.columns) == ["hidden_units", "score"]
+    assert sorted(set(hyper["hidden_units"])) == ["[16]", "[8]"] and len(hyper) == 4  # 2 searches x 2
+    assert list(results.hyperparameters(tree, cnn).columns) == ["score"]  # one candidate: nothing varies
 
 
-def test_reference_marks_only_for_sizes_the_original_study_reported():
-    marks = results.reference_marks(["8k", "medium", "all"])
-    assert list(marks["test_accuracy"]) == [0.49, 0.63]
+def test_genre_scores_keep_genre_names_exactly(store, studies):
+    _, tree = store
+    mlp = tree.searches[tree.searches["experiment"] == "dash_mlp"].index.tolist()
+    f1 = results.genre_scores(tree, mlp)
+    assert set(f1["genre"]) == {"Hip-Hop", "Old-Time / Historic", "Rock"}
+    assert len(f1) == 2 * 3 and f1["value"].between(0, 1).all()
 
 
-def test_folds_behind_a_final_run_are_its_best_candidates():
-    assert results.fold_source(RUNS, "final") == "cand2"
-    assert results.fold_source(RUNS, "search") == "cand2"
-    assert results.fold_source(RUNS, "knn") is None
-    scores = results.fold_scores(RUNS, ["final"])
-    assert list(scores["accuracy"]) == [0.58, 0.62] and list(scores["fold"]) == ["1", "2"]
+def test_folds_behind_searches_finals_and_candidates(store):
+    _, tree = store
+    search = tree.searches.iloc[0]
+    final = tree.finals[tree.finals["parent"] == search["run_id"]].index[0]
+    best = search["best_candidate_run"]
+    assert results.fold_source(tree, search["run_id"]) == best
+    assert results.fold_source(tree, final) == best
+    assert results.fold_source(tree, best) == best
+    assert results.final_of(tree, search["run_id"]) == final
+    assert results.fold_source(tree, tree.baselines.index[0]) is None
+    scores = results.fold_scores(tree, [search["run_id"]])
+    assert list(scores["fold"]) == [1, 2]
 
 
-def test_hyperparameters_keep_only_what_varies():
-    hyper = results.hyperparameters(RUNS)
-    assert list(hyper.columns) == ["dropout", "score"]  # hidden_units is the same for both candidates
-    assert list(hyper["dropout"]) == [0.1, 0.5]
-
-
-def test_genre_f1_and_confusion_source():
-    f1 = results.genre_f1(RUNS[RUNS["run_id"] == "final"])
-    assert list(f1["genre"]) == ["Hip Hop"] and list(f1["f1"]) == [0.7]
-    assert results.confusion_source(RUNS, "search") == "final"
-    assert results.confusion_source(RUNS, "knn") == "knn"
-    assert set(results.descendants(RUNS, ["search"])["run_id"]) == {"search", "cand1", "cand2", "f1", "f2", "final"}
+def test_filters_keep_whole_studies(store):
+    _, tree = store
+    mlp = results.filter_tree(tree, families=["keras_mlp"])
+    assert set(mlp.searches["experiment"]) == {"dash_mlp"} and len(mlp.baselines) == 3
+    assert mlp.genre_metrics["run_id"].isin(set(results.runs_of(mlp).index)).all()
+    assert set(mlp.genre_metrics["run_id"]) >= set(mlp.finals.index) | set(mlp.baselines.index)
+    assert not results.is_synthetic(mlp) and results.is_synthetic(results.filter_tree(tree, ["dash_cnn"]))
+    table = results.metrics_table(results.result_runs(mlp).head(3))
+    assert {"CV accuracy (mean ± std)", "test accuracy (95% CI, n)", "run_id"} <= set(table.columns)

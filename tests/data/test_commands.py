@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core.__main__ import main
-from fma_fixtures import TRACK_ROWS
+from tests.builders import TRACK_ROWS
 
 
 def test_summary_json(fma_root, capsys):

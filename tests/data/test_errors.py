@@ -5,6 +5,7 @@ import csv
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from core.config import PROJECT_ROOT
@@ -78,6 +79,49 @@ def test_ragged_features_rows(fma_root):
         f"{path}: truncated or ragged CSV, missing values for track_id 99134")
     replace_text(path, "\n5,", "\n5,1.0,")  # one field too many
     assert error_of(fma.load_features, fma_root).startswith(f"{path}: malformed CSV (")
+
+
+def rewrite_features(root, change):
+    """Write features.csv as ``change(frame)`` leaves it, bypassing the writer's own checks."""
+    path = fma.metadata_path(root, "features")
+    change(fma.load_features(root)).to_csv(path, float_format=fma.FLOAT_FORMAT)
+    return path
+
+
+def column_number(column) -> int:
+    return list(fma.FEATURE_COLUMNS).index(column) + 2  # as in the file, where track_id is column 1
+
+
+def test_features_must_have_fmas_518_columns(fma_root):
+    """Issue 14 #3: a features.csv missing a column used to load, and a study trained on 517 features."""
+    dropped = ("mfcc", "mean", "03")
+    path = rewrite_features(fma_root, lambda f: f.drop(columns=[dropped]))
+    assert error_of(fma.load_features, fma_root) == (
+        f"{path}: wrong header, missing column {dropped} (column {column_number(dropped)} of FMA's features.csv)")
+
+
+def test_features_with_an_extra_column(fma_root):
+    extra = ("zcr", "std", "02")
+    column = pd.MultiIndex.from_tuples([extra], names=fma.FEATURES_LEVELS)
+    path = rewrite_features(fma_root, lambda f: pd.concat([f, pd.DataFrame(0.0, f.index, column)], axis=1))
+    assert error_of(fma.load_features, fma_root) == (
+        f"{path}: wrong header, unexpected column 520 {extra} after FMA's 518")
+
+
+def test_features_with_a_renamed_column(fma_root):
+    path = rewrite_features(fma_root, lambda f: f.rename(columns={"chroma_cens": "chroma"}, level=0))
+    assert error_of(fma.load_features, fma_root) == (f"{path}: wrong header, column 2 is ('chroma', 'kurtosis', '01') "
+                                                     f"where FMA's features.csv has ('chroma_cens', 'kurtosis', '01')")
+
+
+def test_a_missing_value_is_reported_unless_dropped(fma_root):
+    def blank(frame):
+        frame.iloc[2, 7] = float("nan")
+        return frame
+
+    path = rewrite_features(fma_root, blank)
+    assert error_of(fma.load_features, fma_root) == f"{path}: truncated or ragged CSV, missing values for track_id 5"
+    assert 5 not in fma.load_features(fma_root, drop_incomplete=True).index
 
 
 def test_not_utf8(fma_root):

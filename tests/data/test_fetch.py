@@ -17,7 +17,7 @@ from core.config import PROJECT_ROOT
 from core.data import fma
 from core.data.fetch import FMA_SHA1, fetch
 from core.errors import GenreLabError
-from fma_fixtures import build_fma_root
+from tests.builders import build_fma_root
 
 
 @pytest.fixture(scope="module")

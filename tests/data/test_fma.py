@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.data import fma
-from fma_fixtures import GENRES_CSV, TRACK_ROWS, build_fma_root
+from tests.builders import GENRES_CSV, TRACK_ROWS, build_fma_root
 
 # FMA's real tracks.csv header and its first data row (track 2), typed out independently of the code.
 REAL_HEADER = (
@@ -124,10 +126,42 @@ def test_features_are_float32_with_three_levels(fma_root):
     assert text[2].split(",")[1] == "01"
     features = fma.load_features(fma_root)
     assert features.columns.names == ["feature", "statistics", "number"]
-    assert ("chroma_cens", "kurtosis", "01") in features.columns
+    assert list(features.columns) == list(fma.FEATURE_COLUMNS) and len(features.columns) == 518
     assert (features.dtypes == np.float32).all() and features.index.dtype == np.int64
     assert features.index.tolist() == [r[0] for r in TRACK_ROWS]
     pd.testing.assert_frame_equal(fma.load_features(fma_root), features)  # from the parquet copy
+
+
+def test_features_sidecar_says_how_the_table_was_computed(fma_root):
+    path = fma.metadata_path(fma_root, "features")
+    assert fma.features_info(fma_root) == {"window": "full", "source": "fma published"}  # no sidecar
+    features = fma.load_features(fma_root)
+    info = {"window": "center:30", "source": "computed by genrelab"}
+    fma.write_features(features, path, info=info)
+    assert fma.features_info_path(path) == path.with_name("features.json")
+    assert fma.features_info(fma_root) == info and fma.features_window(fma_root) == "center:30"
+    fma.write_features(features, path)  # a table written without a description loses the stale one
+    assert not path.with_name("features.json").exists() and fma.features_window(fma_root) == "full"
+    with pytest.raises(ValueError, match="518 columns"):
+        fma.write_features(features.iloc[:, 1:], path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_written_tables_and_caches_follow_the_umask(tmp_path, umask, mode):
+    """Issue 14 #5: tables written through mkstemp were 0600 whatever the umask."""
+    previous = os.umask(umask)
+    try:
+        root = build_fma_root(tmp_path / "r")
+        meta = root / fma.METADATA_DIR
+        fma.write_features(fma.load_features(root), meta / "features.csv", info={"window": "full", "source": "x"})
+        fma.load_features(root)
+        fma.load_tracks(root)
+    finally:
+        os.umask(previous)
+    written = [meta / "features.csv", meta / "features.json", meta / "tracks.csv", *meta.glob(".cache/*.parquet")]
+    assert len(written) == 5
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
 
 
 def test_echonest_and_genres(fma_root):

@@ -9,7 +9,7 @@ import pytest
 from core.data import fma
 from core.data.selection import fingerprint, select, summary
 from core.errors import GenreLabError
-from fma_fixtures import TRACK_ROWS, build_fma_root
+from tests.builders import TRACK_ROWS, build_fma_root
 
 
 def ids_where(predicate):

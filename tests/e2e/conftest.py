@@ -90,8 +90,10 @@ def dashboard(tmp_path_factory) -> Dashboard:
     shutil.rmtree(store.parent, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module (Playwright's sync API allows one instance at a time: another
+    module may start its own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -104,7 +104,12 @@ def test_launch_the_demo_spec_and_compare(page, screenshots):
     wait_for_charts(page, "size_study")
     assert_no_exception(page)
     page.get_by_text("Synthetic demo data").first.wait_for()
-    page.get_by_text("Lines: test accuracy").wait_for()
+    # Every score with its uncertainty: the test accuracy with its 95% interval and n, CV with its folds.
+    page.get_by_text("95% CI").first.wait_for()
+    text = page.inner_text("body")
+    assert re.search(r"test \d+\.\d % \(95% CI \d+\.\d-\d+\.\d, n=\d+ test tracks\)", text), text
+    assert "CV mean ± std over 2 folds" in text, text
+    assert page.locator(".st-key-size_study .legendtext", has_text=re.compile(r"^knn \(k=\d+\)")).count() == 1
     page.screenshot(path=screenshots / "compare-size.png", full_page=True)
 
     page.get_by_role("radio", name="Chosen runs").click()

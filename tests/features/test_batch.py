@@ -1,13 +1,15 @@
+"""The batch runner: failures recorded one line each, process pool and Dask agree, atomic array store."""
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import fma
 from core.features import batch
-from core.features.batch import ArrayStore, Job, fill_features, fill_mels, files_features, run_jobs
-from core.features.fma_features import FEATURE_COLUMNS
-from core.features.mels import MelCache
-from tests.features.conftest import make_root, write_audio
+from core.features.batch import ArrayStore, Job, run_jobs
+from core.features.mels import MelCache, fill_mels
+from tests.builders import build_fma_root, simple_rows
 
 
 def _count(job: Job) -> int:
@@ -22,54 +24,7 @@ def test_run_jobs_records_failures_and_goes_on(tmp_path):
     assert report.computed == 2 and set(report.results) == {"a", "c"}
     table = pd.read_csv(tmp_path / "failures.csv")
     assert list(table.columns) == ["track_id", "path", "reason"]
-    assert table.track_id.tolist() == ["bad"] and "ValueError: boom" in table.reason[0]
-    assert "\n" not in table.reason[0]
-
-
-def test_fill_features_resumes_and_records_failures(tmp_path, monkeypatch):
-    root = make_root(tmp_path / "root", {2: 1.5, 5: 1.5, 7: b"", 9: b"not audio at all" * 20, 11: None})
-    first = fill_features(root, workers=1)
-    assert first.computed == 2 and first.skipped == 0
-    failures = pd.read_csv(batch.features_store(root).dir / "failures.csv")
-    reasons = dict(zip(failures.track_id, failures.reason))
-    assert set(reasons) == {7, 9} and "empty file" in reasons[7] and "not a readable audio" in reasons[9]
-    table = fma.load_features(root)
-    assert table.index.tolist() == [2, 5] and list(table.columns) == list(FEATURE_COLUMNS)
-    assert np.isfinite(table.to_numpy()[:, :10]).all()
-
-    # A rerun computes only what is missing: the two failures (still failing), nothing else.
-    calls = []
-    real = batch._features_task
-    monkeypatch.setattr(batch, "_features_task", lambda job, store_dir: calls.append(job.key) or real(job, store_dir))
-    second = fill_features(root, workers=1)
-    assert sorted(calls) == [7, 9] and second.skipped == 2
-    np.testing.assert_array_equal(fma.load_features(root).to_numpy(), table.to_numpy())
-
-
-def test_interrupted_batch_keeps_finished_tracks(tmp_path, monkeypatch):
-    root = make_root(tmp_path / "root", {2: 1.2, 3: 1.2, 4: 1.2})
-    real = batch._features_task
-
-    def stop_on_third(job, store_dir):
-        if job.key == 4:
-            raise KeyboardInterrupt
-        real(job, store_dir)
-
-    monkeypatch.setattr(batch, "_features_task", stop_on_third)
-    with pytest.raises(KeyboardInterrupt):
-        fill_features(root, workers=1)
-    store = batch.features_store(root)
-    assert store.has(2) and store.has(3) and not store.has(4)
-    monkeypatch.setattr(batch, "_features_task", real)
-    assert fill_features(root, workers=1).computed == 1
-    assert fma.load_features(root).index.tolist() == [2, 3, 4]
-
-
-def test_files_features_index_by_stem(tmp_path):
-    paths = [write_audio(tmp_path / "song one.wav", 1.2), write_audio(tmp_path / "b.ogg", 1.2)]
-    frame, report = files_features(paths, workers=1)
-    assert frame.index.tolist() == ["song one", "b"] and frame.shape == (2, 518)
-    assert frame.index.name == "file"
+    assert table.track_id.tolist() == ["bad"] and table.reason[0] == f"{tmp_path / 'b.wav'}: ValueError: boom"
 
 
 def test_process_pool_and_dask_give_the_same_mels(tmp_path):
@@ -77,7 +32,8 @@ def test_process_pool_and_dask_give_the_same_mels(tmp_path):
 
     assert batch.pool_size(2, 8) == 2 and batch.pool_size(2, 7) == 1 and batch.pool_size(None, 1) == 1
     ids = list(range(2, 9))
-    root = make_root(tmp_path / "root", {**{tid: 1.1 for tid in ids}, 9: b""})  # 8 jobs: a pool of 2
+    root = build_fma_root(tmp_path / "root", simple_rows([*ids, 9]), audio={**dict.fromkeys(ids, 1.1), 9: b""},
+                          features=False)  # 8 jobs: a pool of 2
     report, cache = fill_mels(root, workers=2)
     assert report.computed == 7 and report.failures.track_id.tolist() == [9]
     local = {tid: np.array(cache.load(tid)) for tid in ids}
@@ -97,3 +53,27 @@ def test_array_store_layout(tmp_path):
     store.save(123456, np.arange(3))
     assert (tmp_path / "123" / "123456.npy").is_file() and store.load(123456).tolist() == [0, 1, 2]
     assert isinstance(MelCache(tmp_path), ArrayStore)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_arrays_failures_and_params_follow_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        array = ArrayStore(tmp_path / "arrays").save(2, np.zeros(3))
+        run_jobs(_count, [Job("bad", tmp_path / "b.wav")], failures_path=tmp_path / "failures.csv", workers=1)
+        mels = MelCache(tmp_path / "mels")
+        mel = mels.save(3, np.zeros((128, 2), np.float32))
+    finally:
+        os.umask(previous)
+    for path in (array, tmp_path / "failures.csv", mels.dir / "params.json", mel):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+def test_runner_imports_no_batch_of_its_own():
+    """One direction only: the batches (features, log-mels) use the runner; it knows neither."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(batch))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("core.features")}

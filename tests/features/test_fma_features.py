@@ -15,7 +15,7 @@ from core.features.fma_features import (
     features_frame,
     file_features,
 )
-from tests.features.conftest import tone
+from tests.builders import tone
 
 # FMA's documented layout: features.csv columns sorted by feature, then statistic, then number.
 LAYOUT = [

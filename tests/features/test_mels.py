@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.features.mels import MelCache, clip_count, frames_per_clip, log_mel, slice_clips
-from tests.features.conftest import tone
+from tests.builders import tone
 
 
 def test_log_mel_shape_and_values_match_librosa():

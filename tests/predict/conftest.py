@@ -44,12 +44,12 @@ def audio_file(tmp_path):
 
 @pytest.fixture(scope="session")
 def stores(tmp_path_factory) -> dict[str, str]:
-    """Two store URIs: ``registry`` holds genre-mlp v1 (test accuracy 0.40) and v2 (0.55, same
-    network) and genre-cnn v1 (@clip-3s, 0.50); ``empty`` has no model.
+    """Two store URIs: ``registry`` holds genre-mlp v1 (test accuracy 0.40, @champion) and v2 (0.55,
+    same network, not promoted) and genre-cnn v1 (@clip-3s, 0.50, no champion); ``empty`` has no model.
 
     MLFLOW_TRACKING_URI points at the registry for the whole session.
     """
-    from tests.predict import registry_models as rm
+    from tests.registry import builders
 
     root = tmp_path_factory.mktemp("stores")
     (root / "registry").mkdir()
@@ -60,14 +60,18 @@ def stores(tmp_path_factory) -> dict[str, str]:
         import mlflow
 
         from core import tracking
+        from core.registry import promote, register_version
 
         tracking.configure()
         mlflow.search_registered_models()  # creates the tables: copy them for an empty store (saves seconds)
         shutil.copy(root / "registry" / "mlflow.db", root / "empty" / "mlflow.db")
-        rm.register_feature_model(0, [{"test_accuracy": 0.40, "dataset": "demo", "family": "sklearn_mlp"},
-                                      {"test_accuracy": 0.55, "dataset": "demo", "family": "sklearn_mlp"}])
-        rm.register_clip_model(3.0, {"test_accuracy": 0.50, "dataset": "demo", "family": "cnn", "clip_seconds": 3},
-                               alias="clip-3s")
+        model_uri, run_id = builders.log_feature("sklearn_mlp")
+        for accuracy in (0.40, 0.55):
+            register_version(model_uri, "genre-mlp", builders.card("sklearn_mlp", "features", run_id, accuracy))
+        promote("genre-mlp", "1")
+        model_uri, run_id = builders.log_clip(3.0)
+        register_version(model_uri, "genre-cnn", builders.card("cnn", "mels", run_id, 0.50, clip_seconds=3),
+                         aliases=["clip-3s"])
         yield {"registry": uri, "empty": f"sqlite:///{root / 'empty' / 'mlflow.db'}"}
 
 

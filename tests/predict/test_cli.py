@@ -38,7 +38,7 @@ def test_every_format_with_every_default_model(registry, audio_file, capsys, ext
     path = audio_file(f"clip.{ext}", seconds=7, sr=sr, channels=2)
     status, results = predict_json(capsys, path)
     assert status == 0
-    assert [r["model"] for r in results] == ["genre-cnn/1", "genre-mlp/2"]
+    assert [r["model"] for r in results] == ["genre-cnn/1", "genre-mlp/1"]  # champion, else the newest
     for result in results:
         check_contract(result, path, result["model"])
     cnn, mlp = results
@@ -48,10 +48,20 @@ def test_every_format_with_every_default_model(registry, audio_file, capsys, ext
 
 def test_model_choice_and_one_line_per_file(registry, audio_file, capsys):
     files = [audio_file("a.mp3", seed=0), audio_file("b.wav", seed=3)]
-    status, results = predict_json(capsys, *files, "--model", "genre-mlp/1")
+    status, results = predict_json(capsys, *files, "--model", "genre-mlp/2")
     assert status == 0 and [r["file"] for r in results] == [str(f) for f in files]
-    assert {r["model"] for r in results} == {"genre-mlp/1"}
+    assert {r["model"] for r in results} == {"genre-mlp/2"}
     assert results[0]["probabilities"] != results[1]["probabilities"]
+
+
+def test_a_model_without_champion_is_named_in_one_note(registry, audio_file, capsys):
+    path = audio_file("a.wav")
+    assert main(["predict", str(path), "--json"]) == 0
+    notes = capsys.readouterr().err.splitlines()
+    assert notes == ["note: genre-cnn has no champion: using its newest version genre-cnn/1 "
+                     "(choose one: python -m core models promote genre-cnn VERSION)"]
+    assert main(["predict", str(path), "--model", "genre-cnn/1"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_a_failed_file_gives_exit_1_and_the_others_still_answer(registry, audio_file, tmp_path, capsys):
@@ -63,7 +73,7 @@ def test_a_failed_file_gives_exit_1_and_the_others_still_answer(registry, audio_
     assert status == 1
     assert "silent" in results[0]["error"] and set(results[0]) == {"file", "model", "error"}
     assert "not a readable audio file" in results[1]["error"]
-    check_contract(results[2], good, "genre-mlp/2")
+    check_contract(results[2], good, "genre-mlp/1")
 
 
 def test_readable_table(registry, audio_file, capsys):
@@ -95,5 +105,5 @@ def test_long_file(registry, audio_file, capsys):
     status, (cnn, mlp) = predict_json(capsys, path)
     assert status == 0
     check_contract(cnn, path, "genre-cnn/1")
-    check_contract(mlp, path, "genre-mlp/2")
+    check_contract(mlp, path, "genre-mlp/1")
     assert len(cnn["segments"]) == 50 and cnn["segments"][-1]["end"] == pytest.approx(150, abs=0.1)

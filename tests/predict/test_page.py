@@ -1,5 +1,11 @@
-"""The Predict page (AppTest): upload in several formats, a corrupt file, an empty registry."""
+"""The Predict page (AppTest): champions by default, promotion, uploads in several formats, private
+temporary files, a corrupt file, an empty registry."""
 from __future__ import annotations
+
+import gc
+import os
+import stat
+import tomllib
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,14 +24,44 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def test_lists_models_and_defaults_to_the_best_of_each(registry):
+def test_lists_models_and_defaults_to_each_champion(registry):
     at = page()
     assert not at.exception and not errors(at)
     chooser = at.multiselect[0]
     assert [o.split()[0] for o in chooser.options] == ["genre-cnn/1", "genre-mlp/1", "genre-mlp/2"]
-    assert "@clip-3s" in chooser.options[0] and "test accuracy 55.0%" in chooser.options[2]
-    assert "trained on demo" in chooser.options[2]
-    assert chooser.value == ["genre-cnn/1", "genre-mlp/2"]
+    assert "@champion" in chooser.options[1] and "@clip-3s" in chooser.options[0]
+    assert "test accuracy 55.0% [" in chooser.options[2] and "trained on synthetic demo data" in chooser.options[2]
+    assert chooser.value == ["genre-cnn/1", "genre-mlp/1"]  # genre-mlp/2 scores higher but is not the champion
+    assert any(c.value.startswith("genre-cnn has no champion: using its newest version genre-cnn/1")
+               for c in at.caption)
+
+
+@pytest.fixture
+def restore_champion(registry):
+    yield
+    import streamlit as st
+
+    from core.registry import promote
+
+    promote("genre-mlp", "1")
+    st.cache_data.clear()  # the page's registry listing
+
+
+def test_champions_section_compares_and_promotes(registry, restore_champion):
+    at = page()
+    at.selectbox(key="champion_name").select("genre-mlp").run()
+    assert at.selectbox(key="champion_version").value == "2"
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["champion genre-mlp/1", "genre-mlp/2"]
+    assert table.loc["test accuracy [95% CI]"].str.startswith(("40.0% [", "55.0% [")).all()
+    assert table.loc["trained on"].tolist() == ["demo (synthetic)"] * 2
+    assert any("Same test split: genre-mlp/2 scores +15.0 points" in c.value for c in at.caption)
+    at.button(key="promote").click().run()
+    assert not at.exception
+    from core.registry import champion
+
+    assert champion("genre-mlp").version == "2"
+    assert at.multiselect[0].value == ["genre-cnn/1", "genre-mlp/2"]
 
 
 @pytest.mark.parametrize("ext, mime", [("wav", "audio/wav"), ("mp3", "audio/mpeg"), ("flac", "audio/flac"),
@@ -34,10 +70,41 @@ def test_upload_shows_probabilities_of_every_chosen_model(registry, audio_file, 
     at = page()
     at.file_uploader(key="upload").upload(f"clip.{ext}", audio_file(f"clip.{ext}", seconds=7).read_bytes(), mime).run()
     assert not at.exception and not errors(at), errors(at)
-    assert [s.value for s in at.subheader] == ["genre-cnn/1", "genre-mlp/2"]
+    assert [s.value for s in at.subheader] == ["genre-cnn/1", "genre-mlp/1"]
     assert len(at.metric) == 2 and {m.value for m in at.metric} <= {"Electronic", "Pop", "Rock"}
     # waveform, log-mel, then per model: bars (+ a timeline for the clip model)
     assert len(at.get("plotly_chart")) == 2 + 2 + 1
+
+
+def test_an_upload_is_private_while_it_exists_and_gone_afterwards(registry, audio_file, monkeypatch):
+    from core.predict import predictor
+
+    seen = []
+    predict_file = predictor.predict_file
+
+    def watching(path, model):
+        seen.append((stat.S_IMODE(os.stat(path).st_mode), stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode)))
+        return predict_file(path, model)
+
+    monkeypatch.setattr(predictor, "predict_file", watching)
+    at = page()
+    at.file_uploader(key="upload").upload("clip.wav", audio_file("clip.wav", seconds=4).read_bytes(), "audio/wav").run()
+    assert not at.exception and len(at.metric) == 2
+    assert seen == [(0o600, 0o700)] * 2
+    folder = at.session_state["clip_folder"].name
+    assert os.listdir(folder) == []
+    at.multiselect[0].unselect("genre-cnn/1").run()  # a rerun answers from the session: nothing written again
+    assert len(seen) == 2 and os.listdir(folder) == [] and len(at.metric) == 1
+    del at  # the session ends: its state, and the folder with it, goes
+    gc.collect()
+    assert not os.path.exists(folder)
+
+
+def test_upload_limit_is_the_servers_too(registry):
+    with open(PROJECT_ROOT / ".streamlit" / "config.toml", "rb") as f:
+        server_limit = tomllib.load(f)["server"]["maxUploadSize"]
+    at = page()
+    assert at.file_uploader(key="upload").proto.max_upload_size_mb == server_limit == 100
 
 
 def test_corrupt_upload_shows_one_line_and_the_page_stays_usable(registry, audio_file):

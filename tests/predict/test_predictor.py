@@ -10,28 +10,42 @@ from core.errors import GenreLabError
 from core.predict import predictor
 
 
-def test_lists_every_version_with_tags_and_aliases(registry):
+def test_lists_every_version_with_its_card_and_aliases(registry):
     models = {m.ref: m for m in predictor.list_models()}
     assert set(models) == {"genre-mlp/1", "genre-mlp/2", "genre-cnn/1"}
-    assert models["genre-mlp/2"].test_accuracy == pytest.approx(0.55)
-    assert models["genre-mlp/2"].dataset == "demo"
+    mlp = models["genre-mlp/2"].card
+    assert (mlp.input_kind, mlp.window, mlp.family, mlp.dataset, mlp.synthetic) == ("features", "full", "sklearn_mlp",
+                                                                                  "demo", True)
+    assert mlp.test_accuracy == pytest.approx(0.55) and mlp.n_test == 60
+    assert mlp.test_accuracy_ci_low < 0.55 < mlp.test_accuracy_ci_high
+    assert models["genre-mlp/1"].aliases == ("champion",)
     assert models["genre-cnn/1"].aliases == ("clip-3s",)
-    assert models["genre-cnn/1"].clip_seconds == 3.0
-    assert "55.0%" in models["genre-mlp/2"].label and "demo" in models["genre-mlp/2"].label
+    assert models["genre-cnn/1"].card.input_kind == "mels" and models["genre-cnn/1"].card.extra["clip_seconds"] == "3"
+    label = models["genre-mlp/2"].label
+    assert "55.0% [" in label and "on 60 tracks" in label and "demo (synthetic)" in label
 
 
 def test_resolves_name_alias_and_version(registry):
-    assert predictor.resolve("genre-mlp").ref == "genre-mlp/2"  # the best test accuracy
-    assert predictor.resolve("genre-mlp/1").ref == "genre-mlp/1"
+    assert predictor.resolve("genre-mlp").ref == "genre-mlp/1"  # the champion, not the best score
+    assert predictor.resolve("genre-mlp/2").ref == "genre-mlp/2"
     assert predictor.resolve("genre-cnn@clip-3s").ref == "genre-cnn/1"
-    with pytest.raises(GenreLabError, match=r"genre-mlp/7.*versions of genre-mlp: genre-mlp/1, genre-mlp/2"):
+    assert predictor.resolve("genre-cnn").ref == "genre-cnn/1"  # no champion: the newest version
+    with pytest.raises(GenreLabError, match=r"genre-mlp/7.*versions of genre-mlp: genre-mlp/1@champion, genre-mlp/2"):
         predictor.resolve("genre-mlp/7")
     with pytest.raises(GenreLabError, match="registered models: genre-cnn, genre-mlp"):
         predictor.resolve("genre-svm")
 
 
-def test_default_is_the_best_of_each_family(registry):
-    assert [m.ref for m in predictor.default_models()] == ["genre-cnn/1", "genre-mlp/2"]
+def test_default_is_the_champion_of_each_model_or_its_newest_with_a_note(registry):
+    from core.registry import fallback_note
+
+    defaults = predictor.default_models()
+    assert [m.ref for m in defaults] == ["genre-cnn/1", "genre-mlp/1"]
+    cnn, mlp = defaults
+    assert fallback_note(mlp) is None
+    assert fallback_note(cnn) == ("genre-cnn has no champion: using its newest version genre-cnn/1 "
+                                  "(choose one: python -m core models promote genre-cnn VERSION)")
+    assert fallback_note(cnn, "genre-cnn/1") is None  # a version named explicitly needs no excuse
 
 
 def test_empty_registry_says_what_to_do(empty_registry):
@@ -47,44 +61,31 @@ def test_models_load_once(registry):
 
 def test_feature_model_result(registry, audio_file):
     result = predictor.predict_file(audio_file("a.wav", seconds=3, sr=44100, channels=2), "genre-mlp")
-    assert result["model"] == "genre-mlp/2"
+    assert result["model"] == "genre-mlp/1"
     assert set(result["probabilities"]) == {"Electronic", "Pop", "Rock"}
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)
     assert result["top"] == max(result["probabilities"], key=result["probabilities"].get)
     assert result["segments"] == [] and result["seconds"] >= 0
 
 
-def test_feature_window_is_the_centre_of_a_long_file(audio_file):
-    path = audio_file("long.flac", seconds=90, sr=24000)
-    y, sr = predictor.feature_window(path)
-    assert sr == 24000 and len(y) == 30 * 24000
-    from core.audio import load_audio
-
-    centre, _ = load_audio(path, offset=30, duration=30)
-    np.testing.assert_array_equal(y, centre)
-
-
-def test_low_sample_rate_gets_the_same_features_as_the_features_command(registry, audio_file):
+@pytest.mark.parametrize("window", ["full", "center:2"])
+def test_features_are_those_of_the_features_command_on_the_cards_window(audio_file, window):
     from core.features.fma_features import FEATURE_NAMES, file_features
+    from core.features.window import parse_window
 
-    path = audio_file("phone.wav", seconds=3, sr=8000)
-    y, sr = predictor.feature_window(path)
-    assert sr == 8000 and len(y) == 3 * sr
-    served = predictor.file_features(path)[FEATURE_NAMES].to_numpy()[0]
-    np.testing.assert_allclose(served, file_features(path), rtol=1e-6)
+    path = audio_file("phone.wav", seconds=5, sr=8000)
+    served = predictor.file_features(path, window)[FEATURE_NAMES].to_numpy()[0]
+    np.testing.assert_allclose(served, file_features(path, parse_window(window)), rtol=1e-6)
     assert np.isfinite(served).all()
-    assert "error" not in predictor.predict_file(path, "genre-mlp")
 
 
 def test_truncated_file_is_judged_by_what_decodes(registry, audio_file):
     path = audio_file("cut.wav", seconds=120, sr=22050)
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 10])  # the header still promises 120 s
-    y, sr = predictor.feature_window(path)
-    assert 11 < len(y) / sr < 13  # the centre (45-75 s) is gone: the first seconds are used
     assert "error" not in predictor.predict_file(path, "genre-mlp")
     segments = predictor.predict_file(path, "genre-cnn")["segments"]
-    assert len(segments) == 4 and segments[-1]["end"] == pytest.approx(len(y) / sr, abs=0.01)
+    assert len(segments) == 4 and segments[-1]["end"] == pytest.approx(12.0, abs=0.01)
 
 
 def peak_memory_of_prediction(path, info) -> tuple[dict, int]:

@@ -55,11 +55,11 @@ def test_unknown_params_are_one_line_errors():
 
 
 def test_training_schedules_are_checked_alike_for_mlp_and_autoencoder():
-    with pytest.raises(GenreLabError, match="^mlp: epochs and batch_size"):
+    with pytest.raises(GenreLabError, match="^keras_mlp: epochs: must be >= 1"):
         make_estimator("keras_mlp", {"epochs": 0})
-    with pytest.raises(GenreLabError, match="^mlp: validation_fraction"):
+    with pytest.raises(GenreLabError, match="^sklearn_mlp: validation_fraction"):
         make_estimator("sklearn_mlp", {"validation_fraction": 0.7})
-    with pytest.raises(GenreLabError, match="^autoencoder: epochs and batch_size"):
+    with pytest.raises(GenreLabError, match="^autoencoder: batch_size: must be >= 1"):
         Autoencoder(batch_size=0)
     with pytest.raises(GenreLabError, match="^autoencoder: learning_rate"):
         Autoencoder(learning_rate=0.0)
@@ -82,15 +82,16 @@ def test_baselines_fit_and_predict():
     for name in BASELINES:
         model = make_baseline(name, n_train=60).fit(X[:60], y[:60])
         assert set(model.predict(X[60:])) <= {"Pop", "Rock", "Hip-Hop"}
-    assert make_baseline("knn_200", n_train=60)[-1].n_neighbors == 60
+    assert make_baseline("knn", n_train=60, knn_k=200)[-1].n_neighbors == 60  # k never exceeds the rows
 
 
 def test_metrics_names_and_confusion():
     y_true = np.array(["Hip-Hop", "Pop", "Pop", "Rock"])
     y_pred = np.array(["Hip-Hop", "Pop", "Rock", "Rock"])
     m = classification_metrics(y_true, y_pred, ["Hip-Hop", "Pop", "Rock"])
-    assert m["test_accuracy"] == 0.75
-    assert m["test_precision_Hip_Hop"] == 1.0 and m["test_recall_Pop"] == 0.5
-    assert {"test_f1_macro", "test_f1_Rock"} <= set(m)
+    assert m["test_accuracy"] == 0.75 and m["n_test"] == 4
+    assert m["test_accuracy_ci_low"] < 0.75 < m["test_accuracy_ci_high"]
+    assert m["test_precision/Hip-Hop"] == 1.0 and m["test_recall/Pop"] == 0.5  # genre names kept exactly
+    assert {"test_f1_macro", "test_f1/Rock"} <= set(m)
     cm = confusion(y_true, y_pred, ["Hip-Hop", "Pop", "Rock"])
     assert cm == {"labels": ["Hip-Hop", "Pop", "Rock"], "matrix": [[1, 0, 0], [0, 1, 1], [0, 0, 1]]}

@@ -1,11 +1,11 @@
-"""Spec parsing, overrides and one-line validation errors (no TensorFlow needed)."""
+"""Spec parsing, overrides and one-line validation errors, checked once when the spec loads."""
 from __future__ import annotations
 
 import pytest
 
 from core.__main__ import main
 from core.errors import GenreLabError
-from core.study.runner import MLPStudySettings
+from core.study.search import draw_candidates, rungs
 from core.study.spec import load_spec
 
 VALID = """
@@ -22,6 +22,14 @@ hidden_units = [[16], [8, 4]]
 dropout = [0.2, 0.5]
 epochs = [10, 20]
 """
+CNN = """
+[model]
+family = "keras_cnn"
+[input]
+kinds = ["mels"]
+[cnn]
+epochs = 3
+"""
 
 
 def write(tmp_path, text: str):
@@ -33,23 +41,35 @@ def write(tmp_path, text: str):
 def test_valid_spec_defaults_and_overrides(tmp_path):
     spec = load_spec(write(tmp_path, VALID), ["search.folds=4", "dataset.root=data/x", 'input.kinds=["autoencoder"]'])
     assert spec.name == "t" and spec.family == "keras_mlp"
-    assert spec.get("search.folds") == 4
-    assert spec.get("dataset.root") == "data/x"  # not TOML: taken as a string
-    assert spec.get("evaluation.baselines") is True
-    settings = MLPStudySettings.from_spec(spec)
-    assert settings.inputs == ["autoencoder"] and settings.autoencoder["bottleneck"] == 259
+    assert spec.search.folds == 4 and spec.get("search.folds") == 4
+    assert spec.dataset.root == "data/x"  # not TOML: taken as a string
+    assert spec.evaluation.baselines is True
+    assert spec.input.kinds == ["autoencoder"] and spec.autoencoder.bottleneck is None
+    assert spec.resolved()["search"]["patience"] == 10
+
+
+def test_each_family_owns_its_tables(tmp_path):
+    spec = load_spec(write(tmp_path, CNN))
+    assert spec.cnn.epochs == 3 and spec.mels.clip_seconds == [30.0, 3.0]
+    with pytest.raises(GenreLabError, match=r"\[cnn\]: unknown table"):
+        load_spec(write(tmp_path, VALID + "\n[cnn]\nepochs = 3\n"))
 
 
 @pytest.mark.parametrize("edit, key", [
     ("[search]\nfolds = 2\nfoldz = 3", "search.foldz"),
     ("[search]\nfolds = 'five'", "search.folds"),
     ("[search]\nfolds = 1", "search.folds"),
+    ("[search]\nseed = -1", "search.seed"),
     ("[model]\nfamily = 'svm'", "model.family"),
     ("[search.space]\nwidth = [1]", "search.space.width"),
     ("[search.space]\ndropout = []", "search.space.dropout"),
+    ("[search.space]\nhidden_units = [['abc']]", "search.space.hidden_units"),
+    ("[search.space]\ndropout = [1.5]", "search.space.dropout"),
     ("[input]\nkinds = ['mels']", "input.kinds"),
     ("[autoencoder]\nbottleneck = 'big'", "autoencoder.bottleneck"),
     ("[compute]\nparallel = 'gpu'", "compute.parallel"),
+    ("[serach]\nfolds = 3", "[serach]"),
+    ("[evaluation]\nknn_k = 0", "evaluation.knn_k"),
 ])
 def test_bad_specs_name_file_and_key(tmp_path, edit, key):
     base = VALID
@@ -60,16 +80,20 @@ def test_bad_specs_name_file_and_key(tmp_path, edit, key):
         base = base[:start] + base[end + 1:] if end != -1 else base[:start]
     path = write(tmp_path, base + "\n" + edit + "\n")
     with pytest.raises(GenreLabError) as err:
-        MLPStudySettings.from_spec(load_spec(path))
+        load_spec(path)
     message = str(err.value)
     assert str(path) in message and key in message and "\n" not in message
 
 
-def test_cli_reports_bad_spec_in_one_line(tmp_path, capsys):
-    path = write(tmp_path, VALID + "\n[evaluation]\nrefit = true\n")
-    assert main(["run", str(path), "--dry-run"]) == 1
+@pytest.mark.parametrize("override, key", [
+    ("nosuch.key=5", "[nosuch]"), ("search.seed=-1", "search.seed"), ("search.nosuch=1", "search.nosuch"),
+    ('search.space.hidden_units=[["abc"]]', "search.space.hidden_units"), ("cnn.patience=3", "cnn.patience"),
+])
+def test_bad_overrides_are_one_line_errors_with_nonzero_exit(tmp_path, capsys, override, key):
+    text = CNN if override.startswith("cnn") else VALID
+    assert main(["run", str(write(tmp_path, text)), "--dry-run", "--set", override]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "evaluation.refit" in err and len(err.splitlines()) == 1
+    assert err.startswith("error: ") and key in err and len(err.splitlines()) == 1
 
 
 def test_missing_spec_and_bad_toml(tmp_path):
@@ -80,42 +104,13 @@ def test_missing_spec_and_bad_toml(tmp_path):
 
 
 def test_candidates_are_distinct_and_seeded(tmp_path):
-    spec = load_spec(write(tmp_path, VALID))
-    settings = MLPStudySettings.from_spec(spec)
-    first, again = settings.candidates(), settings.candidates()
-    assert first == again and len(first) == 3
-    assert len({repr(c) for c in first}) == 3
-    settings.n_candidates = 100  # more than the 8 combinations: all of them, once
-    assert len({repr(c) for c in settings.candidates()}) == 8
+    space = load_spec(write(tmp_path, VALID)).search.space
+    first, again = draw_candidates(space, 3, 0), draw_candidates(space, 3, 0)
+    assert first == again and len({repr(c) for c in first}) == 3
+    assert len({repr(c) for c in draw_candidates(space, 100, 0)}) == 8  # all 8 combinations, once
+    assert draw_candidates({}, 10, 0) == [{}]  # no space: one candidate, the family's settings
 
 
-def test_halving_rungs(tmp_path):
-    spec = load_spec(write(tmp_path, VALID), ["search.halving=true", "search.n_candidates=8"])
-    settings = MLPStudySettings.from_spec(spec)
-    assert settings.rung_fractions() == pytest.approx([1 / 9, 1 / 3, 1.0])
-    assert settings.survivors_per_rung(8) == [8, 3, 1]
-    assert settings.model_params({"epochs": 90}, 1 / 9)["epochs"] == 10
-
-
-def test_plan_counts_fits_and_scales_with_data(tmp_path):
-    import numpy as np
-
-    from core.study.data import FeatureTable
-    from core.study.plan import Cost, make_plan
-
-    def table(n):
-        rng = np.random.default_rng(0)
-        return FeatureTable(X=rng.normal(size=(n, 10)).astype(np.float32),
-                            labels=np.array(["a", "b"] * (n // 2)), splits=np.array(["training"] * (n - 4) + ["test"] * 4),
-                            ids=np.arange(n), feature_names=[f"f{i}" for i in range(10)], genres=["a", "b"],
-                            dataset_name="t", synthetic=True, size=str(n), source="test")
-
-    spec = load_spec(write(tmp_path, VALID), ['input.kinds=["features", "autoencoder"]'])
-    settings = MLPStudySettings.from_spec(spec)
-    cost = Cost(per_unit=1e-9, per_epoch=0.01, source="test")
-    plan = make_plan(settings, [table(40), table(400)], cost)
-    # per size: features 3 candidates x 2 folds + final = 7; autoencoder adds 2 fold encoders + 1 final = 10
-    assert [r["fits"] for r in plan.rows] == [7, 10, 7, 10]
-    assert plan.fits_total == 2 * (7 + 10 + 3)  # + 3 baselines per size
-    assert plan.rows[2]["seconds"] > plan.rows[0]["seconds"] > 0
-    assert "fits" in plan.describe(settings)
+def test_halving_rungs():
+    assert rungs(True, 3, 1 / 9, 8) == [(pytest.approx(1 / 9), 8), (pytest.approx(1 / 3), 3), (1.0, 1)]
+    assert rungs(False, 3, 1 / 9, 8) == [(1.0, 8)]

@@ -1,0 +1,173 @@
+"""Benchmark musicnn embeddings: ``python bench/bench_embeddings.py [--repeats N]`` (``make bench``).
+
+Writes bench/results/embeddings.json and embeddings.md: the warm time of
+``core.models.musicnn.MusicnnTagger.predict_file`` plus ``track_embedding`` on a 30 s stereo
+44.1 kHz MP3 (synthetic music written with soundfile), on one CPU core (affinity and every thread
+pool pinned to 1): decode and resample to 16 kHz, log-mel patches (10 x 3 s), the network, and
+the track's mean/std embedding. Also its parts (decode, patches, network) and the cold cost of
+building the network and reading its checkpoint once per process. One warm-up call is excluded
+(librosa compiles with numba, TensorFlow traces its graph). Both models share one architecture,
+so they cost the same; MSD_musicnn is measured.
+
+Also the zero-shot genre model (``core.registry.zeroshot``, what ``genre-zeroshot`` runs once loaded):
+warm ``classify_file`` on the same MP3 (decode, 3 s segments, taggers, tag -> genre table, raw tags),
+with both taggers (its default) and with MSD_musicnn alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+# One core: pin the process and every thread pool before numpy, numba or TensorFlow start.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ[var] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+MODEL = "MSD_musicnn"
+
+
+def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100) -> Path:
+    """Stereo harmonics with a changing pitch, a tremolo, a kick and noise, encoded as MP3."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sr)) / sr
+    pitch = 220 * 2 ** (np.floor(t) % 5 / 12)
+    phase = 2 * np.pi * np.cumsum(pitch) / sr
+    y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
+    beat = t % 0.5
+    y = y + 0.4 * np.sin(2 * np.pi * 55 * beat) * np.exp(-12 * beat) + 0.02 * rng.standard_normal(t.size)
+    sf.write(path, np.stack([y, 0.8 * y], axis=1).astype(np.float32) * 0.7, sr, format="MP3")
+    return path
+
+
+def timed(fn, repeats: int) -> tuple[list[float], list[float], object]:
+    """Wall-clock and process CPU seconds of ``repeats`` calls, and the last result."""
+    wall, cpu, result = [], [], None
+    for _ in range(repeats):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return wall, cpu, result
+
+
+def summary(wall: list[float], cpu: list[float]) -> dict:
+    return {"median_seconds": round(statistics.median(wall), 4), "min_seconds": round(min(wall), 4),
+            "max_seconds": round(max(wall), 4), "median_cpu_seconds": round(statistics.median(cpu), 4)}
+
+
+def zero_shot_times(clip: Path, repeats: int) -> dict:
+    """Warm ``ZeroShotGenreModel.classify_file`` on ``clip``, for both taggers and for MSD alone."""
+    from core.registry.zeroshot import ZeroShotGenreModel
+
+    rows = {}
+    for label, taggers in (("MSD_musicnn + MTT_musicnn", ("MSD_musicnn", "MTT_musicnn")),
+                           ("MSD_musicnn only", ("MSD_musicnn",))):
+        started = time.perf_counter()
+        model = ZeroShotGenreModel.from_files(taggers)
+        build_seconds = time.perf_counter() - started
+        model.classify_file(clip)  # warm-up
+        wall, cpu, answer = timed(partial(model.classify_file, clip), repeats)
+        rows[label] = {**summary(wall, cpu), "build_seconds": round(build_seconds, 3),
+                       "segments": len(answer["segments"]), "top": answer["top"]}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from core.audio import load_audio
+    from core.models import musicnn
+
+    started = time.perf_counter()
+    tagger = musicnn.MusicnnTagger(MODEL)
+    build_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = music_mp3(Path(tmp) / "clip30.mp3")
+
+        def embed():
+            return musicnn.track_embedding(tagger.predict_file(clip), "penultimate")
+
+        started = time.perf_counter()
+        embed()  # warm-up: numba compilation, graph tracing
+        first_call_seconds = time.perf_counter() - started
+        total = timed(embed, args.repeats)
+        decode = timed(lambda: load_audio(clip, sr=musicnn.SR), args.repeats)
+        y, sr = decode[2]
+        cut = timed(lambda: musicnn.patches(y, sr, source=clip), args.repeats)
+        x = cut[2]
+        network = timed(lambda: tagger.predict(x), args.repeats)
+        zero_shot = zero_shot_times(clip, args.repeats)
+
+    vector = total[2]
+    row = {"model": MODEL, "patches": int(len(x)), "embedding_size": int(vector.size), **summary(*total[:2]),
+           "parts": {name: summary(*part[:2]) for name, part in
+                     (("decode_resample", decode), ("patches", cut), ("network", network))},
+           "build_seconds": round(build_seconds, 3), "first_call_seconds": round(first_call_seconds, 3),
+           "repeats": args.repeats, "zero_shot": zero_shot}
+    report = {
+        "benchmark": "embeddings",
+        "input": "30 s stereo 44.1 kHz MP3 (synthetic music)",
+        "cores": 1,
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine slows every figure
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": row,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "embeddings.json").write_text(json.dumps(report, indent=2) + "\n")
+    r = row
+    lines = ["# musicnn embeddings, warm, one core", "",
+             f"Input: {report['input']}. Median of {args.repeats} calls of `MusicnnTagger.predict_file` + "
+             f"`track_embedding` ({MODEL}, {r['patches']} patches, a {r['embedding_size']}-value penultimate "
+             f"mean/std vector) after one warm-up. Machine load average {report['load_average_1min']} on "
+             f"{os.cpu_count()} cores while measuring.", "",
+             "CPU s is the process's CPU time: close to the wall time on an idle core, and the fairer "
+             "figure when other work shares the machine.", "",
+             "| what | median s | min s | max s | median CPU s |", "|---|---|---|---|---|",
+             f"| per 30 s clip, decode included | {r['median_seconds']:.3f} | {r['min_seconds']:.3f} | "
+             f"{r['max_seconds']:.3f} | {r['median_cpu_seconds']:.3f} |", "",
+             "| part | median s | median CPU s |", "|---|---|---|",
+             *(f"| {label} | {r['parts'][name]['median_seconds']:.3f} | {r['parts'][name]['median_cpu_seconds']:.3f} |"
+               for name, label in (("decode_resample", "decode + resample to 16 kHz"),
+                                   ("patches", "log-mel patches"),
+                                   ("network", f"network ({r['patches']} patches)"))), "",
+             f"Once per process: building the network and reading its checkpoint {r['build_seconds']:.2f} s; "
+             f"the first call (numba compilation, graph tracing) {r['first_call_seconds']:.2f} s.", "",
+             "Zero-shot genre model (`genre-zeroshot`), warm `classify_file` on the same MP3 (decode, "
+             "3 s segments, taggers, tag -> genre table, raw tags):", "",
+             "| taggers | median s | min s | max s | median CPU s | segments |", "|---|---|---|---|---|---|",
+             *(f"| {label} | {z['median_seconds']:.3f} | {z['min_seconds']:.3f} | {z['max_seconds']:.3f} | "
+               f"{z['median_cpu_seconds']:.3f} | {z['segments']} |" for label, z in r["zero_shot"].items())]
+    (RESULTS / "embeddings.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

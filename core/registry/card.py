@@ -1,0 +1,147 @@
+"""What a registered model version says it is: its :class:`ModelCard`, written as model-version tags.
+
+The predictor, ``python -m core models`` and the dashboard read these tags instead of guessing a model's
+kind from its signature. One tag per field, named as the field; values are strings (``genres`` is a
+JSON list, ``synthetic`` is ``true``/``false``), so the MLflow UI shows them as they are.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+
+from core.errors import GenreLabError
+from core.features.window import GRAMMAR, parse_window
+
+#: What the network consumes. Feature-row models (``features``, ``autoencoder``: the autoencoder sits
+#: inside the model) take FMA's 518 feature columns; audio models (``mels``, ``embeddings``) take audio.
+FEATURE_INPUTS = ("features", "autoencoder")
+AUDIO_INPUTS = ("mels", "embeddings")
+INPUT_KINDS = FEATURE_INPUTS + AUDIO_INPUTS
+_FLOATS = ("test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high")
+
+
+@dataclass
+class ModelCard:
+    """The facts a registered version carries about itself.
+
+    Parameters
+    ----------
+    family : str
+        The network: ``keras_mlp``, ``sklearn_mlp``, ``cnn``, ...
+    input_kind : str
+        One of :data:`INPUT_KINDS`.
+    window : str
+        The part of each track the input was computed on, in :mod:`core.features.window`'s grammar:
+        ``full`` (FMA's published features; the CNN's log-mels, cut into clips), ``center:30``...
+        The predictor computes a feature-row model's features on this window.
+    dataset, fingerprint, synthetic : str, str, bool
+        The training data: its name, the fingerprint of its (track, label, split) rows, and whether
+        it is generated (the demo) rather than music.
+    genres : list of str
+        The classes the model tells apart (its output has one probability column per genre).
+    test_accuracy, n_test, test_accuracy_ci_low, test_accuracy_ci_high : float, int, float, float
+        Accuracy on the official test split, how many test tracks it counts, and its 95 % interval.
+    run_id : str
+        The run that trained and logged the model.
+    extra : dict of str to str
+        Anything else worth a tag (``size``, ``clip_seconds``...).
+    """
+
+    family: str
+    input_kind: str
+    window: str
+    dataset: str
+    fingerprint: str
+    synthetic: bool
+    genres: list[str]
+    test_accuracy: float
+    n_test: int
+    test_accuracy_ci_low: float
+    test_accuracy_ci_high: float
+    run_id: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise GenreLabError(f"model card: input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
+        try:
+            self.window = str(parse_window(self.window))
+        except GenreLabError:
+            raise GenreLabError(f"model card: window {self.window!r} is not {GRAMMAR}") from None
+        clashes = sorted(set(self.extra) & {f.name for f in fields(self)})
+        if clashes:
+            raise GenreLabError(f"model card: extra tag(s) {', '.join(clashes)} would overwrite card fields")
+        self.genres = [str(g) for g in self.genres]
+        self.extra = {str(k): str(v) for k, v in self.extra.items()}
+        if self.n_test == 0:
+            return  # a version registered before cards: no interval, no genre list to check
+        if not self.genres:
+            raise GenreLabError("model card: genres is empty")
+        low, accuracy, high = self.test_accuracy_ci_low, self.test_accuracy, self.test_accuracy_ci_high
+        if not 0.0 <= low <= accuracy <= high <= 1.0:
+            raise GenreLabError(f"model card: test accuracy {accuracy} must lie within its interval [{low}, {high}] "
+                                "inside [0, 1]")
+
+    @property
+    def takes_audio(self) -> bool:
+        """True for audio models (served audio bytes), False for feature-row models."""
+        return self.input_kind in AUDIO_INPUTS
+
+    @property
+    def accuracy_text(self) -> str:
+        """``"55.0% [45.2, 64.5] on 100 tracks"``, or just the accuracy when the interval is unknown."""
+        if self.extra.get("pretrained") == "true":
+            return "pretrained (no test score)"
+        if self.n_test <= 0:
+            return f"{self.test_accuracy:.1%}"
+        return (f"{self.test_accuracy:.1%} [{100 * self.test_accuracy_ci_low:.1f}, "
+                f"{100 * self.test_accuracy_ci_high:.1f}] on {self.n_test} tracks")
+
+    def to_tags(self) -> dict[str, str]:
+        """The card as model-version tags (every value a string; numbers exactly, so they read back equal)."""
+        tags = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+        tags.update(genres=json.dumps(self.genres), synthetic=str(self.synthetic).lower(),
+                    **{name: str(float(getattr(self, name))) for name in _FLOATS})
+        return {**self.extra, **tags}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> ModelCard:
+        """The card of a version's tags. Raises GenreLabError naming a missing or malformed tag.
+
+        Versions registered before cards existed (tags ``family``, ``input``, ``clip_seconds``,
+        ``test_accuracy``, ``dataset``) are read too: their input kind follows from ``family`` and
+        ``input``, unknown facts stay empty and ``n_test`` is 0.
+        """
+        tags = dict(tags)
+        if "input_kind" not in tags and "family" in tags:
+            tags = _legacy(tags)
+        names = {f.name for f in fields(cls)} - {"extra"}
+        missing = sorted(names - set(tags))
+        if missing:
+            raise GenreLabError(f"model card: tag(s) {', '.join(missing)} missing")
+        try:
+            return cls(
+                family=tags["family"], input_kind=tags["input_kind"], window=tags["window"],
+                dataset=tags["dataset"], fingerprint=tags["fingerprint"], synthetic=tags["synthetic"] == "true",
+                genres=json.loads(tags["genres"]), test_accuracy=float(tags["test_accuracy"]),
+                n_test=int(tags["n_test"]), test_accuracy_ci_low=float(tags["test_accuracy_ci_low"]),
+                test_accuracy_ci_high=float(tags["test_accuracy_ci_high"]), run_id=tags["run_id"],
+                extra={k: v for k, v in tags.items() if k not in names and not k.startswith("mlflow.")})
+        except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
+            raise GenreLabError(f"model card: malformed tag value ({err})") from None
+
+
+def _legacy(tags: dict[str, str]) -> dict[str, str]:
+    """Card tags for a version registered before cards (what its old tags say; the rest unknown)."""
+    family = tags["family"]
+    kind = "mels" if family == "cnn" else ("autoencoder" if tags.get("input") == "autoencoder" else "features")
+    # Both computed their input on whole files (the old features command; log-mels cut into clips).
+    return {"window": "full", "fingerprint": "",
+            "synthetic": tags.get("synthetic", "false"), "genres": "[]", "test_accuracy": "0",
+            "n_test": "0", "test_accuracy_ci_low": "nan", "test_accuracy_ci_high": "nan", "run_id": "",
+            "dataset": "", **tags, "family": family, "input_kind": kind}
+
+
+def is_comparable(a: ModelCard, b: ModelCard) -> bool:
+    """Scored on the same test split (same data fingerprint, both with a test count)."""
+    return bool(a.fingerprint) and a.fingerprint == b.fingerprint and a.n_test > 0 and b.n_test > 0

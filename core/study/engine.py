@@ -1,0 +1,482 @@
+"""The study engine: spec → plan → data → candidates → folds → refit → test → register, for every family.
+
+A study is a list of searches (:class:`Arm`: one dataset size × input kind × clip length). Each search
+draws candidates from the spec's space, cross-validates them on folds of the training+validation
+tracks (the same folds for every candidate and input), optionally with early stopping and successive
+halving, refits the best on all training+validation tracks, scores the official test split once and
+registers the model. Fits run through one executor (local processes or Dask); this process logs
+every run (:mod:`core.study.runtree` names them) and reuses finished ones (:mod:`core.study.lineage`),
+so rerunning a spec resumes it. A lock per (experiment, study key) keeps two identical studies from
+running at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.errors import GenreLabError, first_line
+from core.study import runtree
+from core.study.families import Family, family
+from core.study.lineage import content_key, find_reusable, log_history, reuse
+from core.study.search import draw_candidates, rungs
+
+#: The roles data plays in each kind of run (logged as MLflow dataset inputs).
+DATA_ROLES = {"search": ("training", "test"), "candidate": ("training", "validation"),
+              "fold": ("training", "validation"), "final": ("training", "test"), "baseline": ("training", "test"),
+              "autoencoder": ("training",)}
+
+
+def say(line: str) -> None:
+    """Print a line now (the dashboard tails a job's log while it runs)."""
+    print(line, flush=True)
+
+
+@dataclass
+class Arm:
+    """One search of a study: the data a family fits candidates on, its folds and what it is called."""
+
+    label: str                         # e.g. "small features", "30s"
+    settings: dict[str, Any]           # size / input / clip_seconds: tags of every run of the search
+    data: Any                          # the family's data (a FeatureTable, clip tracks...)
+    dataset: Any                       # dataset_name, fingerprint, synthetic (recorded on every run)
+    fingerprint: str                   # everything about the data that changes a fit
+    genres: list[str]
+    folds: list[tuple[np.ndarray, np.ndarray]]   # (train, validation) positions of dev units
+    fold_ids: list[str]                # fingerprint of each fold's track ids
+    n_dev: int
+    n_test: int
+    registered_name: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    window: str = ""                   # audio window the input was computed on ("full", "center:30"...)
+    source: str = ""                   # the dataset root (or table file) the data was read from
+    details: dict[str, Any] = field(default_factory=dict)   # logged as params of the search run
+
+
+@dataclass
+class FinalFit:
+    """What a family's refit hands back: test labels and predictions (per track), extras, the model."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+    model_info: Any = None
+    card_extra: dict[str, str] = field(default_factory=dict)
+
+
+class Study:
+    """Runs the searches of one spec into MLflow; :meth:`run` returns one results row per search."""
+
+    def __init__(self, spec, fam: Family, arms: list[Arm], executor, progress, out: Callable[[str], None] = say):
+        self.spec, self.family, self.arms, self.executor = spec, fam, arms, executor
+        self.progress, self.out = progress, out
+        self.experiment = spec.name
+        self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
+        self.fold_scores: dict[str, tuple[list[str], list[float]]] = {}  # search → (fold ids, accuracies)
+        self.runner_ups: dict[str, tuple[str, list[float]]] = {}          # search → (name, accuracies)
+        self.key = content_key(kind="study", spec={k: v for k, v in spec.resolved().items()
+                                                   if k not in ("description", "compute")},
+                               data=[a.fingerprint for a in arms])
+
+    # -- runs ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def child(self, name: str, kind: str, key: str, parent: str | None, arm: Arm | None, params: dict | None = None,
+              tags: dict | None = None, description: str | None = None):
+        """Start a run of ``kind`` in the tree, with the search's settings and the data as tags, and the
+        data it fits or scores on as MLflow dataset inputs (one per role: training, validation, test)."""
+        from core import tracking
+
+        settings = {"family": self.family.name, **(arm.settings if arm else {})}
+        with tracking.start_run(name, experiment=self.experiment, kind=kind, parent=parent, params=params,
+                                tags={**runtree.tags(kind, key, **settings), **(tags or {})},
+                                seed=self.spec.search.seed, selection=arm.dataset if arm else self.arms[0].dataset,
+                                description=description) as run:
+            for role in DATA_ROLES.get(kind, ()) if arm else ():
+                tracking.log_dataset(**dataset_input(arm, role), context=role)
+            yield run
+
+    def reused(self, kind: str, key: str, parent: str | None):
+        """A finished run of ``kind`` with ``key``, made part of the tree under ``parent``; else None."""
+        done = find_reusable(self.experiment, kind, key)
+        return None if done is None else reuse(done, parent)
+
+    # -- the tree -----------------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        import mlflow
+
+        done = self.reused("study", self.key, None)
+        if done is not None:
+            self.out(f"study already finished as run {done.info.run_id}: nothing to fit")
+            self.progress.advance(self.progress.fits_total - self.progress.fits_done, "done")
+            return mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/results.json")
+        rows, failures = [], []
+        with self.child(self.experiment, "study", self.key, None, None, params=self._study_params(),
+                        description=self._description()) as study:
+            mlflow.log_text(self.spec.path.read_text(encoding="utf-8"), "spec.toml")
+            mlflow.log_dict(self.spec.resolved(), "spec_resolved.json")
+            if self.spec.evaluation.baselines:
+                rows += self.family.run_baselines(self, study.info.run_id)
+            for arm in self.arms:
+                try:
+                    rows.append(self.search(arm, study.info.run_id))
+                except Exception as err:
+                    if not isinstance(err, GenreLabError):
+                        traceback.print_exc()
+                    failures.append(f"{arm.label}: {first_line(err)}")
+                    self.out(f"failed: {failures[-1]}")
+            mlflow.log_dict(rows, "results.json")
+            comparisons = self.paired_comparisons()
+            if comparisons:
+                mlflow.log_dict(comparisons, "comparisons.json")
+                for c in comparisons:
+                    self.out(c["verdict"])
+            mlflow.log_metrics({f"compute_{k}": float(v) for k, v in self.compute.items()})
+            if failures:
+                mlflow.log_dict(failures, "failures.json")
+                raise GenreLabError(f"{len(failures)} search(es) failed, the others finished (rerun to retry "
+                                    f"the failed ones): {failures[0]}")
+        return rows
+
+    def paired_comparisons(self) -> list[dict]:
+        """Every pair of configurations scored on the same folds (best candidates of two searches, and
+        each search's best against its runner-up), as paired differences with their interval."""
+        from core.stats import paired_difference
+
+        pairs = []
+        labels = list(self.fold_scores)
+        for i, a in enumerate(labels):
+            (ids_a, acc_a) = self.fold_scores[a]
+            pairs += [(a, acc_a, b, self.fold_scores[b][1]) for b in labels[i + 1:] if self.fold_scores[b][0] == ids_a]
+            if a in self.runner_ups:
+                pairs.append((a, acc_a, *self.runner_ups[a]))
+        return [{"a": a, "b": b, **asdict(paired_difference(acc_a, acc_b, name_a=a, name_b=b))}
+                for a, acc_a, b, acc_b in pairs if len(acc_a) == len(acc_b) >= 2]
+
+    def _study_params(self) -> dict:
+        s = self.spec.search
+        return {"family": self.family.name, "inputs": self.spec.input.kinds, "searches": [a.label for a in self.arms],
+                "n_candidates": s.n_candidates, "folds": s.folds, "early_stopping": s.early_stopping,
+                "halving": s.halving, "spec": self.spec.path.name, "overrides": self.spec.overrides,
+                "executor": self.executor.describe()}
+
+    def _description(self) -> str:
+        data = self.arms[0].dataset
+        synthetic = " (synthetic data: the numbers show the method, not real-music accuracy)" if data.synthetic else ""
+        return (f"{self.spec.description or self.spec.name}\n\nSpec: `{self.spec.path.name}`"
+                + (f" with {' '.join(self.spec.overrides)}" if self.spec.overrides else "")
+                + f"\n\nData: {data.dataset_name} (fingerprint {data.fingerprint}){synthetic}\n\n"
+                + "Searches: " + ", ".join(a.label for a in self.arms)
+                + "\n\nCompare in the dashboard: http://127.0.0.1:8501/compare")
+
+    def search(self, arm: Arm, parent: str) -> dict:
+        """Candidates × folds (rung by rung), the best refit and scored once; the search's results row."""
+        import mlflow
+
+        s, fam = self.spec.search, self.family
+        candidates = draw_candidates(s.space, s.n_candidates, s.seed)
+        plan = rungs(s.halving, s.halving_eta, s.halving_min_fraction, len(candidates))
+        base = fam.base_params(self.spec.sections)
+        key = content_key(kind="search", family=fam.name, data=arm.fingerprint, settings=arm.settings, base=base,
+                          folds=arm.fold_ids, candidates=candidates, rungs=plan,
+                          controls=[s.seed, s.early_stopping, s.patience, s.validation_fraction],
+                          refit=self.spec.evaluation.refit_and_test, register=self._registers(arm))
+        done = self.reused("search", key, parent)
+        if done is not None:
+            self.progress.advance(self.search_fits(arm, len(candidates)), f"{arm.label}: reused")
+            cv_folds = json.loads(done.data.tags.get(runtree.CV_FOLDS, "[]"))
+            self.fold_scores[arm.label] = (arm.fold_ids, cv_folds)
+            return self._row(arm, done.data.metrics, json.loads(done.data.params.get("best_params", "{}")), cv_folds)
+        params = {**arm.settings, "family": fam.name, "n_candidates": len(candidates),
+                  "folds": s.folds, "halving": s.halving, "early_stopping": s.early_stopping,
+                  "n_dev": arm.n_dev, "n_test": arm.n_test, "genres": arm.genres, **arm.details}
+        with self.child(arm.label, "search", key, parent, arm, params=params) as run:
+            search_id = run.info.run_id
+            before = dict(self.compute)
+            results: dict[int, dict] = {}
+            alive = list(range(len(candidates)))
+            for rung, (fraction, keep) in enumerate(plan):
+                alive = sorted(alive, key=lambda c: (-results[c]["mean"], c))[:keep] if results else alive
+                results = self._rung(arm, candidates, alive, rung, fraction, base, search_id)
+            ranked = sorted(results, key=lambda c: (-results[c]["mean"], c))
+            best = ranked[0]
+            self.fold_scores[arm.label] = (arm.fold_ids, [f["fold_accuracy"] for f in results[best]["folds"]])
+            if len(ranked) > 1:
+                self.runner_ups[arm.label] = (f"{arm.label} · candidate {ranked[1] + 1}",
+                                              [f["fold_accuracy"] for f in results[ranked[1]]["folds"]])
+            best_params = self.fit_params(base, candidates[best], 1.0)
+            folds = results[best]["folds"]
+            mlflow.log_params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
+            mlflow.set_tags({runtree.BEST_CANDIDATE_RUN: results[best]["run_id"],
+                             runtree.CV_FOLDS: json.dumps([f["fold_accuracy"] for f in folds])})
+            metrics = {runtree.CV_MEAN: results[best]["mean"], runtree.CV_STD: results[best]["std"]}
+            metrics.update({f"compute_{k}": float(v - before[k]) for k, v in self.compute.items()})
+            if self.spec.evaluation.refit_and_test:
+                metrics.update(self.final(arm, best_params, folds, search_id, key))
+                self.out(f"{arm.label}: best candidate {best + 1}, test accuracy {metrics['test_accuracy']:.3f} "
+                         f"(95% CI {metrics[runtree.TEST_CI_LOW]:.3f}-{metrics[runtree.TEST_CI_HIGH]:.3f}, "
+                         f"n={arm.n_test})")
+            mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        return self._row(arm, metrics, best_params, [f["fold_accuracy"] for f in folds])
+
+    def fit_params(self, base: dict, candidate: dict, fraction: float) -> dict:
+        """A fit's full hyper-parameters: family defaults, the spec's table, the candidate, the controls."""
+        s = self.spec.search
+        params = asdict(self.family.params(**{**base, **candidate, "seed": s.seed, "early_stopping": s.early_stopping,
+                                              "patience": s.patience, "validation_fraction": s.validation_fraction}))
+        if fraction < 1.0:
+            params["epochs"] = max(1, round(params["epochs"] * fraction))
+        return params
+
+    def _rung(self, arm, candidates, alive, rung, fraction, base, search_id) -> dict[int, dict]:
+        """Fit every missing fold of the ``alive`` candidates (all submitted before any is awaited)."""
+        lookups, needed = {}, set()
+        for c in alive:
+            params = self.fit_params(base, candidates[c], fraction)
+            lookups[c] = []
+            for k, fold_id in enumerate(arm.fold_ids):
+                fold_key = content_key(kind="fold", family=self.family.name, data=arm.fingerprint,
+                                       settings=arm.settings, params=params, fold=fold_id)
+                run = find_reusable(self.experiment, "fold", fold_key)
+                lookups[c].append((fold_key, params, run))
+                if run is None:
+                    needed.add(k)
+        if needed:
+            self.family.fold_inputs(arm, sorted(needed), self)
+        pending = {}
+        for c in alive:
+            for k, (_, params, run) in enumerate(lookups[c]):
+                if run is None:
+                    fn, args = self.family.fold_task(arm, params, k)
+                    pending[(c, k)] = self.executor.submit(fn, *args)
+        return {c: self._candidate(arm, candidates, c, rung, fraction, lookups[c], pending, search_id) for c in alive}
+
+    def _candidate(self, arm, candidates, c, rung, fraction, lookup, pending, search_id) -> dict:
+        """The candidate run and its fold runs (reused or fitted); mean and std of the fold accuracies."""
+        import mlflow
+
+        s = self.spec.search
+        params = lookup[0][1]
+        name = f"{arm.label} · candidate {c + 1}/{len(candidates)}" + (f" · rung {rung + 1}" if s.halving else "")
+        tags = {runtree.CANDIDATE: str(c + 1), runtree.RUNG: str(rung + 1),
+                runtree.HYPERPARAMETERS: json.dumps(self.family.hyperparameters())}
+        with self.child(name, "candidate", content_key(kind="candidate", folds=[f[0] for f in lookup]), search_id,
+                        arm, params={**params, "candidate": c + 1, "rung": rung + 1, "epoch_fraction": fraction},
+                        tags=tags) as cand:
+            folds, reused = [], 0
+            for k, (fold_key, _, run) in enumerate(lookup):
+                where = f"{arm.label}: candidate {c + 1}/{len(candidates)} fold {k + 1}/{s.folds}"
+                if run is None:
+                    self.progress.set_current(where + (f" (rung {rung + 1})" if s.halving else ""))
+                    result = pending[(c, k)].result()
+                    folds.append(self._log_fold(arm, k, fold_key, params, result, cand.info.run_id))
+                else:
+                    reuse(run, cand.info.run_id)
+                    folds.append(dict(run.data.metrics))
+                    reused += 1
+                self.progress.advance(1, where)
+            accuracies = [f["fold_accuracy"] for f in folds]
+            mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
+            mlflow.log_metrics({runtree.CV_MEAN: mean, runtree.CV_STD: std, "folds_reused": reused,
+                                "fit_seconds": sum(f.get("fit_seconds", 0.0) for f in folds),
+                                "epochs_run": sum(f.get("epochs_run", 0) for f in folds)})
+        self.out(f"{name}: cv accuracy {mean:.3f} ± {std:.3f} over {len(folds)} folds ({reused} reused)")
+        return {"mean": mean, "std": std, "run_id": cand.info.run_id, "folds": folds}
+
+    def _log_fold(self, arm, k, fold_key, params, result, parent) -> dict:
+        import mlflow
+
+        with self.child(f"fold {k + 1}/{self.spec.search.folds}", "fold", fold_key, parent, arm,
+                        params={**params, "fold": k + 1},
+                        tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]}):
+            log_history(result["history"])
+            metrics = {runtree.FOLD_ACCURACY: result["accuracy"], "fit_seconds": result["fit_seconds"],
+                       "epochs_run": float(result["epochs_run"]), "best_epoch": float(result["best_epoch"]),
+                       **result.get("metrics", {})}
+            mlflow.log_metrics(metrics)
+        self.compute["fits"] += 1
+        self.compute["epochs"] += result["epochs_run"]
+        self.compute["seconds"] += result["fit_seconds"]
+        return metrics
+
+    def final(self, arm: Arm, params: dict, folds: list[dict], search_id: str, search_key: str) -> dict:
+        """Refit on training+validation, score the test split once, log and register the model."""
+        import mlflow
+
+        from core.study.evaluate import log_test_evaluation
+
+        key = content_key(kind="final", search=search_key)
+        done = self.reused("final", key, search_id)
+        if done is not None:
+            self.progress.advance(1, f"{arm.label}: final reused")
+            return {k: v for k, v in done.data.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
+        self.progress.set_current(f"{arm.label}: final refit on training+validation")
+        with self.child(f"{arm.label} · final", "final", key, search_id, arm, params=params) as run:
+            started = time.perf_counter()
+            fit = self.family.fit_final(arm, params, folds, self)
+            mlflow.log_metric("fit_seconds", time.perf_counter() - started)
+            metrics = {**log_test_evaluation(fit.y_true, fit.y_pred, arm.genres), **fit.metrics}
+            mlflow.log_metrics(fit.metrics)
+            if fit.model_info is not None and self._registers(arm):
+                version = self.register(arm, fit, metrics, run.info.run_id)
+                mlflow.set_tag(runtree.MODEL_VERSION, version)
+            self.progress.advance(1)
+        return metrics
+
+    def _registers(self, arm: Arm) -> bool:
+        return bool(self.spec.evaluation.register and arm.registered_name)
+
+    def register(self, arm: Arm, fit: FinalFit, metrics: dict, run_id: str) -> str:
+        """Register the final model with the card the predictor and dashboard read."""
+        from core.registry import ModelCard, promote_if_better, register_version
+
+        card = ModelCard(family=self.family.name, input_kind=str(arm.settings.get("input", "")), window=arm.window,
+                         dataset=arm.dataset.dataset_name, fingerprint=arm.dataset.fingerprint,
+                         synthetic=bool(arm.dataset.synthetic), genres=list(arm.genres),
+                         test_accuracy=metrics["test_accuracy"], n_test=int(metrics[runtree.N_TEST]),
+                         test_accuracy_ci_low=metrics[runtree.TEST_CI_LOW],
+                         test_accuracy_ci_high=metrics[runtree.TEST_CI_HIGH], run_id=run_id,
+                         extra={k: str(v) for k, v in {**arm.settings, **fit.card_extra}.items()
+                                if k != "input" and v not in ("", None)})
+        version = register_version(fit.model_info.model_uri, arm.registered_name, card, aliases=arm.aliases)
+        if self.spec.evaluation.promote == "if_better" and promote_if_better(arm.registered_name, version):
+            self.out(f"{arm.registered_name} version {version} is the new champion")
+        return version
+
+    # -- counting and results ---------------------------------------------------------------------
+    def search_fits(self, arm: Arm, n_candidates: int) -> int:
+        s = self.spec.search
+        fits = sum(keep for _, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n_candidates)) * s.folds
+        return fits + int(self.spec.evaluation.refit_and_test) + self.family.extra_fits(arm, None)[0]
+
+    def _row(self, arm: Arm, metrics: dict, best_params: dict, cv_folds: list[float]) -> dict:
+        return {"search": arm.label, **arm.settings, "model": self.family.name,
+                "cv_mean": metrics.get(runtree.CV_MEAN), "cv_std": metrics.get(runtree.CV_STD), "cv_folds": cv_folds,
+                "test_accuracy": metrics.get(runtree.TEST_ACCURACY), "test_ci_low": metrics.get(runtree.TEST_CI_LOW),
+                "test_ci_high": metrics.get(runtree.TEST_CI_HIGH), "n_test": metrics.get(runtree.N_TEST),
+                "test_f1_macro": metrics.get(runtree.TEST_F1), "fits": metrics.get("compute_fits"),
+                "seconds": metrics.get("compute_seconds"), "best_params": best_params}
+
+
+def dataset_input(arm: Arm, role: str) -> dict:
+    """The MLflow dataset a search's runs use in ``role``: named by data root and selection.
+
+    The training data's digest is the selection's fingerprint; the validation and test parts get
+    digests derived from it (MLflow keeps one input per name and digest in a run).
+    """
+    from pathlib import Path
+
+    selection = str(arm.settings.get("size") or "all")
+    fingerprint = arm.dataset.fingerprint
+    profile = {"tracks": arm.n_dev + arm.n_test, "genres": arm.genres, "training+validation": arm.n_dev,
+               "test": arm.n_test, "input": arm.settings.get("input", ""), "window": arm.window,
+               "synthetic": bool(arm.dataset.synthetic), "fingerprint": fingerprint}
+    return {"name": f"{Path(arm.source).name or arm.dataset.dataset_name} · {selection}",
+            "digest": fingerprint if role == "training" else content_key(fingerprint=fingerprint, role=role),
+            "source": arm.source, "profile": profile}
+
+
+# ------------------------------------------------------------------------------------------- the plan
+def plan_text(study: Study, cost) -> tuple[str, int]:
+    """The dry-run plan: fits and estimated time per search, and the total; (text, fits)."""
+    from core.study.cost import duration
+
+    s, fam = study.spec.search, study.family
+    candidates = draw_candidates(s.space, s.n_candidates, s.seed)
+    base = fam.base_params(study.spec.sections)
+    lines = [f"{'search':>22} {'dev':>6} {'test':>5} {'cand':>4} {'folds':>5} {'fits':>5} {'est. time':>10}"]
+    total_fits, total_seconds = 0, 0.0
+    if study.spec.evaluation.baselines:
+        total_fits += fam.baseline_fits(study.arms)
+    for arm in study.arms:
+        fits, seconds = fam.extra_fits(arm, cost)
+        n_train = arm.n_dev * (s.folds - 1) / s.folds
+        for fraction, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, len(candidates)):
+            for candidate in candidates[:keep]:  # which ones survive is unknown: the first ones stand in
+                seconds += s.folds * fam.fit_seconds(arm, study.fit_params(base, candidate, fraction), n_train, cost)
+            fits += keep * s.folds
+        if study.spec.evaluation.refit_and_test:
+            seconds += max(fam.fit_seconds(arm, study.fit_params(base, c, 1.0), arm.n_dev, cost) for c in candidates)
+            fits += 1
+        lines.append(f"{arm.label:>22} {arm.n_dev:>6} {arm.n_test:>5} {len(candidates):>4} {s.folds:>5} {fits:>5} "
+                     f"{duration(seconds):>10}")
+        total_fits += fits
+        total_seconds += seconds
+    workers = study.executor.workers
+    lines.append(f"total: {total_fits} fits; about {duration(total_seconds / workers)} on {study.executor.describe()}"
+                 + (" at most (early stopping ends fits sooner)" if s.early_stopping else ""))
+    if s.halving:
+        lines.append("successive halving: rungs at " + ", ".join(f"{f:.3g}" for f, _ in rungs(
+            True, s.halving_eta, s.halving_min_fraction, len(candidates))) + f" of each candidate's epochs, "
+            f"keeping 1/{s.halving_eta} per rung")
+    lines.append(cost.describe())
+    return "\n".join(lines), total_fits
+
+
+def results_table(rows: list[dict]) -> str:
+    """One line per search (and baseline): CV mean ± std over folds, test accuracy with its 95% interval."""
+    from core.stats import format_cv, format_test
+
+    lines = []
+    for r in rows:
+        cv = "-" if r.get("cv_mean") is None else format_cv(r["cv_mean"], r["cv_std"], len(r.get("cv_folds") or []))
+        test = "-" if r.get("test_accuracy") is None else format_test(
+            r["test_accuracy"], r["test_ci_low"], r["test_ci_high"], int(r["n_test"]))
+        lines.append(f"{r['search']:>22}  {r['model']:>16}  CV {cv}  |  test {test}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- entry point
+def run_study(spec, *, data: str | None = None, features: str | None = None, label_column: str | None = None,
+              dry_run: bool = False, progress_path: str | None = None, scheduler: str | None = None,
+              wait: bool = False, out: Callable[[str], None] = say) -> list[dict]:
+    """Run (or with ``dry_run`` only plan) the study of ``spec``; returns the results rows."""
+    from core import tracking
+    from core.config import data_root
+    from core.study.cost import measured_cost
+    from core.study.executor import make_executor
+    from core.study.progress import ProgressFile
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    fam = family(spec.family)
+    root = None if features else data_root(data or spec.dataset.root)
+    if root is not None and not root.is_dir():
+        raise GenreLabError(f"{root}: dataset root not found (set dataset.root, --data or GENRELAB_DATA)")
+    arms = fam.load(spec, root, features=features, label_column=label_column, dry_run=dry_run, out=out)
+    compute = spec.compute
+    executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler)
+    try:
+        study = Study(spec, fam, arms, executor, None, out)
+        data0 = arms[0].dataset
+        out(f"study {spec.name}: {fam.name} on {data0.dataset_name}" + (" (synthetic)" if data0.synthetic else ""))
+        text, fits = plan_text(study, measured_cost())
+        out(text)
+        if dry_run:
+            return []
+        from core.models.mlp import configure_threads
+
+        configure_threads(os.cpu_count() or 1)  # this process fits final models
+        tracking.configure()
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # after mlflow's import, which sets its own level
+        tracking.install_signal_handlers()
+        with tracking.study_lock(spec.name, study.key, wait=wait):
+            tracking.end_orphaned_runs(spec.name)
+            study.progress = ProgressFile(progress_path, fits)
+            try:
+                with study.progress.reporting():
+                    rows = study.run()
+            except BaseException:
+                executor.close(cancel=True)
+                raise
+        study.progress.finish("finished", f"{len(rows)} results")
+    finally:
+        executor.close()
+    out(results_table(rows))
+    return rows

@@ -1,0 +1,358 @@
+"""MLPs on feature tables (``keras_mlp``: the study's network; ``sklearn_mlp``), plus the FMA paper's
+baselines. Inputs: ``features`` (FMA's 518 statistics, or any CSV table), ``autoencoder`` (codes of
+an autoencoder fitted on each fold's training rows only, and the final one on training+validation,
+so no test row ever reaches a fit) and ``embeddings`` (pretrained musicnn embeddings, ``[embeddings]``).
+
+Every fit standardizes with statistics of its own training rows. Workers get the matrix (or the
+codes) once through the executor; a task carries row indices.
+"""
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.data.tables import FeatureTable
+from core.errors import GenreLabError
+from core.models.autoencoder import AutoencoderParams
+from core.study import runtree
+from core.study.engine import Arm, FinalFit
+from core.study.executor import shared
+from core.study.families import Family
+from core.study.lineage import content_key, indices_fingerprint, log_history
+
+REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae"}
+
+
+@dataclass
+class EmbeddingsSection:
+    """The ``[embeddings]`` table: which pretrained network, layer and audio window make a track's vector."""
+
+    model: str = "MSD_musicnn"       # or "MTT_musicnn"
+    layer: str = "penultimate"       # or "taggram", "mean_pool", "max_pool"
+    window: str = "full"             # the part of each file embedded (core.features.window)
+
+    def __post_init__(self):
+        from core.features.embeddings import check_choice
+        from core.features.window import parse_window
+
+        try:
+            check_choice(self.model, self.layer)
+            parse_window(self.window)
+        except GenreLabError as err:
+            raise ValueError(str(err).removeprefix("embeddings: ")) from None
+
+
+@dataclass
+class TableInput:
+    """One search's data: a table, its input kind, and what the executor shares with the workers."""
+
+    table: FeatureTable
+    kind: str
+    autoencoder: dict | None = None                       # the autoencoder's params (autoencoder input)
+    matrix: object = None                                 # executor handle of the table's matrix
+    codes: dict[int, object] = field(default_factory=dict)  # fold → executor handle of its codes
+
+
+def stratified_folds(table: FeatureTable, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train_rows, val_rows) per fold, as row indices of ``table``, over the non-test rows only."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = table.cv_rows
+    labels = table.labels[rows]
+    counts = np.unique(labels, return_counts=True)[1]
+    if counts.min() < 2 or len(rows) < folds:
+        raise GenreLabError(f"{table.source} size {table.size}: too few tracks for {folds} folds "
+                            f"(smallest genre has {counts.min()})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a genre with fewer tracks than folds: still stratified
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return [(rows[tr], rows[va]) for tr, va in splitter.split(np.zeros(len(rows)), labels)]
+
+
+# ----------------------------------------------------------------------------------- worker tasks
+def fit_table_fold(family: str, params: dict, matrix, labels: np.ndarray, train: np.ndarray,
+                   val: np.ndarray) -> dict:
+    """Fit one fold anywhere: scaler and network on ``train`` rows of ``matrix``, score ``val`` rows."""
+    from sklearn.preprocessing import StandardScaler
+
+    from core.models.mlp import make_estimator
+
+    X = shared(matrix)
+    start = time.perf_counter()
+    scaler = StandardScaler().fit(X[train])
+    estimator = make_estimator(family, params)
+    history = estimator.fit(scaler.transform(X[train]), labels[train], scaler.transform(X[val]), labels[val])
+    accuracy = float((estimator.predict(scaler.transform(X[val])) == labels[val]).mean())
+    watched = history.get("val_loss") or history["loss"]
+    return {"history": history, "accuracy": accuracy, "fit_seconds": time.perf_counter() - start,
+            "epochs_run": len(history["loss"]), "best_epoch": int(np.argmin(watched)) + 1}
+
+
+def fit_autoencoder_fold(params: dict, matrix, train: np.ndarray) -> dict:
+    """Fit an autoencoder on ``train`` rows; codes of every row of ``matrix`` and the encoder as a tar."""
+    from core.models.autoencoder import Autoencoder
+
+    X = shared(matrix)
+    start = time.perf_counter()
+    autoencoder = Autoencoder(**params)
+    history = autoencoder.fit(X[train])
+    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        autoencoder.save(Path(tmp))
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(tmp, arcname="encoder")
+    return {"history": history, "fit_seconds": seconds, "codes": autoencoder.transform(np.asarray(X)),
+            "encoder": buffer.getvalue()}
+
+
+# ------------------------------------------------------------------------------------------ family
+class MLPFamily(Family):
+    inputs = ("features", "autoencoder", "embeddings")
+    sections = {"autoencoder": AutoencoderParams, "embeddings": EmbeddingsSection}
+
+    @property
+    def params(self):
+        from core.models.mlp import FAMILIES
+
+        return FAMILIES[self.name][1]
+
+    def load(self, spec, root, *, features=None, label_column=None, dry_run=False, out=print) -> list[Arm]:
+        from core.data.tables import load_csv_table, load_fma_table
+        from core.features.embeddings import load_embeddings_feature_table
+
+        kinds = spec.input.kinds
+        if features:
+            if not label_column:
+                raise GenreLabError("--features needs --label-column NAME")
+            if kinds != ["features"]:
+                raise spec.error("input.kinds", "a --features table is one input: use kinds = [\"features\"]")
+            tables = {(None, "features"): load_csv_table(Path(features), label_column, spec.dataset.test_fraction,
+                                                         spec.dataset.seed)}
+        else:
+            tables = {}
+            for size in spec.dataset.sizes or [spec.dataset.subset]:
+                if {"features", "autoencoder"} & set(kinds):
+                    table = load_fma_table(root, size, spec.dataset.genres)
+                    tables.update({(size, kind): table for kind in kinds if kind != "embeddings"})
+                if "embeddings" in kinds:
+                    e = spec.embeddings
+                    tables[(size, "embeddings")] = load_embeddings_feature_table(root, size, spec.dataset.genres,
+                                                                                 e.model, e.layer, e.window)
+        s = spec.search
+        if s.group_by != "track":
+            raise spec.error("search.group_by", f"{self.name} folds are per track (artist grouping is for mels)")
+        arms = []
+        for (_, kind), table in tables.items():
+            folds = stratified_folds(table, s.folds, s.seed)
+            fold_ids = [indices_fingerprint(table.ids[tr], table.ids[va]) for tr, va in folds]
+            autoencoder = dict(asdict(spec.autoencoder), seed=s.seed) if kind == "autoencoder" else None
+            details = {"n_features": table.X.shape[1], "window": table.window}
+            if kind == "embeddings":
+                details.update({f"embeddings.{k}": v for k, v in asdict(spec.embeddings).items()})
+            details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
+            arms.append(Arm(
+                label=f"{table.size} {kind}", settings={"size": table.size, "input": kind},
+                data=TableInput(table, kind, autoencoder), dataset=table, genres=table.genres, folds=folds,
+                fold_ids=fold_ids, fingerprint=content_key(table=table.fingerprint, autoencoder=autoencoder),
+                n_dev=len(table.cv_rows), n_test=len(table.test_rows), window=table.window,
+                source=str(features or root), details=details,
+                # an embeddings model needs audio in (the musicnn network first): not registered yet
+                registered_name=None if features else REGISTERED.get(kind)))
+        return arms
+
+    # -- folds ------------------------------------------------------------------------------------
+    def fold_inputs(self, arm: Arm, folds: list[int], study) -> None:
+        """Share the matrix; for autoencoder input, make each fold's codes (reuse or fit its autoencoder)."""
+        data: TableInput = arm.data
+        if data.matrix is None:
+            source = data.table.X[data.table.cv_rows] if data.kind == "autoencoder" else data.table.X
+            data.matrix = study.executor.share(source)
+        if data.kind != "autoencoder":
+            return
+        cv = data.table.cv_rows
+        position = np.full(len(data.table.X), -1)
+        position[cv] = np.arange(len(cv))
+        pending = {}
+        for k in (k for k in folds if k not in data.codes):
+            key = content_key(kind="autoencoder", params=data.autoencoder, data=data.table.fingerprint,
+                              fold=arm.fold_ids[k])
+            done = study.reused("autoencoder", key, _active_run_id())
+            if done is not None:
+                data.codes[k] = study.executor.share(_encoder_of(done).transform(data.table.X[cv]))
+                study.progress.advance(1)
+            else:
+                pending[k] = (key, study.executor.submit(fit_autoencoder_fold, data.autoencoder, data.matrix,
+                                                         position[arm.folds[k][0]]))
+        for k, (key, future) in pending.items():
+            result = future.result()
+            data.codes[k] = study.executor.share(result["codes"])
+            with study.child(f"{arm.label} · autoencoder fold {k + 1}", "autoencoder", key,
+                             _active_run_id(), arm,
+                             params={**data.autoencoder, "fold": k + 1, "n_train": len(arm.folds[k][0])},
+                             tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]}):
+                _log_autoencoder(result["history"], result["fit_seconds"], result["encoder"])
+            study.progress.advance(1, f"{arm.label}: autoencoder fold {k + 1}")
+
+    def fold_task(self, arm: Arm, params: dict, k: int):
+        data: TableInput = arm.data
+        train, val = arm.folds[k]
+        if data.kind != "autoencoder":
+            return fit_table_fold, (self.name, params, data.matrix, data.table.labels, train, val)
+        cv = data.table.cv_rows  # codes are rows of the non-test part only
+        position = np.full(len(data.table.X), -1)
+        position[cv] = np.arange(len(cv))
+        return fit_table_fold, (self.name, params, data.codes[k], data.table.labels[cv], position[train],
+                                position[val])
+
+    # -- final ------------------------------------------------------------------------------------
+    def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], study) -> FinalFit:
+        """Refit on all non-test rows (autoencoder first, for codes), predict the test rows, log the model."""
+        import pandas as pd
+        from sklearn.preprocessing import StandardScaler
+
+        from core.models.autoencoder import Autoencoder
+        from core.models.mlp import make_estimator
+        from core.registry import log_feature_model
+
+        data: TableInput = arm.data
+        table = data.table
+        cv, test = table.cv_rows, table.test_rows
+        X_cv, X_test, autoencoder = table.X[cv], table.X[test], None
+        if data.autoencoder is not None:
+            key = content_key(kind="autoencoder", params=data.autoencoder, data=table.fingerprint, fold="final")
+            with study.child(f"{arm.label} · autoencoder final", "autoencoder", key, _active_run_id(),
+                             arm, params={**data.autoencoder, "fold": "final", "n_train": len(cv)},
+                             tags={runtree.FOLD: "final"}):
+                import mlflow
+
+                autoencoder = Autoencoder(**data.autoencoder)
+                history = autoencoder.fit(X_cv)
+                log_history(history)
+                mlflow.log_metric("reconstruction_mse", history["val_loss"][-1])
+            study.progress.advance(1)
+            X_cv, X_test = autoencoder.transform(X_cv), autoencoder.transform(X_test)
+        scaler = StandardScaler().fit(X_cv)
+        estimator = make_estimator(self.name, params)
+        log_history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
+        predicted = estimator.predict(scaler.transform(X_test))
+        example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
+        info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
+        return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info)
+
+    # -- cost -------------------------------------------------------------------------------------
+    def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:
+        from core.study.cost import network_weights
+
+        data: TableInput = arm.data
+        width = data.table.X.shape[1]
+        if data.autoencoder is not None:
+            width = data.autoencoder["bottleneck"] or width // 2
+        weights = network_weights(width, list(params["hidden_units"]), len(arm.genres))
+        return cost.fit_seconds(params["epochs"], n_train, weights)
+
+    def extra_fits(self, arm: Arm, cost) -> tuple[int, float]:
+        from core.study.cost import network_weights
+
+        data: TableInput = arm.data
+        if data.autoencoder is None:
+            return 0, 0.0
+        d, folds = data.table.X.shape[1], len(arm.folds)
+        if cost is None:
+            return folds + 1, 0.0
+        width = data.autoencoder["bottleneck"] or d // 2
+        weights = network_weights(d, [2 * d, d, width, d, 2 * d], d)
+        epochs = data.autoencoder["epochs"]
+        return folds + 1, (folds * cost.fit_seconds(epochs, arm.n_dev * (folds - 1) / folds, weights)
+                           + cost.fit_seconds(epochs, arm.n_dev, weights))
+
+    # -- baselines --------------------------------------------------------------------------------
+    def run_baselines(self, study, parent: str) -> list[dict]:
+        """The FMA paper's classifiers on each raw feature table, scored once on its test split."""
+        import mlflow
+
+        from core.models.baselines import BASELINES, baseline_label, knn_neighbors, make_baseline
+        from core.study.evaluate import log_test_evaluation
+
+        rows, knn_k = [], study.spec.evaluation.knn_k
+        for arm in self._raw_tables(study.arms):
+            table, where = arm.data.table, f"{arm.settings['size']} {arm.settings['input']}"
+            cv, test = table.cv_rows, table.test_rows
+            for name in BASELINES:
+                params = {"model": name, "n_train": len(cv), "seed": study.spec.search.seed,
+                          **({"knn_k": knn_neighbors(len(cv), knn_k)} if name == "knn" else {})}
+                key = content_key(kind="baseline", data=table.fingerprint, **params)
+                label = baseline_label(name, len(cv), knn_k)
+                study.progress.set_current(f"{where}: baseline {label}")
+                done = study.reused("baseline", key, parent)
+                if done is not None:
+                    metrics = done.data.metrics
+                else:
+                    with study.child(f"{where} · {label}", "baseline", key, parent, arm, params=params,
+                                     tags={runtree.FAMILY: name, runtree.BASELINE: label}):
+                        start = time.perf_counter()
+                        model = make_baseline(name, len(cv), study.spec.search.seed, knn_k)
+                        model.fit(table.X[cv], table.labels[cv])
+                        mlflow.log_metric("fit_seconds", time.perf_counter() - start)
+                        metrics = log_test_evaluation(table.labels[test], model.predict(table.X[test]), table.genres)
+                study.progress.advance(1)
+                rows.append(study._row(arm, metrics, params, []) | {"search": f"{where} {label}", "model": label})
+        return rows
+
+    def baseline_fits(self, arms: list[Arm]) -> int:
+        from core.models.baselines import BASELINES
+
+        return len(BASELINES) * len(self._raw_tables(arms))
+
+    @staticmethod
+    def _raw_tables(arms: list[Arm]) -> list[Arm]:
+        """One arm per distinct table, named by the raw input the baselines see (features or embeddings)."""
+        import dataclasses
+
+        seen, out = set(), []
+        for arm in arms:
+            if arm.data.table.fingerprint not in seen:
+                seen.add(arm.data.table.fingerprint)
+                raw = "embeddings" if arm.data.kind == "embeddings" else "features"
+                out.append(dataclasses.replace(arm, settings={**arm.settings, "input": raw}))
+        return out
+
+
+def _active_run_id() -> str:
+    """The run this step belongs under (the search while folds are prepared, the final while refitting)."""
+    import mlflow
+
+    return mlflow.active_run().info.run_id
+
+
+def _log_autoencoder(history: dict, fit_seconds: float, encoder_tar: bytes) -> None:
+    """Curves, reconstruction error and the encoder (artifact ``encoder/``) on the active run."""
+    import mlflow
+
+    log_history(history)
+    mlflow.log_metrics({"reconstruction_mse": history["val_loss"][-1], "fit_seconds": fit_seconds})
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(encoder_tar)) as tar:
+            tar.extractall(tmp, filter="data")
+        mlflow.log_artifacts(str(Path(tmp) / "encoder"), "encoder")
+
+
+def _encoder_of(run):
+    """The fitted autoencoder a finished autoencoder run logged."""
+    import mlflow
+
+    from core.models.autoencoder import Autoencoder
+
+    folder = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="encoder")
+    return Autoencoder.load(Path(folder))
+
+
+FAMILY_CLASS = MLPFamily

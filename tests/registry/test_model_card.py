@@ -1,0 +1,59 @@
+"""ModelCard: what a version says it is, as tags and back; versions registered before cards."""
+from __future__ import annotations
+
+import pytest
+
+from core.errors import GenreLabError
+from core.registry import ModelCard
+
+
+def card(**changes) -> ModelCard:
+    fields = dict(family="keras_mlp", input_kind="autoencoder", window="center:30.0", dataset="fma_small",
+                  fingerprint="ab" * 32, synthetic=False, genres=["Hip-Hop", "Folk, Acoustic"], test_accuracy=0.61,
+                  n_test=800, test_accuracy_ci_low=0.576, test_accuracy_ci_high=0.643, run_id="r" * 32,
+                  extra={"size": "small"})
+    return ModelCard(**{**fields, **changes})
+
+
+def test_round_trip_through_tags():
+    original = card()
+    tags = original.to_tags()
+    assert all(isinstance(v, str) for v in tags.values())
+    assert tags["genres"] == '["Hip-Hop", "Folk, Acoustic"]' and tags["synthetic"] == "false"
+    assert tags["window"] == "center:30" and tags["size"] == "small" and tags["n_test"] == "800"
+    assert ModelCard.from_tags({**tags, "mlflow.internal": "x"}) == original
+    assert not original.takes_audio and card(input_kind="mels", window="full").takes_audio
+    assert original.accuracy_text == "61.0% [57.6, 64.3] on 800 tracks"
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"input_kind": "pixels"}, "input_kind 'pixels' is not one of features, autoencoder, mels, embeddings"),
+    ({"window": "30s"}, "window '30s' is not full, center:SECONDS or start:SECONDS:SECONDS"),
+    ({"extra": {"window": "full"}}, "extra tag(s) window would overwrite card fields"),
+    ({"test_accuracy": 0.7}, "test accuracy 0.7 must lie within its interval [0.576, 0.643] inside [0, 1]"),
+    ({"genres": []}, "genres is empty"),
+])
+def test_a_card_that_cannot_be_true_is_refused_in_one_line(changes, problem):
+    with pytest.raises(GenreLabError) as caught:
+        card(**changes)
+    assert str(caught.value) == f"model card: {problem}"
+
+
+def test_tags_of_a_version_that_is_not_a_genre_model():
+    with pytest.raises(GenreLabError, match=r"^model card: tag\(s\) dataset, family, .* missing$"):
+        ModelCard.from_tags({"owner": "someone"})
+    with pytest.raises(GenreLabError, match="^model card: malformed tag value"):
+        ModelCard.from_tags({**card().to_tags(), "n_test": "many"})
+
+
+@pytest.mark.parametrize("tags, kind", [
+    ({"family": "cnn", "clip_seconds": "3", "test_accuracy": "0.5000", "dataset": "demo", "synthetic": "true"}, "mels"),
+    ({"family": "keras_mlp", "input": "autoencoder", "test_accuracy": "0.4", "dataset": "demo"}, "autoencoder"),
+    ({"family": "sklearn_mlp", "input": "features", "test_accuracy": "0.4", "dataset": "demo"}, "features"),
+])
+def test_versions_registered_before_cards_read_what_their_tags_say(tags, kind):
+    old = ModelCard.from_tags(tags)
+    assert (old.input_kind, old.window, old.family, old.dataset) == (kind, "full", tags["family"], "demo")
+    assert old.test_accuracy == float(tags["test_accuracy"]) and old.n_test == 0 and old.fingerprint == ""
+    assert old.accuracy_text == f"{float(tags['test_accuracy']):.1%}"
+    assert "clip_seconds" in old.extra if kind == "mels" else "input" in old.extra

@@ -1,0 +1,61 @@
+"""``python -m core models``: the table, --json, promote, serve's one-line errors."""
+from __future__ import annotations
+
+import json
+
+from core.__main__ import main
+from tests.registry.conftest import FLAVOURS
+
+
+def test_table_lists_every_version_with_its_card(store, capsys):
+    assert main(["models"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["MODEL", "ALIASES", "INPUT", "WINDOW"]
+    by_ref = {row.split()[0]: row for row in rows}
+    for name, (family, kind) in FLAVOURS.items():
+        row = by_ref[f"{name}/1"]
+        assert f" {kind} " in row and f" {family} " in row and "50.0% [" in row and "demo (synthetic)" in row
+    assert "@clip-3s" in by_ref["genre-cnn/1"]
+
+
+def test_json_holds_the_whole_card(store, flavours, capsys):
+    assert main(["models", "--json"]) == 0
+    listed = {(v["name"], v["version"]): v for v in json.loads(capsys.readouterr().out)}
+    cnn = listed["genre-cnn", "1"]
+    assert cnn["aliases"] == ["clip-3s"] and cnn["input_kind"] == "mels" and cnn["window"] == "full"
+    assert cnn["genres"] == ["Electronic", "Pop", "Rock"] and cnn["n_test"] == 60 and cnn["synthetic"] is True
+    assert cnn["run_id"] == flavours["models"]["genre-cnn"][1] and cnn["extra"] == {"clip_seconds": "3"}
+    assert cnn["test_accuracy_ci_low"] < cnn["test_accuracy"] < cnn["test_accuracy_ci_high"]
+
+
+def test_promote_and_its_errors(store, capsys):
+    assert main(["models", "promote", "genre-mlp-ae", "1"]) == 0
+    assert capsys.readouterr().out == "genre-mlp-ae/1 is the champion of genre-mlp-ae\n"
+    assert main(["models", "promote", "genre-mlp-ae", "1"]) == 0
+    assert capsys.readouterr().out == "genre-mlp-ae/1 is the champion of genre-mlp-ae (was version 1)\n"
+    assert main(["models", "promote", "genre-mlp-ae", "4"]) == 1
+    assert capsys.readouterr().err == ("error: model genre-mlp-ae/4: not in the registry "
+                                       "(versions of genre-mlp-ae: 1)\n")
+
+
+def test_serve_names_an_unknown_model_in_one_line(store, capsys):
+    assert main(["models", "serve", "genre-svm"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: model 'genre-svm': not in the registry (registered models: ") and err.count("\n") == 1
+
+
+def test_serve_binds_to_localhost_with_this_environment():
+    from core.registry.commands import serve_command
+
+    command = serve_command("models:/genre-cnn/1", 5005)
+    assert command[1:] == ["-m", "mlflow", "models", "serve", "-m", "models:/genre-cnn/1", "--env-manager", "local",
+                           "--host", "127.0.0.1", "--port", "5005"]
+
+
+def test_an_unreadable_store_is_one_line(tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "mlflow.db"
+    broken.write_text("not a database\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{broken}")
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: sqlite:///{broken}: cannot read the ") and err.count("\n") == 1

@@ -1,0 +1,104 @@
+"""Every registered flavour loads with plain MLflow in a process that cannot import the checkout."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.registry.conftest import FLAVOURS
+
+#: Runs with ``python -I`` in a temporary folder: neither the working directory nor PYTHONPATH is on
+#: sys.path, so ``core`` can only come from the model's own code (``-B``: no .pyc files in the store).
+SCRIPT = r"""
+import json, sys
+try:
+    import core
+    sys.exit(f"the checkout is importable: {core.__file__}")
+except ImportError:
+    pass
+import mlflow
+import pandas as pd
+
+request = json.load(open(sys.argv[1]))
+mlflow.set_tracking_uri(request["store"])
+answers = {}
+for name, takes_audio in request["models"].items():
+    model = mlflow.pyfunc.load_model(f"models:/{name}/1")
+    if takes_audio:
+        frame = pd.DataFrame({"audio": [open(request["audio"], "rb").read()]})
+    else:
+        frame = pd.DataFrame([request["row"]], columns=request["columns"])
+    answers[name] = model.predict(frame).to_dict(orient="records")
+import core
+answers["core"] = core.__file__
+print(json.dumps(answers))
+"""
+
+
+@pytest.fixture(scope="module")
+def elsewhere(flavours, tmp_path_factory):
+    """What each flavour answers in a fresh process outside the checkout, and the file it was given."""
+    from core.predict import predictor
+    from tests.predict.conftest import write_audio
+
+    folder = tmp_path_factory.mktemp("elsewhere")
+    clip = write_audio(folder / "clip.mp3", seconds=7, sr=44100, channels=2)
+    row = predictor.file_features(clip)
+    request = {"store": flavours["uri"], "audio": str(clip), "columns": list(row.columns),
+               "row": row.iloc[0].tolist(), "models": {name: kind == "mels" for name, (_, kind) in FLAVOURS.items()}}
+    (folder / "request.json").write_text(json.dumps(request))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-I", "-B", "-c", SCRIPT, str(folder / "request.json")], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), clip
+
+
+def test_the_model_brought_its_own_code(elsewhere):
+    answers, _ = elsewhere
+    from core.config import PROJECT_ROOT
+
+    assert not answers["core"].startswith(str(PROJECT_ROOT))
+    assert answers["core"].endswith(os.path.join("code", "core", "__init__.py"))
+
+
+@pytest.mark.parametrize("name", sorted(FLAVOURS))
+def test_every_flavour_answers_as_in_the_project(elsewhere, flavours, name):
+    from core.predict import predictor
+
+    answers, clip = elsewhere
+    mine = predictor.predict_file(clip, f"{name}/1")
+    (answer,) = answers[name]
+    if FLAVOURS[name][1] == "mels":
+        assert set(answer) == {"top", "probabilities", "segments"}
+        assert answer["top"] == mine["top"]
+        assert [(s["start"], s["end"]) for s in answer["segments"]] == [(0, 3), (3, 6)]
+        probabilities = answer["probabilities"]
+    else:
+        probabilities = answer
+    assert list(probabilities) == ["Electronic", "Pop", "Rock"]
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(list(probabilities.values()), list(mine["probabilities"].values()), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(FLAVOURS))
+def test_every_flavour_carries_its_code_and_pinned_requirements(flavours, store, name):
+    from importlib import metadata
+    from pathlib import Path
+
+    import mlflow
+
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/1"))
+    assert (folder / "code" / "core" / "registry" / "pyfunc.py").is_file()
+    assert not list((folder / "code").rglob("__pycache__"))
+    pins = dict(line.split("==") for line in (folder / "requirements.txt").read_text().split())
+    expected = {"mlflow", "numpy", "pandas", "cloudpickle"} | (
+        {"keras", "tensorflow", "librosa", "soundfile", "soxr"} if name == "genre-cnn" else {"scikit-learn", "joblib"})
+    if name in ("genre-mlp", "genre-mlp-ae"):
+        expected |= {"keras", "tensorflow"}
+    assert set(pins) == expected
+    assert all(pins[dist] == metadata.version(dist) for dist in pins)
