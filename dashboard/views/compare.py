@@ -13,7 +13,7 @@ MAX_CONFUSION = 4
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def comparisons(uri: str, study_id: str, status: str) -> list[dict] | None:  # noqa: ARG001 - cache keys
+def comparisons(uri: str, study_id: str, status: str) -> list[dict] | None:
     """The study run's ``comparisons.json`` (written when it finishes), or None."""
     import mlflow
     from mlflow.exceptions import MlflowException

@@ -102,7 +102,7 @@ def start() -> None:
     def work() -> None:
         try:
             _building["store"] = build(folder)
-        except BaseException as err:  # noqa: BLE001 - handed to whoever waits for the store
+        except BaseException as err:
             _building["error"] = err
 
     folder = Path(tempfile.mkdtemp(prefix="genrelab-studies-", dir=FAST_TMP))
