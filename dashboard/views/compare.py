@@ -13,7 +13,7 @@ MAX_CONFUSION = 4
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def comparisons(uri: str, study_id: str, status: str) -> list[dict] | None:
+def comparisons(uri: str, study_id: str, status: str) -> list[dict] | None:  # uri, status: cache keys
     """The study run's ``comparisons.json`` (written when it finishes), or None."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -52,7 +52,7 @@ def paired_section(study_ids: list[str]) -> None:
     """Each study's paired comparisons: one sentence each, and the differences with their intervals."""
     st.subheader("Paired comparisons")
     found = False
-    for study_id in study_ids:
+    for study_id in [s for s in study_ids if s in shown.studies.index]:
         study = shown.studies.loc[study_id]
         rows = comparisons(uri, study_id, str(study["status"]))
         if not rows:

@@ -92,6 +92,7 @@ class StudyStore:
 
 
 _building: dict = {}
+_lock = threading.Lock()
 
 
 def start() -> None:
@@ -102,13 +103,25 @@ def start() -> None:
     def work() -> None:
         try:
             _building["store"] = build(folder)
-        except BaseException as err:
+        except BaseException as err:  # handed to whoever waits for the store
             _building["error"] = err
 
     folder = Path(tempfile.mkdtemp(prefix="genrelab-studies-", dir=FAST_TMP))
-    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(_cleanup, folder)
     _building["thread"] = threading.Thread(target=work, name="study-store", daemon=True)
     _building["thread"].start()
+
+
+def _cleanup(folder: Path) -> None:
+    """At exit: start no more workers, stop those still running (a session that ended early), then
+    remove the store."""
+    with _lock:
+        _building["closed"] = True
+        for process in _building.get("workers", []):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def study_store() -> StudyStore:
@@ -128,9 +141,13 @@ def build(folder: Path) -> StudyStore:
            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
     workers = {}
     for which in SPECS:
-        log = open(folder / f"{which}.log", "wb")
-        workers[which] = (subprocess.Popen([sys.executable, "-m", "tests.dashboard.studies", which, str(folder)],
-                                           cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        with _lock:  # never after the cleanup at exit
+            if _building.get("closed"):
+                raise RuntimeError("the test session ended")
+            log = open(folder / f"{which}.log", "wb")
+            workers[which] = (subprocess.Popen([sys.executable, "-m", "tests.dashboard.studies", which, str(folder)],
+                                               cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+            _building.setdefault("workers", []).append(workers[which][0])
     for which, (process, log) in workers.items():
         try:
             process.wait(timeout=STUDY_TIMEOUT_S)
