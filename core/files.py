@@ -49,3 +49,17 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
             tmp.write_text(data, encoding="utf-8")
         else:
             tmp.write_bytes(data)
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """A TOML file as a dict; a missing or unreadable file is a one-line GenreLabError naming it and ``what``."""
+    import tomllib
+
+    from core.errors import GenreLabError
+
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GenreLabError(f"{path}: {what} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise GenreLabError(f"{path}: not valid TOML ({err})") from None

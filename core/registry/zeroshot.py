@@ -31,12 +31,12 @@ import math
 import shutil
 import tempfile
 import threading
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import GenreLabError
+from core.files import read_toml
 from core.registry.pyfunc import AudioGenreModel, _log, audio_signature
 
 #: The registered model's name.
@@ -83,12 +83,7 @@ def read_mapping(path: str | Path = MAPPING, taggers: tuple[str, ...] | list[str
     from core.models.musicnn import MODELS, MSD_TAGS, MTT_TAGS
 
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GenreLabError(f"{path}: zero-shot mapping not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise GenreLabError(f"{path}: not a readable TOML mapping ({err})") from None
+    data = read_toml(path, "zero-shot mapping")
     known_tags = {"MSD_musicnn": MSD_TAGS, "MTT_musicnn": MTT_TAGS}
     top = sorted(top_genres) if top_genres is not None else fma_top_genres()
     table: dict[str, dict[str, dict[str, float]]] = {}

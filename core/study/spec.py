@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import GenreLabError
+from core.files import read_toml
 
 
 def _require(ok: bool, message: str) -> None:
@@ -176,12 +177,7 @@ class Spec:
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read, override and validate a spec file. Raises GenreLabError naming the file and the key."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GenreLabError(f"{path}: spec file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise GenreLabError(f"{path}: not valid TOML ({err})") from None
+    data = read_toml(path, "spec file")
     for item in overrides:
         apply_override(data, item, path)
     return Spec(path=path, data=data, sections=validate(data, path), overrides=list(overrides))

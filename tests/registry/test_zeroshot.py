@@ -61,7 +61,7 @@ def test_scores_are_weighted_tag_sums(tmp_path):
     ('unknown = []\n[MSD_musicnn]\n"rock" = { Rock = 1.5 }\n', "weight 1.5 for Rock is not in (0, 1]"),
     ('[MSD_musicnn]\n"rock" = { Rock = 1.0 }\n', "'unknown' must list exactly"),
     ('unknown = []\n[MSD_vgg]\n"rock" = { Rock = 1.0 }\n', "[MSD_vgg] is not a musicnn tagger"),
-    ('[MSD_musicnn\n', "not a readable TOML mapping"),
+    ('[MSD_musicnn\n', "not valid TOML"),
 ])
 def test_a_bad_table_is_refused_in_one_line(tmp_path, text, problem):
     path = tmp_path / "mapping.toml"
