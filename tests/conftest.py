@@ -5,6 +5,7 @@ Builders of test data (audio clips, FMA dataset roots) live in tests/builders.py
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ import pytest
 from tests.builders import write_audio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """Streamlit's AppTest runs a page as ``__main__``; processes spawned later (worker pools, Dask
+    nannies) would run that page again on start and die. Put the real ``__main__`` back after each test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
