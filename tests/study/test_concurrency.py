@@ -49,9 +49,10 @@ def start(spec, root, uri, *extra):
 def test_two_identical_studies_on_a_fresh_store(study_root, tmp_path, wait):
     uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"  # the store does not exist yet
     spec = write_spec(tmp_path, "twins", SPEC.format(epochs=40))
-    first = start(spec, study_root, uri)
+    extra = ["--wait"] if wait else []  # both wait: either may take the lock first
+    first = start(spec, study_root, uri, *extra)
     time.sleep(0.5)
-    second = start(spec, study_root, uri, *(["--wait"] if wait else []))
+    second = start(spec, study_root, uri, *extra)
     outcomes = [(p.wait(timeout=600), *p.communicate()) for p in (first, second)]
     for _, _, err in outcomes:
         assert "Traceback" not in err, err
