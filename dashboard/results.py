@@ -42,7 +42,7 @@ def tree(runs: pd.DataFrame) -> tuple[StudyTree, bool]:
     global _last
     if _last[0] is not runs:
         full = rt.read_tree(runs)
-        kinds = runs[KIND] if KIND in runs else pd.Series(dtype=object)
+        kinds = runs[KIND] if KIND in runs else pd.Series(index=runs.index, dtype=object)
         unknown = runs[kinds.notna() & ~kinds.isin(rt.KINDS)]
         old = set(full.candidates.loc[full.candidates["hyperparameters"].isna(), "study"].dropna())
         if PARENT in unknown:  # e.g. the old CNN study's "clip_length" runs, directly under their study

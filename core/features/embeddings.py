@@ -198,8 +198,13 @@ def warm_up(model: str = DEFAULT_MODEL) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # TensorFlow already started in this process: keep its threads
             pass
+    warm_up_tagger(_tagger(model))
+
+
+def warm_up_tagger(tagger) -> None:
+    """Run ``tagger`` once on 3 s of a tone, so numba compiles and TensorFlow traces here, not on a real file."""
     t = np.arange(int(MIN_SECONDS * SR), dtype=np.float32) / SR
-    waveform_embedding(0.1 * np.sin(2 * np.pi * 440 * t), SR, _tagger(model), DEFAULT_LAYER, source="warm-up")
+    waveform_embedding(0.1 * np.sin(2 * np.pi * 440 * t), SR, tagger, DEFAULT_LAYER, source="warm-up")
 
 
 def fill_embeddings(root: str | os.PathLike, model: str = DEFAULT_MODEL, layer: str = DEFAULT_LAYER,

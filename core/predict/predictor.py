@@ -11,10 +11,11 @@ What a model takes is what its card (:class:`core.registry.ModelCard`, the versi
 - *feature-row* models (input kind ``features`` / ``autoencoder``: ``genre-mlp``, ``genre-mlp-ae``) take
   FMA's 518 features, computed here on the card's ``window`` of the file (``full``: the whole file, as
   FMA's published features; ``center:30``...) exactly as ``python -m core features`` computes them.
-- *audio* models (``mels``, ``embeddings``: ``genre-cnn``) read the file themselves
-  (:meth:`core.registry.pyfunc.AudioGenreModel.classify_file`): every segment in bounded memory, the
-  clip's probabilities the mean of its segments' (the study's track vote), exactly as they answer when
-  served over HTTP.
+- *audio* models (``mels``, ``embeddings``: ``genre-cnn``, ``genre-zeroshot``, ``genre-mlp-embeddings``)
+  read the file themselves (:meth:`core.registry.pyfunc.AudioGenreModel.classify_file`), exactly as they
+  answer when served over HTTP: the CNN and the zero-shot model every segment in bounded memory, the
+  clip's probabilities the mean of its segments' (the study's track vote); the embeddings MLP the
+  musicnn vector of the card's window, as its training table was made.
 
 :func:`predict_file` returns the JSON-ready result of one file, or its one-line error.
 """

@@ -1,7 +1,8 @@
 """Registered genre models: self-contained MLflow pyfunc models, the card each version carries, champions.
 
 - :mod:`core.registry.pyfunc`: the models as MLflow pyfunc models, logged with their code and pinned
-  requirements (:func:`log_feature_model`, :func:`log_audio_model`).
+  requirements (:func:`log_feature_model`, :func:`log_audio_model`); :mod:`core.registry.embedding_model`
+  (an MLP on musicnn embeddings, audio in) and :mod:`core.registry.zeroshot` (pretrained taggers, no training).
 - :mod:`core.registry.card`: :class:`ModelCard`, what a version says it is, written as its tags.
 - :mod:`core.registry.versions`: :func:`register_version`, listing, the ``champion`` alias
   (:func:`promote`, :func:`promote_if_better`) and how a user names a version.

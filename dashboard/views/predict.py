@@ -108,9 +108,10 @@ def training_label(card) -> str:
     """What a model has heard, in a few words: real music (pretrained), the synthetic demo, or a dataset."""
     if card.extra.get("pretrained") == "true":
         return "pretrained on real music (not trained on your data)"
+    ears = " on musicnn embeddings (pretrained on real music)" if card.input_kind == "embeddings" else ""
     if card.synthetic:
-        return "trained on synthetic demo data"
-    return f"trained on {card.dataset or 'unknown data'}"
+        return f"trained on synthetic demo data{ears}"
+    return f"trained on {card.dataset or 'unknown data'}{ears}"
 
 
 def unknown_genres(card) -> list[str]:

@@ -2,8 +2,9 @@
 
 - Feature models: :func:`core.registry.log_feature_model` around a small Keras or scikit-learn MLP (and
   optionally an autoencoder) fitted on features of synthetic clips.
-- Audio model: :func:`core.registry.log_audio_model` around an untrained compact CNN with 4 filters per
-  block (audio in, clip and per-segment probabilities out).
+- Audio models: :func:`core.registry.log_audio_model` around an untrained compact CNN with 4 filters per
+  block (audio in, clip and per-segment probabilities out); :func:`core.registry.embedding_model.log_embedding_model`
+  around a small scikit-learn MLP fitted on musicnn embeddings of synthetic clips (audio in, one vector per file).
 Both are the project's real pyfunc classes and cards, so the tests see what users load; only the
 networks are tiny.
 """
@@ -99,4 +100,28 @@ def log_clip(clip_seconds: float = 3.0) -> tuple[str, str]:
               "band_mean": [-40.0] * DEFAULT_N_MELS, "band_std": [20.0] * DEFAULT_N_MELS}
     with run("test cnn") as active, tempfile.TemporaryDirectory() as tmp:
         info = log_audio_model(network, params, Path(tmp))
+    return info.model_uri, active.info.run_id
+
+
+def log_embedding(seed: int = 0, n_clips: int = 6, copies: int = 10) -> tuple[str, str]:
+    """A small scikit-learn MLP on MSD_musicnn penultimate vectors of synthetic clips (genre = clip index
+    mod 3, each vector repeated with 5 % jitter), logged with its checkpoint; returns (model URI, run id)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from core.features.embeddings import waveform_embedding
+    from core.models.mlp import make_estimator
+    from core.models.musicnn import MusicnnTagger
+    from core.registry.embedding_model import log_embedding_model
+    from tests.predict.conftest import music
+
+    rng = np.random.default_rng(seed)
+    tagger = MusicnnTagger("MSD_musicnn")
+    rows = np.stack([waveform_embedding(music(3.5, 22050, seed=i)[:, 0], 22050, tagger) for i in range(n_clips)])
+    X = np.concatenate([rows * rng.normal(1.0, 0.05, size=rows.shape) for _ in range(copies)]).astype(np.float32)
+    y = np.tile(np.array(GENRES)[np.arange(n_clips) % len(GENRES)], copies)
+    scaler = StandardScaler().fit(X)
+    estimator = make_estimator("sklearn_mlp", {"hidden_units": [8], "epochs": 3, "seed": seed})
+    estimator.fit(scaler.transform(X), y)
+    with run("test sklearn_mlp on embeddings") as active:
+        info = log_embedding_model(estimator, scaler, "sklearn_mlp", "MSD_musicnn", "penultimate", "full")
     return info.model_uri, active.info.run_id

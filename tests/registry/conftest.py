@@ -1,5 +1,6 @@
 """One store (session-wide) holding every registered flavour: Keras MLP, scikit-learn MLP, MLP on
-autoencoder codes, CNN on log-mel clips, each logged by the project's code on a tiny network."""
+autoencoder codes, CNN on log-mel clips, MLP on musicnn embeddings, each logged by the project's code on
+a tiny network."""
 from __future__ import annotations
 
 import pytest
@@ -10,6 +11,7 @@ FLAVOURS = {
     "genre-mlp-sklearn": ("sklearn_mlp", "features"),
     "genre-mlp-ae": ("keras_mlp", "autoencoder"),
     "genre-cnn": ("cnn", "mels"),
+    "genre-mlp-embeddings": ("sklearn_mlp", "embeddings"),
 }
 
 
@@ -31,10 +33,13 @@ def flavours(tmp_path_factory) -> dict:
         logged = {"genre-mlp": builders.log_feature("keras_mlp"),
                   "genre-mlp-sklearn": builders.log_feature("sklearn_mlp"),
                   "genre-mlp-ae": builders.log_feature("keras_mlp", autoencoder=True),
-                  "genre-cnn": builders.log_clip(3.0)}
+                  "genre-cnn": builders.log_clip(3.0),
+                  "genre-mlp-embeddings": builders.log_embedding()}
         for name, (model_uri, run_id) in logged.items():
             family, kind = FLAVOURS[name]
-            extra = {"clip_seconds": 3} if kind == "mels" else {"size": "small"}
+            extra = ({"clip_seconds": 3} if kind == "mels" else
+                     {"size": "small", "embedding_model": "MSD_musicnn", "embedding_layer": "penultimate"}
+                     if kind == "embeddings" else {"size": "small"})
             register_version(model_uri, name, builders.card(family, kind, run_id, **extra),
                              aliases=["clip-3s"] if kind == "mels" else [])
         yield {"uri": uri, "models": logged}

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from core.registry import AUDIO_INPUTS
 from tests.registry.conftest import FLAVOURS
 
 #: Runs with ``python -I`` in a temporary folder: neither the working directory nor PYTHONPATH is on
@@ -49,7 +50,7 @@ def elsewhere(flavours, tmp_path_factory):
     clip = write_audio(folder / "clip.mp3", seconds=7, sr=44100, channels=2)
     row = predictor.file_features(clip)
     request = {"store": flavours["uri"], "audio": str(clip), "columns": list(row.columns),
-               "row": row.iloc[0].tolist(), "models": {name: kind == "mels" for name, (_, kind) in FLAVOURS.items()}}
+               "row": row.iloc[0].tolist(), "models": {name: kind in AUDIO_INPUTS for name, (_, kind) in FLAVOURS.items()}}
     (folder / "request.json").write_text(json.dumps(request))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-I", "-B", "-c", SCRIPT, str(folder / "request.json")], cwd=folder, env=env,
@@ -73,10 +74,12 @@ def test_every_flavour_answers_as_in_the_project(elsewhere, flavours, name):
     answers, clip = elsewhere
     mine = predictor.predict_file(clip, f"{name}/1")
     (answer,) = answers[name]
-    if FLAVOURS[name][1] == "mels":
+    if FLAVOURS[name][1] in AUDIO_INPUTS:
         assert set(answer) == {"top", "probabilities", "segments"}
         assert answer["top"] == mine["top"]
-        assert [(s["start"], s["end"]) for s in answer["segments"]] == [(0, 3), (3, 6)]
+        # the CNN answers per 3 s clip; the embeddings MLP once per file (one vector per track)
+        spans = [(0, 3), (3, 6)] if FLAVOURS[name][1] == "mels" else []
+        assert [(s["start"], s["end"]) for s in answer["segments"]] == spans
         probabilities = answer["probabilities"]
     else:
         probabilities = answer
@@ -96,9 +99,12 @@ def test_every_flavour_carries_its_code_and_pinned_requirements(flavours, store,
     assert (folder / "code" / "core" / "registry" / "pyfunc.py").is_file()
     assert not list((folder / "code").rglob("__pycache__"))
     pins = dict(line.split("==") for line in (folder / "requirements.txt").read_text().split())
+    audio = {"keras", "tensorflow", "librosa", "soundfile", "soxr"}
     expected = {"mlflow", "numpy", "pandas", "cloudpickle"} | (
-        {"keras", "tensorflow", "librosa", "soundfile", "soxr"} if name == "genre-cnn" else {"scikit-learn", "joblib"})
+        audio if name == "genre-cnn" else {"scikit-learn", "joblib"})
     if name in ("genre-mlp", "genre-mlp-ae"):
         expected |= {"keras", "tensorflow"}
+    if name == "genre-mlp-embeddings":
+        expected |= audio
     assert set(pins) == expected
     assert all(pins[dist] == metadata.version(dist) for dist in pins)

@@ -26,7 +26,7 @@ from core.study.executor import shared
 from core.study.families import Family
 from core.study.lineage import content_key, indices_fingerprint, log_history
 
-REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae"}
+REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae", "embeddings": "genre-mlp-embeddings"}
 
 
 @dataclass
@@ -55,6 +55,7 @@ class TableInput:
     table: FeatureTable
     kind: str
     autoencoder: dict | None = None                       # the autoencoder's params (autoencoder input)
+    embeddings: EmbeddingsSection | None = None           # which vectors (embeddings input)
     matrix: object = None                                 # executor handle of the table's matrix
     codes: dict[int, object] = field(default_factory=dict)  # fold → executor handle of its codes
 
@@ -161,11 +162,11 @@ class MLPFamily(Family):
             details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
             arms.append(Arm(
                 label=f"{table.size} {kind}", settings={"size": table.size, "input": kind},
-                data=TableInput(table, kind, autoencoder), dataset=table, genres=table.genres, folds=folds,
+                data=TableInput(table, kind, autoencoder, spec.embeddings if kind == "embeddings" else None),
+                dataset=table, genres=table.genres, folds=folds,
                 fold_ids=fold_ids, fingerprint=content_key(table=table.fingerprint, autoencoder=autoencoder),
                 n_dev=len(table.cv_rows), n_test=len(table.test_rows), window=table.window,
                 source=str(features or root), details=details,
-                # an embeddings model needs audio in (the musicnn network first): not registered yet
                 registered_name=None if features else REGISTERED.get(kind)))
         return arms
 
@@ -222,6 +223,7 @@ class MLPFamily(Family):
         from core.models.autoencoder import Autoencoder
         from core.models.mlp import make_estimator
         from core.registry import log_feature_model
+        from core.registry.embedding_model import log_embedding_model
 
         data: TableInput = arm.data
         table = data.table
@@ -244,9 +246,15 @@ class MLPFamily(Family):
         estimator = make_estimator(self.name, params)
         log_history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
         predicted = estimator.predict(scaler.transform(X_test))
-        example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
-        info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
-        return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info)
+        if data.embeddings is not None:  # audio in: the model computes the embedding itself
+            e = data.embeddings
+            info = log_embedding_model(estimator, scaler, self.name, e.model, e.layer, table.window)
+            extra = {"embedding_model": e.model, "embedding_layer": e.layer}
+        else:
+            example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
+            info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
+            extra = {}
+        return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info, card_extra=extra)
 
     # -- cost -------------------------------------------------------------------------------------
     def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:

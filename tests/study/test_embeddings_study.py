@@ -1,0 +1,93 @@
+"""The embeddings input end to end: musicnn vectors of real audio files → a tiny study beside FMA's
+features → baselines on both → the registered ``genre-mlp-embeddings`` model, which takes audio and
+computes the vector itself exactly as the cache holds it.
+
+The root has 3 genres x 6 tracks of 3.5 s synthetic audio; the study runs once per module.
+"""
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+
+from core.features.embeddings import EmbeddingStore, fill_embeddings
+from core.study.engine import run_study
+from core.study.spec import load_spec
+from tests.builders import audio_path, build_fma_root, genre_rows, write_audio
+from tests.study.conftest import write_spec
+
+SPEC = """
+[dataset]
+sizes = ["small"]
+[input]
+kinds = ["features", "embeddings"]
+[embeddings]
+model = "MSD_musicnn"
+layer = "penultimate"
+[model]
+family = "keras_mlp"
+[search]
+n_candidates = 1
+folds = 2
+[search.space]
+hidden_units = [[16]]
+epochs = [3]
+batch_size = [16]
+[evaluation]
+register = true
+[compute]
+parallel = "none"
+"""
+
+
+@pytest.fixture(scope="module")
+def study(module_store, tmp_path_factory):
+    rows = genre_rows(6)
+    root = build_fma_root(tmp_path_factory.mktemp("emb") / "fma", rows,
+                          audio={r.track_id: 3.5 for r in rows}, echonest=False)
+    report, store = fill_embeddings(root, workers=1)
+    spec_path = write_spec(tmp_path_factory.mktemp("spec"), "embeddings_test", SPEC)
+    results = run_study(load_spec(spec_path), data=str(root))
+    return {"root": root, "store": store, "report": report, "results": results, "rows": rows,
+            "runs": mlflow.search_runs(search_all_experiments=True)}
+
+
+def test_the_embeddings_search_runs_beside_the_features_one(study):
+    assert study["report"].failures.empty and study["report"].computed == 18
+    by_input = {r["input"]: r for r in study["results"] if r["model"] == "keras_mlp"}
+    assert set(by_input) == {"features", "embeddings"}
+    for row in by_input.values():
+        assert 0 <= row["cv_mean"] <= 1 and len(row["cv_folds"]) == 2
+        assert row["test_ci_low"] <= row["test_accuracy"] <= row["test_ci_high"] and row["n_test"] > 0
+    runs = study["runs"]
+    searches = runs[runs["tags.genrelab.kind"] == "search"]
+    emb = searches[searches["tags.genrelab.input"] == "embeddings"].iloc[0]
+    assert emb["params.n_features"] == "400" and emb["params.embeddings.model"] == "MSD_musicnn"
+    baselines = runs[runs["tags.genrelab.kind"] == "baseline"]
+    assert len(baselines) == 6  # logistic regression, SVM, kNN on the features and on the embeddings
+
+
+def test_the_registered_model_takes_audio_and_computes_the_cached_vector(study):
+    from core.predict import predictor
+
+    version = mlflow.tracking.MlflowClient().get_model_version("genre-mlp-embeddings", "1")
+    assert version.tags["input_kind"] == "embeddings" and version.tags["window"] == "full"
+    assert version.tags["embedding_model"] == "MSD_musicnn" and version.tags["embedding_layer"] == "penultimate"
+    test_track = next(r.track_id for r in study["rows"] if r.split == "test" and r.subset == "small")
+    path = audio_path(study["root"], test_track)
+    answer = predictor.predict_file(path, "genre-mlp-embeddings/1")
+    assert "error" not in answer, answer
+    assert list(answer["probabilities"]) == ["Hip-Hop", "Pop", "Rock"] and answer["segments"] == []
+    model = predictor.load(predictor.resolve("genre-mlp-embeddings/1")).pyfunc.unwrap_python_model()
+    cached = EmbeddingStore.for_root(study["root"]).load(test_track)
+    expected = model.classifier.predict_proba(cached[None])[0]
+    np.testing.assert_allclose(list(answer["probabilities"].values()), expected / expected.sum(), atol=1e-5)
+
+
+def test_a_file_too_short_for_one_patch_is_refused_in_one_line(study, tmp_path):
+    from core.predict import predictor
+
+    short = write_audio(tmp_path / "short.wav", seconds=2.0)
+    answer = predictor.predict_file(short, "genre-mlp-embeddings/1")
+    assert answer["error"].startswith(str(short)) and "\n" not in answer["error"]
+    assert "too short (2.00 s of audio, at least 3 s needed)" in answer["error"]
