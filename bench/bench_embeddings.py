@@ -11,7 +11,16 @@ so they cost the same; MSD_musicnn is measured.
 
 Also the zero-shot genre model (``core.registry.zeroshot``, what ``genre-zeroshot`` runs once loaded):
 warm ``classify_file`` on the same MP3 (decode, 3 s segments, taggers, tag -> genre table, raw tags),
-with both taggers (its default) and with MSD_musicnn alone.
+with both taggers (its default) and with MSD_musicnn alone, on one core and, in a child process
+(``--all-cores``), with TensorFlow's default threads on every core, as ``predict`` and ``mlflow models
+serve`` run it.
+
+And the batch: warm worker processes, one per core, one thread each (the embeddings command's setup),
+embed copies of 4 clips; clips per second and the projection for fma_small (8,000 clips).
+
+The reference point: musicnn's own TF1 graph (0.1.0, its float16 cast removed), run on this machine's
+core in an isolated environment (see tests/models/make_musicnn_reference.py), took 0.52-0.54 s for the
+network on 10 patches (2026-11-30, idle); this Keras 3 version 0.36-0.39 s.
 """
 from __future__ import annotations
 
@@ -20,19 +29,22 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-# One core: pin the process and every thread pool before numpy, numba or TensorFlow start.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-    os.environ[var] = "1"
+#: Child mode: the zero-shot model with every core (TensorFlow's default threads); prints JSON.
+ALL_CORES = "--all-cores" in sys.argv
+# One thread per pool, set before numpy, numba or TensorFlow start (main() pins the process to one core;
+# the batch's worker processes inherit one thread each, as the embeddings command gives them).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+if not ALL_CORES:
+    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
@@ -42,13 +54,14 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = "MSD_musicnn"
+FMA_SMALL_CLIPS = 8000
 
 
-def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100) -> Path:
+def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100, seed: int = 0) -> Path:
     """Stereo harmonics with a changing pitch, a tremolo, a kick and noise, encoded as MP3."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
-    pitch = 220 * 2 ** (np.floor(t) % 5 / 12)
+    pitch = (220 + 20 * seed) * 2 ** (np.floor(t) % 5 / 12)
     phase = 2 * np.pi * np.cumsum(pitch) / sr
     y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
     beat = t % 0.5
@@ -74,7 +87,8 @@ def summary(wall: list[float], cpu: list[float]) -> dict:
 
 
 def zero_shot_times(clip: Path, repeats: int) -> dict:
-    """Warm ``ZeroShotGenreModel.classify_file`` on ``clip``, for both taggers and for MSD alone."""
+    """Warm ``ZeroShotGenreModel.classify_file`` on ``clip``, for both taggers and for MSD alone (this
+    process's cores and threads)."""
     from core.registry.zeroshot import ZeroShotGenreModel
 
     rows = {}
@@ -90,10 +104,47 @@ def zero_shot_times(clip: Path, repeats: int) -> dict:
     return rows
 
 
+def _embed_job(job) -> None:
+    """One clip of the batch measurement (module level: worker processes unpickle it)."""
+    from core.features.embeddings import _tagger, file_embedding
+
+    file_embedding(job.path, _tagger(MODEL), "penultimate")
+
+
+def batch_throughput(clip: Path, workers: int) -> dict:
+    """Clips per second of warm embedding workers (one per core, one thread each) on copies of 4 clips."""
+    from functools import partial
+
+    from bench.bench_features import steady_throughput
+    from core.features.batch import Job
+    from core.features.embeddings import warm_up
+
+    clips = [clip] + [music_mp3(clip.with_name(f"clip{i}.mp3"), seed=i) for i in range(1, 4)]
+    jobs = [Job(i, clips[i % len(clips)]) for i in range(12 * workers)]
+    rate = steady_throughput(_embed_job, jobs, workers, partial(warm_up, MODEL))
+    return {"workers": workers, "clips": len(jobs), "clips_per_second": round(rate, 3),
+            "fma_small_minutes": round(FMA_SMALL_CLIPS / rate / 60, 1)}
+
+
+def zero_shot_all_cores(clip: Path, repeats: int) -> dict:
+    """``zero_shot_times`` in a child process with TensorFlow's default threads on every core."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    proc = subprocess.run([sys.executable, __file__, "--all-cores", "--clip", str(clip), "--repeats", str(repeats)],
+                          capture_output=True, text=True, check=True, env=env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--all-cores", action="store_true", help="(child mode) zero-shot on every core, JSON out")
+    parser.add_argument("--clip", type=Path, help="(child mode) the MP3 to classify")
     args = parser.parse_args()
+    if args.all_cores:
+        print(json.dumps(zero_shot_times(args.clip, args.repeats)))
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[0]})
 
     import tensorflow as tf
 
@@ -122,13 +173,17 @@ def main() -> None:
         x = cut[2]
         network = timed(lambda: tagger.predict(x), args.repeats)
         zero_shot = zero_shot_times(clip, args.repeats)
+        os.sched_setaffinity(0, set(cores))  # children may use every core again
+        zero_shot_every_core = zero_shot_all_cores(clip, args.repeats)
+        batch = batch_throughput(clip, len(cores))
 
-    vector = total[2]
+    vector, b = total[2], batch
     row = {"model": MODEL, "patches": int(len(x)), "embedding_size": int(vector.size), **summary(*total[:2]),
            "parts": {name: summary(*part[:2]) for name, part in
                      (("decode_resample", decode), ("patches", cut), ("network", network))},
            "build_seconds": round(build_seconds, 3), "first_call_seconds": round(first_call_seconds, 3),
-           "repeats": args.repeats, "zero_shot": zero_shot}
+           "repeats": args.repeats, "zero_shot": zero_shot, "zero_shot_all_cores": zero_shot_every_core,
+           "batch": batch}
     report = {
         "benchmark": "embeddings",
         "input": "30 s stereo 44.1 kHz MP3 (synthetic music)",
@@ -162,9 +217,14 @@ def main() -> None:
              f"the first call (numba compilation, graph tracing) {r['first_call_seconds']:.2f} s.", "",
              "Zero-shot genre model (`genre-zeroshot`), warm `classify_file` on the same MP3 (decode, "
              "3 s segments, taggers, tag -> genre table, raw tags):", "",
-             "| taggers | median s | min s | max s | median CPU s | segments |", "|---|---|---|---|---|---|",
-             *(f"| {label} | {z['median_seconds']:.3f} | {z['min_seconds']:.3f} | {z['max_seconds']:.3f} | "
-               f"{z['median_cpu_seconds']:.3f} | {z['segments']} |" for label, z in r["zero_shot"].items())]
+             "| taggers | cores | median s | min s | max s | median CPU s | segments |", "|---|---|---|---|---|---|---|",
+             *(f"| {label} | {n} | {z['median_seconds']:.3f} | {z['min_seconds']:.3f} | {z['max_seconds']:.3f} | "
+               f"{z['median_cpu_seconds']:.3f} | {z['segments']} |"
+               for n, rows in ((1, r["zero_shot"]), (len(cores), r["zero_shot_all_cores"]))
+               for label, z in rows.items()), "",
+             f"Batch: {b['workers']} warm worker processes (one thread each) embedded {b['clips']} clips at "
+             f"{b['clips_per_second']:.2f} clips/s: fma_small ({FMA_SMALL_CLIPS} clips) in about "
+             f"{b['fma_small_minutes']:.0f} min on this machine."]
     (RESULTS / "embeddings.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

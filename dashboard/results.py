@@ -27,7 +27,7 @@ SIZE_ORDER = ["8k", "small", "25k", "medium", "45k", "large", "all"]
 ORIGINAL_STUDY = {"small": 0.49, "medium": 0.63, "large": 0.64}
 SIZE_SUBSET = {"8k": "small", "25k": "medium", "45k": "large", "small": "small", "medium": "medium",
                "large": "large"}
-INPUT_NAMES = {"features": "raw features", "autoencoder": "autoencoder codes"}
+INPUT_NAMES = {"features": "raw features", "autoencoder": "autoencoder codes", "embeddings": "musicnn embeddings"}
 WINDOWS = {"full": "features computed on full tracks (FMA's published table)"}
 OLD_STORE_NOTE = ("Some runs in this store were written by an older version of FMA Genre Lab (before the "
                   "one study engine) and are not shown: rerun their specs to rebuild them, e.g. "

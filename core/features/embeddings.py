@@ -202,7 +202,9 @@ def warm_up(model: str = DEFAULT_MODEL) -> None:
 
 
 def warm_up_tagger(tagger) -> None:
-    """Run ``tagger`` once on 3 s of a tone, so numba compiles and TensorFlow traces here, not on a real file."""
+    """Trace ``tagger``'s network and embed 3 s of a tone, so TensorFlow traces and numba compiles here,
+    not on a real file."""
+    tagger.warm_up()
     t = np.arange(int(MIN_SECONDS * SR), dtype=np.float32) / SR
     waveform_embedding(0.1 * np.sin(2 * np.pi * 440 * t), SR, tagger, DEFAULT_LAYER, source="warm-up")
 

@@ -422,6 +422,13 @@ class MusicnnTagger:
         return {name: np.concatenate([np.asarray(p[name]) for p in parts]).astype(np.float32, copy=False)
                 for name in OUTPUTS}
 
+    def warm_up(self) -> None:
+        """Trace the network now for every batch size: Keras traces it for the first input shape and
+        once more, with the batch dimension left open, for the next (about a second each on a CPU), so
+        without this the first real file after a one-patch warm-up pays a second trace."""
+        for n in (1, 2):
+            self.predict(np.zeros((n, PATCH_FRAMES, N_MELS), dtype=np.float32))
+
     def predict_file(self, path: str | os.PathLike, *, min_seconds: float = MIN_SECONDS) -> dict[str, np.ndarray]:
         """Decode an audio file (mono, 16 kHz) and :meth:`predict` its patches.
 

@@ -314,11 +314,16 @@ def audio_signature() -> ModelSignature:
 
 def _log(python_model, artifacts: dict, signature: ModelSignature, modules: list[str], input_example=None):
     """Log ``python_model`` as artifact ``model`` with this package as its code and pinned requirements."""
-    return mlflow.pyfunc.log_model(
-        name="model", python_model=python_model, artifacts=artifacts, signature=signature,
-        input_example=input_example, code_paths=[str(CORE_DIR)],
-        # Explicit pins: inferring them loads the model in a subprocess (about 20 s per model).
-        pip_requirements=requirements(["mlflow", "cloudpickle", "numpy", "pandas", *modules]))
+    import warnings
+
+    with warnings.catch_warnings():
+        # Audio models log no example on purpose (it would be megabytes of base64); MLflow warns about it.
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=python_model, artifacts=artifacts, signature=signature,
+            input_example=input_example, code_paths=[str(CORE_DIR)],
+            # Explicit pins: inferring them loads the model in a subprocess (about 20 s per model).
+            pip_requirements=requirements(["mlflow", "cloudpickle", "numpy", "pandas", *modules]))
 
 
 def requirements(modules: list[str]) -> list[str]:

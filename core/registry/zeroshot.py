@@ -160,6 +160,8 @@ class ZeroShotGenreModel(AudioGenreModel):
                    meta["clip_tags"])
         # Pay the first call's cost (numba compilation, graph tracing: seconds) while loading, not on
         # the first file or HTTP request.
+        for tagger in self.taggers:
+            tagger.warm_up()
         t = np.arange(self.sample_rate * 3, dtype=np.float32) / self.sample_rate
         self.taggrams(0.1 * np.sin(2 * np.pi * 440 * t))
 

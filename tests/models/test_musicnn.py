@@ -193,6 +193,15 @@ def test_predict_checks_the_patch_shape(taggers):
         taggers["MSD_musicnn"].predict(np.zeros((2, 100, 96), dtype=np.float32))
 
 
+def test_after_warm_up_no_batch_size_traces_the_network_again(taggers):
+    tagger = taggers["MTT_musicnn"]
+    tagger.warm_up()
+    traced = tagger.network.predict_function.experimental_get_tracing_count()
+    for n in (3, 10, 16, 1):
+        tagger.predict(np.zeros((n, musicnn.PATCH_FRAMES, musicnn.N_MELS), dtype=np.float32))
+    assert tagger.network.predict_function.experimental_get_tracing_count() == traced
+
+
 # ----------------------------------------------------------------------------------- weights
 
 
