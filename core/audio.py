@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from core import numba_cache
 from core.errors import GenreLabError
+
+# librosa's kernels are cached by numba on disk; reaching librosa goes through this module, so the
+# cache is locked here before any of them can compile (core.numba_cache says why).
+numba_cache.install()
 
 #: Shortest usable input, in seconds (the predictor's and the feature extractor's default).
 MIN_SECONDS = 1.0

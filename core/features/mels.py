@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio import load_audio  # also locks numba's cache before librosa runs
 from core.data import fma
 from core.features.batch import ArrayStore, BatchReport, Job, run_jobs
 from core.files import write_atomic
@@ -164,8 +165,6 @@ class MelCache(ArrayStore):
 
     def compute(self, track_id, audio_path: str | os.PathLike) -> Path:
         """Decode ``audio_path`` at the cache's rate, compute its log-mel and store it (raises AudioError)."""
-        from core.audio import load_audio
-
         y, _ = load_audio(audio_path, sr=self.sr)
         return self.save(track_id, log_mel(y, self.sr, self.n_fft, self.hop_length, self.n_mels))
 
