@@ -1,16 +1,21 @@
 """numba's on-disk cache, made safe for several processes at once.
 
-librosa compiles its kernels with ``numba.jit(cache=True)``: the first use writes machine code beside
-librosa's sources, and every later process loads it (about 2 s instead of about 30 s of compiling).
-numba 0.68 does not lock that cache. When two processes save *different* signatures of one function
-at the same time (two feature workers starting together), both read the same index, both take the
-first free data file, and the index ends up pointing a signature at the other one's machine code: a
-later process that loads it crashes with a segmentation fault (seen in CI, in librosa's ``localmax``).
+librosa compiles its kernels with ``numba.jit(cache=True)`` (and ``guvectorize(cache=True)``): the first
+use writes machine code beside librosa's sources, and every later process loads it (about 2 s instead of
+about 30 s of compiling). numba 0.68 does not coordinate processes over that cache, and two things go
+wrong when several start together on a cold cache (two feature workers, a job beside the dashboard):
 
-:func:`install` wraps the cache's index-and-data save in an exclusive ``fcntl`` lock, and its load in a
-shared one, on a ``<index>.lock`` file beside the index, so a save is seen whole or not at all. Every
-process that may run librosa installs it: :mod:`core.audio` does on import, and every path that
-reaches librosa imports it first.
+- two processes compile the same kernel and both save it; a ``guvectorize`` wrapper saved by one then
+  sits beside the kernel saved by the other, whose symbols it does not match: every later process that
+  loads the pair crashes with a segmentation fault (seen in CI, in librosa's ``localmax``);
+- two processes saving *different* signatures at once both read the same index and both take the first
+  free data file, so the index can point a signature at the other one's code.
+
+:func:`install` makes a cached function's compile (look in the cache, else compile and save) exclusive
+across processes, with an ``fcntl`` lock on a ``<index>.lock`` file beside the function's index: the
+second process waits, then loads what the first saved. The index's save and load take the same lock
+(exclusive / shared), so a save is seen whole or not at all. Every process that may run librosa
+installs it: :mod:`core.audio` does on import, and every path that reaches librosa imports it first.
 """
 from __future__ import annotations
 
@@ -20,17 +25,22 @@ import os
 from contextlib import contextmanager
 
 _installed = False
+#: Index files this process holds locked. numba compiles one function at a time per process, and a
+#: compile saves (and may compile other functions) inside it: those find their lock already held.
+_held: set[str] = set()
 
 
 def install() -> None:
-    """Lock numba's cache index in this process (idempotent)."""
+    """Coordinate this process's use of numba's cache with other processes (idempotent)."""
     global _installed
     if _installed:
         return
     from numba.core.caching import IndexDataCacheFile
+    from numba.core.dispatcher import Dispatcher
 
     for name, mode in (("save", fcntl.LOCK_EX), ("flush", fcntl.LOCK_EX), ("load", fcntl.LOCK_SH)):
         setattr(IndexDataCacheFile, name, _locking(getattr(IndexDataCacheFile, name), mode))
+    Dispatcher.compile = _exclusive_compile(Dispatcher.compile)
     _installed = True
 
 
@@ -43,8 +53,28 @@ def _locking(method, mode: int):
     return locked
 
 
+def _exclusive_compile(compile_):
+    """``Dispatcher.compile`` holding its cache's lock across processes (uncached functions: as is)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    @functools.wraps(compile_)
+    def compile(self, sig):
+        cache_file = getattr(getattr(self, "_cache", None), "_cache_file", None)
+        if cache_file is None:
+            return compile_(self, sig)
+        # numba's own (re-entrant) lock first: one compiling thread per process, so the file lock is
+        # never awaited by a thread while another thread of this process holds it.
+        with global_compiler_lock, _lock(cache_file._index_path, fcntl.LOCK_EX):
+            return compile_(self, sig)
+
+    return compile
+
+
 @contextmanager
 def _lock(index_path: str, mode: int):
+    if index_path in _held:  # already held by this process (see _held)
+        yield
+        return
     try:
         fd = os.open(f"{index_path}.lock", os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:  # a cache folder we cannot write to: numba cannot save there either
@@ -52,6 +82,10 @@ def _lock(index_path: str, mode: int):
         return
     try:
         fcntl.flock(fd, mode)
-        yield
+        _held.add(index_path)
+        try:
+            yield
+        finally:
+            _held.discard(index_path)
     finally:
         os.close(fd)

@@ -38,3 +38,50 @@ def test_installing_twice_wraps_once():
     save = caching.IndexDataCacheFile.save
     numba_cache.install()
     assert caching.IndexDataCacheFile.save is save and save.__wrapped__.__name__ == "save"
+
+
+KERNEL = '''
+import numba
+
+@numba.njit(cache=True)
+def kernel(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i] * x[i] - i
+    return total
+'''
+
+COMPILER = r'''
+import json, sys, time
+import numpy as np
+from core import numba_cache
+numba_cache.install()
+sys.path.insert(0, sys.argv[1])
+import kernel_module
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # start together
+kernel_module.kernel(np.arange(5.0))
+stats = kernel_module.kernel.stats
+print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
+'''
+
+
+def test_two_processes_starting_together_compile_a_cached_function_once(tmp_path):
+    """The second waits for the first and loads its code: no two copies of one kernel in the cache."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    (tmp_path / "kernel_module.py").write_text(KERNEL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(PROJECT_ROOT)}
+    start = str(time.time() + 4)
+    procs = [subprocess.Popen([sys.executable, "-c", COMPILER, str(tmp_path), start], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted((r["misses"], r["hits"]) for r in results) == [(0, 1), (1, 0)]
