@@ -22,12 +22,13 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import threading
 from contextlib import contextmanager
 
 _installed = False
-#: Index files this process holds locked. numba compiles one function at a time per process, and a
-#: compile saves (and may compile other functions) inside it: those find their lock already held.
-_held: set[str] = set()
+#: ``.paths``: the index files this thread holds locked. A compile saves (and may compile other
+#: functions) inside it: those find their lock already held. Other threads take their own lock.
+_held = threading.local()
 
 
 def install() -> None:
@@ -62,8 +63,8 @@ def _exclusive_compile(compile_):
         cache_file = getattr(getattr(self, "_cache", None), "_cache_file", None)
         if cache_file is None:
             return compile_(self, sig)
-        # numba's own (re-entrant) lock first: one compiling thread per process, so the file lock is
-        # never awaited by a thread while another thread of this process holds it.
+        # numba's own (re-entrant) lock first, as every compile takes it: a thread holding the file lock
+        # never waits for a thread of this process that waits for the file lock.
         with global_compiler_lock, _lock(cache_file._index_path, fcntl.LOCK_EX):
             return compile_(self, sig)
 
@@ -72,7 +73,8 @@ def _exclusive_compile(compile_):
 
 @contextmanager
 def _lock(index_path: str, mode: int):
-    if index_path in _held:  # already held by this process (see _held)
+    held = _held.__dict__.setdefault("paths", set())
+    if index_path in held:  # already held further up this thread's stack
         yield
         return
     try:
@@ -81,11 +83,11 @@ def _lock(index_path: str, mode: int):
         yield
         return
     try:
-        fcntl.flock(fd, mode)
-        _held.add(index_path)
+        fcntl.flock(fd, mode)  # another thread's lock is another open file: it blocks too
+        held.add(index_path)
         try:
             yield
         finally:
-            _held.discard(index_path)
+            held.discard(index_path)
     finally:
         os.close(fd)
