@@ -69,7 +69,4 @@ def log_embedding_model(estimator, scaler, family: str, embedding_model: str, la
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         artifacts = {"meta": str(tmp / "meta.json"), "weights": str(copy_weights([embedding_model], tmp / "musicnn")),
                      **Classifier.save(tmp, estimator, scaler, family)}
-        # The class as this module's, even if it was reached as __main__, so the pickle names the code it carries.
-        from core.registry import embedding_model as module
-
-        return _log(module.EmbeddingGenreModel(), artifacts, audio_signature(), _MODULES)
+        return _log(EmbeddingGenreModel(), artifacts, audio_signature(), _MODULES)
