@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,28 +45,15 @@ if not ALL_CORES:
     os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine, music_mp3, steady_throughput  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 MODEL = "MSD_musicnn"
 FMA_SMALL_CLIPS = 8000
-
-
-def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100, seed: int = 0) -> Path:
-    """Stereo harmonics with a changing pitch, a tremolo, a kick and noise, encoded as MP3."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = (220 + 20 * seed) * 2 ** (np.floor(t) % 5 / 12)
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
-    beat = t % 0.5
-    y = y + 0.4 * np.sin(2 * np.pi * 55 * beat) * np.exp(-12 * beat) + 0.02 * rng.standard_normal(t.size)
-    sf.write(path, np.stack([y, 0.8 * y], axis=1).astype(np.float32) * 0.7, sr, format="MP3")
-    return path
 
 
 def timed(fn, repeats: int) -> tuple[list[float], list[float], object]:
@@ -115,7 +101,6 @@ def batch_throughput(clip: Path, workers: int) -> dict:
     """Clips per second of warm embedding workers (one per core, one thread each) on copies of 4 clips."""
     from functools import partial
 
-    from bench.bench_features import steady_throughput
     from core.features.batch import Job
     from core.features.embeddings import warm_up
 
@@ -188,11 +173,8 @@ def main() -> None:
         "benchmark": "embeddings",
         "input": "30 s stereo 44.1 kHz MP3 (synthetic music)",
         "cores": 1,
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
+        **machine(),
         "tensorflow": tf.__version__,
-        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine slows every figure
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": row,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ import soundfile as sf  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import steady_throughput  # noqa: E402
 from bench.fma_recipe import fma_reference_file  # noqa: E402
 from core.audio import load_audio  # noqa: E402
 from core.features.batch import Job, default_workers  # noqa: E402
@@ -135,21 +136,6 @@ def _mel_job(job: Job) -> None:
 
 def _features_job(job: Job) -> None:
     file_features(job.path)
-
-
-def steady_throughput(fn, jobs: list[Job], workers: int, warmup) -> float:
-    """Clips per second over ``jobs`` with ``workers`` warm processes (the batch module's worker setup)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from core.features.batch import _init_worker
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(warmup,)) as pool:
-        list(pool.map(fn, jobs[:workers]))  # start every worker and run its warm-up, untimed
-        start = time.perf_counter()
-        list(pool.map(fn, jobs))
-        return len(jobs) / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,26 +36,15 @@ if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine, music_mp3  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 GENRES = ["Electronic", "Experimental", "Folk", "Hip-Hop", "Instrumental", "International", "Pop", "Rock"]
 TARGETS = {"mlp": 1.0, "cnn-3s": 0.5, "cnn-30s": 0.5}
-
-
-def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100) -> Path:
-    """Stereo harmonics with a changing pitch, a tremolo and noise, encoded as MP3."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = 220 * 2 ** (np.floor(t) % 5 / 12)
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
-    y = y + 0.02 * rng.standard_normal(t.size)
-    sf.write(path, np.stack([y, 0.8 * y], axis=1).astype(np.float32), sr, format="MP3")
-    return path
 
 
 def card(family: str, input_kind: str, run_id: str, **extra):
@@ -169,10 +157,7 @@ def main() -> None:
         "benchmark": "predict",
         "input": "30 s stereo 44.1 kHz MP3 (synthetic music)",
         "cores": 1,
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine slows every figure
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **machine(),
         "results": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

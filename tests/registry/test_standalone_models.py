@@ -1,42 +1,24 @@
 """Every registered flavour loads with plain MLflow in a process that cannot import the checkout."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from core.registry import AUDIO_INPUTS
 from tests.registry.conftest import FLAVOURS
+from tests.registry.outside import run_outside_checkout
 
-#: Runs with ``python -I`` in a temporary folder: neither the working directory nor PYTHONPATH is on
-#: sys.path, so ``core`` can only come from the model's own code (``-B``: no .pyc files in the store).
-SCRIPT = r"""
-import json, sys
-try:
-    import core
-    sys.exit(f"the checkout is importable: {core.__file__}")
-except ImportError:
-    pass
-import mlflow
-import pandas as pd
-
-request = json.load(open(sys.argv[1]))
-mlflow.set_tracking_uri(request["store"])
-answers = {}
+#: Each flavour's answer to one request (audio models: the clip's bytes; feature models: the row).
+ANSWER = r"""
 for name, takes_audio in request["models"].items():
     model = mlflow.pyfunc.load_model(f"models:/{name}/1")
     if takes_audio:
         frame = pd.DataFrame({"audio": [open(request["audio"], "rb").read()]})
     else:
         frame = pd.DataFrame([request["row"]], columns=request["columns"])
-    answers[name] = model.predict(frame).to_dict(orient="records")
-import core
-answers["core"] = core.__file__
-print(json.dumps(answers))
+    result[name] = model.predict(frame).to_dict(orient="records")
 """
 
 
@@ -51,12 +33,7 @@ def elsewhere(flavours, tmp_path_factory):
     row = predictor.file_features(clip)
     request = {"store": flavours["uri"], "audio": str(clip), "columns": list(row.columns),
                "row": row.iloc[0].tolist(), "models": {name: kind in AUDIO_INPUTS for name, (_, kind) in FLAVOURS.items()}}
-    (folder / "request.json").write_text(json.dumps(request))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-I", "-B", "-c", SCRIPT, str(folder / "request.json")], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), clip
+    return run_outside_checkout(ANSWER, request, folder, timeout=300), clip
 
 
 def test_the_model_brought_its_own_code(elsewhere):

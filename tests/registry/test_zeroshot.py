@@ -5,8 +5,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 from core.__main__ import main
 from core.errors import GenreLabError
 from core.registry import zeroshot
+from tests.registry.outside import run_outside_checkout
 
 MUSIC = Path(__file__).resolve().parent.parent / "data" / "music"
 #: The real clips (tests/data/music/CREDITS.md) and the genre anyone would name for each.
@@ -183,26 +182,13 @@ def test_bad_audio_is_a_one_line_input_error(registered):
     assert str(err.value) == "audio[0]: not a readable audio file (unrecognised format or corrupt data)"
 
 
-#: Runs with ``python -I`` in a temporary folder, as if the musicnn wheel were not installed: ``core``
-#: can only come from the model's own code and the weights only from its artifacts.
-SCRIPT = r"""
-import json, sys
-sys.modules["musicnn"] = None  # `import musicnn` fails and find_spec("musicnn") finds nothing
-try:
-    import core
-    sys.exit(f"the checkout is importable: {core.__file__}")
-except ImportError:
-    pass
-import mlflow
-import pandas as pd
-
-request = json.load(open(sys.argv[1]))
-mlflow.set_tracking_uri(request["store"])
+#: The zero-shot model on the real clips, as if the musicnn wheel were not installed: the weights can
+#: only come from the model's artifacts.
+WITHOUT_THE_WHEEL = 'sys.modules["musicnn"] = None  # `import musicnn` fails and find_spec("musicnn") finds nothing'
+ANSWER = r"""
 model = mlflow.pyfunc.load_model("models:/genre-zeroshot/1")
-frame = pd.DataFrame({"audio": [open(path, "rb").read() for path in request["clips"]]})
-answer = model.predict(frame)
-import core
-print(json.dumps({"columns": list(answer.columns), "rows": answer.to_dict(orient="records"), "core": core.__file__}))
+answer = model.predict(pd.DataFrame({"audio": [open(path, "rb").read() for path in request["clips"]]}))
+result.update(columns=list(answer.columns), rows=answer.to_dict(orient="records"))
 """
 
 
@@ -211,12 +197,7 @@ def test_it_loads_and_answers_outside_the_checkout_without_the_wheel(registered,
 
     names = sorted(CLIPS)
     request = {"store": module_store, "clips": [str(MUSIC / n) for n in names]}
-    (tmp_path / "request.json").write_text(json.dumps(request))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-I", "-B", "-c", SCRIPT, str(tmp_path / "request.json")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_outside_checkout(ANSWER, request, tmp_path, before=WITHOUT_THE_WHEEL)
     assert not result["core"].startswith(str(PROJECT_ROOT))
     assert result["core"].endswith(os.path.join("code", "core", "__init__.py"))
     assert result["columns"] == ["top", "probabilities", "segments", "tags", "taggram"]

@@ -1,0 +1,48 @@
+"""What several benchmarks share: a test clip in FMA's format, the machine's facts, warm-worker throughput.
+
+Import it after a benchmark has set its thread variables (it imports numpy).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def music_mp3(path: Path, seconds: float = 30.0, sr: int = 44100, seed: int = 0) -> Path:
+    """Stereo harmonics with a changing pitch, a tremolo, a kick and noise, encoded as MP3 (FMA's format)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    pitch = (220 + 20 * seed) * 2 ** (np.floor(t) % 5 / 12)
+    phase = 2 * np.pi * np.cumsum(pitch) / sr
+    y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
+    beat = t % 0.5
+    y = y + 0.4 * np.sin(2 * np.pi * 55 * beat) * np.exp(-12 * beat) + 0.02 * rng.standard_normal(t.size)
+    sf.write(path, np.stack([y, 0.8 * y], axis=1).astype(np.float32) * 0.7, sr, format="MP3")
+    return path
+
+
+def machine() -> dict:
+    """CPU, Python, the 1-minute load average now (other work slows every figure) and the time, UTC."""
+    return {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def steady_throughput(fn, jobs: list, workers: int, warmup) -> float:
+    """Jobs per second over ``jobs`` with ``workers`` warm processes (the batch module's worker setup)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from core.features.batch import _init_worker
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(warmup,)) as pool:
+        list(pool.map(fn, jobs[:workers]))  # start every worker and run its warm-up, untimed
+        start = time.perf_counter()
+        list(pool.map(fn, jobs))
+        return len(jobs) / (time.perf_counter() - start)
