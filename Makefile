@@ -10,13 +10,15 @@ PORT   ?= 8501
 setup: $(VENV)/.installed
 
 # musicnn's wheel is installed for its pretrained checkpoints only (core/models/musicnn.py never
-# imports its code); --no-deps skips its numpy<1.17 pin. Listing the Makefile as a prerequisite
+# imports its code); --no-deps skips its numpy<1.17 pin. The checkout itself is installed editable, so
+# `core` imports in every process of the venv, wherever it starts (Dask workers, notebooks). Listing the Makefile as a prerequisite
 # makes an existing .venv pick up a new install line.
-$(VENV)/.installed: requirements.txt Makefile
+$(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
+	$(PY) -m pip install -qq --no-deps -e .
 	touch $@
 
 # The main job: demo data, then the pretrained zero-shot model (real music out of the box), features,

@@ -7,12 +7,10 @@ heavy imports (TensorFlow, librosa, MLflow) inside the handlers so ``--help`` st
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from core import config, quiet
 from core.errors import GenreLabError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines drown the progress output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core",
         description="FMA Genre Lab: data, features, experiments and predictions for music genre classification.",
     )
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up and log lines (also GENRELAB_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (data_commands, feature_commands, study_commands, predict_commands, registry_commands,
                    jobs_commands, mlflow_ui):
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose or config.verbose():
+        quiet.uninstall()  # a quiet parent's setting does not outlive an explicit --verbose
+    else:
+        quiet.install()
     try:
         return int(args.func(args) or 0)
     except GenreLabError as err:
@@ -47,5 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``genrelab`` console script: ``python -m core`` by another name."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -3,7 +3,8 @@
 Every default can be overridden by an environment variable, and every command takes the explicit
 value as an argument, so nothing below a command reads the environment on its own. This module is the
 only reader of the project's environment variables: ``GENRELAB_DATA``, ``GENRELAB_JOBS``,
-``GENRELAB_MAX_JOBS``, ``GENRELAB_FMA_URL``, ``GENRELAB_MLFLOW_UI`` and ``MLFLOW_TRACKING_URI``.
+``GENRELAB_MAX_JOBS``, ``GENRELAB_FMA_URL``, ``GENRELAB_MLFLOW_UI``, ``GENRELAB_VERBOSE``, ``GENRELAB_CACHE`` and
+``MLFLOW_TRACKING_URI`` (:mod:`core.quiet` passes its own setting on to the processes it spawns).
 """
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def jobs_dir() -> Path:
 
 def mlflow_ui_url() -> str:
     return os.environ.get("GENRELAB_MLFLOW_UI", DEFAULT_MLFLOW_UI)
+
+
+def cache_dir() -> Path:
+    """This machine's caches (study locks of a shared store, cost calibration); ``GENRELAB_CACHE`` moves them."""
+    return Path(os.environ.get("GENRELAB_CACHE") or CACHE_DIR)
+
+
+def verbose() -> bool:
+    """``GENRELAB_VERBOSE=1``: commands show TensorFlow's start-up and log lines (as ``--verbose``)."""
+    return os.environ.get("GENRELAB_VERBOSE", "") not in ("", "0")
 
 
 def tracking_uri() -> str:

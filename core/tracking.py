@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import re
 import signal
 import socket
@@ -366,17 +367,20 @@ def _owner(tags: dict[str, str]) -> tuple[str, str | None, str] | None:
 def study_lock(experiment: str, key: str, *, wait: bool = False, poll_s: float = 2.0) -> Iterator[None]:
     """Hold the lock of study ``key`` in ``experiment`` for as long as the block runs.
 
-    The lock is an exclusive ``flock`` on a file in the store's folder: ``mlruns/locks/<experiment>-<key>.lock``
-    for a SQLite store, a folder under ``config.CACHE_DIR`` for any other store. It covers the
-    processes that share that folder's filesystem; the kernel drops it when its holder exits, however
-    it exits, so a lock file left by a dead process never blocks. The file holds who has the lock
-    (host, pid, process start time, since when) for the message others get.
+    On this machine the lock is an exclusive ``flock`` on a file in the store's folder:
+    ``mlruns/locks/<experiment>-<key>.lock`` for a SQLite store, a folder under the machine's cache for
+    any other store. The kernel drops it when its holder exits, however it exits, so a lock file left
+    by a dead process never blocks. The file holds who has the lock (host, pid, process start time,
+    since when) for the message others get.
 
-    Machines sharing a tracking server share no folder, so before taking the file lock the store is
-    checked too: a RUNNING run tagged ``genrelab.kind = study`` and ``genrelab.key = key`` whose owner
-    runs on another host counts as holding the lock (that host's processes cannot be checked from here:
-    end such a run in MLflow if its machine died). That check is best effort: two machines starting the
-    same study within the same second may both proceed.
+    Machines sharing a tracking server share no folder (nor, reliably, a lock on a shared one), so the
+    holder also keeps a *claim* in the store: a run tagged ``genrelab.kind = study-claim`` and the
+    study's key, deleted when the lock is released. A process creates its claim,
+    then lists the claims of the key: if there is another, it deletes its own and backs off. The
+    store orders the creations, so of two processes at least the later one sees the other: never do
+    both proceed (both may back off at once: they retry after a random pause). A claim whose process
+    is gone is deleted when it belongs to this host; one of another host counts as held (that host's
+    processes cannot be checked from here: delete its ``study lock`` run in MLflow if the machine died).
 
     Parameters
     ----------
@@ -392,8 +396,12 @@ def study_lock(experiment: str, key: str, *, wait: bool = False, poll_s: float =
     """
     path = _locks_dir() / f"{_file_part(experiment)}-{_file_part(key)}.lock"
     while True:
-        holder = _study_elsewhere(experiment, key)
-        fd = None if holder else _try_lock(path)
+        fd, claim, holder = _try_lock(path), None, None
+        if fd is not None:
+            claim, holder = _claim(experiment, key)
+            if claim is None:
+                os.close(fd)
+                fd = None
         if fd is not None:
             break
         if not wait:
@@ -409,7 +417,53 @@ def study_lock(experiment: str, key: str, *, wait: bool = False, poll_s: float =
         os.ftruncate(fd, len(payload))
         yield
     finally:
+        if claim is not None:
+            with contextlib.suppress(Exception):  # a server gone away: the claim's owner is gone with us
+                _release_claim(claim)
         os.close(fd)  # releases the lock
+
+
+CLAIM_KIND = "study-claim"
+#: Rounds of create-then-check before a contended claim counts as held by the other process.
+_CLAIM_ROUNDS = 3
+
+
+def _claim(experiment: str, key: str) -> tuple[str | None, dict | None]:
+    """(run id of this process's claim, None), or (None, the holder's host/pid/since)."""
+    from mlflow.tracking import MlflowClient
+
+    client, exp_id, me = MlflowClient(), experiment_id(experiment), processes.this_process()
+    query = f"attributes.status = 'RUNNING' and tags.`{KIND_TAG}` = '{CLAIM_KIND}' and tags.`{KEY_TAG}` = {_quote(key)}"
+    holder = None
+    for _ in range(_CLAIM_ROUNDS):
+        mine = client.create_run(exp_id, run_name=f"study lock {key}", tags={
+            KIND_TAG: CLAIM_KIND, KEY_TAG: key, HOST_TAG: me.host, PID_TAG: str(me.pid),
+            STARTED_TAG: str(me.started)}).info.run_id
+        others = []
+        for run in client.search_runs([exp_id], query, max_results=100):
+            owner = _owner(run.data.tags)
+            if run.info.run_id == mine:
+                continue
+            if owner is not None and not processes.is_running(*owner):
+                _release_claim(run.info.run_id)  # its process died on this host
+                continue
+            others.append(run)
+        if not others:
+            return mine, None
+        _release_claim(mine)
+        first = min(others, key=lambda r: r.info.start_time)
+        owner = _owner(first.data.tags) or ("?", None, "?")
+        holder = {"host": owner[2], "pid": owner[0], "since": first.info.start_time / 1000}
+        time.sleep(random.uniform(0.05, 0.5))  # two contenders that saw each other part ways
+    return None, holder
+
+
+def _release_claim(run_id: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_terminated(run_id, "FINISHED")
+    client.delete_run(run_id)
 
 
 def _locks_dir() -> Path:
@@ -419,7 +473,7 @@ def _locks_dir() -> Path:
     uri = mlflow.get_tracking_uri()
     db = _sqlite_path(uri)
     folder = db.parent / "locks" if db is not None else \
-        config.CACHE_DIR / "study-locks" / hashlib.sha256(uri.encode()).hexdigest()[:12]
+        config.cache_dir() / "study-locks" / hashlib.sha256(uri.encode()).hexdigest()[:12]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -458,22 +512,6 @@ def _lock_holder(path: Path) -> dict:
         if time.monotonic() > deadline:
             return holder
         time.sleep(0.05)
-
-
-def _study_elsewhere(experiment: str, key: str) -> dict | None:
-    """The owner (host, pid, since) of a RUNNING run of study ``key`` on another host, or None."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        return None
-    query = f"attributes.status = 'RUNNING' and tags.`{KIND_TAG}` = 'study' and tags.`{KEY_TAG}` = {_quote(key)}"
-    for run in MlflowClient().search_runs([exp.experiment_id], query, max_results=100):
-        owner = _owner(run.data.tags)
-        if owner is not None and owner[2] != processes.host_id() and processes.is_running(*owner):
-            return {"host": owner[2], "pid": owner[0], "since": run.info.start_time / 1000}
-    return None
 
 
 def runs_frame(experiments: list[str] | None = None, max_results: int = 10000):

@@ -24,6 +24,21 @@ def keep_main_module():
     sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def quiet_setting_stays_in_its_test():
+    """``main([...])`` called in the test process installs core.quiet, which sets the environment for the
+    processes it spawns: restore it, so a later test's subprocess does not inherit it."""
+    from core import quiet
+
+    saved = {k: os.environ.get(k) for k in (quiet.QUIET_ENV, "TF_CPP_MIN_LOG_LEVEL")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def mlflow_store(tmp_path, monkeypatch) -> str:
     """A fresh SQLite MLflow store under ``tmp_path``; returns its URI (also in MLFLOW_TRACKING_URI)."""

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from core import processes, tracking
@@ -186,21 +187,23 @@ def test_lock_is_per_study_and_refuses_in_the_same_process(store):
     assert _lock_file(store, "same-1").with_name("other_exp-same-1.lock").exists(), "names are file-safe"
 
 
-def _study_run(key: str, host: str, pid: int, started: float) -> None:
-    """A RUNNING study run of ``key`` in experiment ``exp``, owned as given."""
+def _study_claim(key: str, host: str, pid: int, started: float) -> None:
+    """A study lock's claim on ``key`` in experiment ``exp`` (a RUNNING run), owned as given."""
     from mlflow.tracking import MlflowClient
 
-    tags = {tracking.KIND_TAG: "study", tracking.KEY_TAG: key, tracking.HOST_TAG: host,
+    tags = {tracking.KIND_TAG: tracking.CLAIM_KIND, tracking.KEY_TAG: key, tracking.HOST_TAG: host,
             tracking.PID_TAG: str(pid), tracking.STARTED_TAG: str(started)}
     MlflowClient().create_run(tracking.experiment_id("exp"), tags=tags)
 
 
-def test_study_running_on_another_host_counts_as_locked(store):
-    _study_run("remote-1", "elsewhere/pidns:4026531836", 4321, 1700000000.0)
-    _study_run("remote-2", processes.host_id(), 999999999, 1700000000.0)  # this host, dead: flock decides
+def test_study_claimed_on_another_host_counts_as_locked(store):
+    _study_claim("remote-1", "elsewhere/pidns:4026531836", 4321, 1700000000.0)
+    _study_claim("remote-2", processes.host_id(), 999999999, 1700000000.0)  # this host, dead: removed
     with pytest.raises(GenreLabError, match=r"^study exp \(remote-1\) is already running: pid 4321 on "
                                             r"elsewhere/pidns:4026531836 since \d\d:\d\d:\d\d; wait"):
         with tracking.study_lock("exp", "remote-1"):
             pass
     with tracking.study_lock("exp", "remote-2"):
         pass
+    claims = mlflow.search_runs(experiment_names=["exp"], filter_string=f"tags.`{tracking.KIND_TAG}` = 'study-claim'")
+    assert list(claims["tags.genrelab.key"]) == ["remote-1"]  # the dead one's claim and ours are gone

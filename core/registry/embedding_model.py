@@ -9,8 +9,10 @@ same model, layer and window), so training and serving cannot drift apart.
 
 :class:`EmbeddingGenreModel` is an audio model (``core.registry.pyfunc.AudioGenreModel``): a DataFrame
 with an ``audio`` column in, one row per file out with ``top``, ``probabilities`` and ``segments`` (empty:
-one vector per track, as the feature-row MLPs). A file shorter than 3 s (in its window), silent or
-undecodable is refused in one line, as the embeddings batch refuses it for a table.
+one vector per track, as the feature-row MLPs). Short clips follow every audio model's rule: a file (or
+window) of 1 to 3 s is answered on its repeat-padded patch (musicnn's rule, as the taggers answer it);
+under 1 s, silent or undecodable, it is refused in one line. (The embeddings batch is stricter for a
+training table: it leaves out tracks under 3 s, so no padded vector is learnt from.)
 """
 from __future__ import annotations
 
@@ -47,10 +49,11 @@ class EmbeddingGenreModel(AudioGenreModel):
 
     def classify_file(self, path) -> dict:
         """``{"top", "probabilities", "segments": []}`` of a file; GenreLabError naming it for bad audio."""
+        from core.audio import MIN_SECONDS
         from core.features.embeddings import file_embedding
 
         with self.lock:
-            vector = file_embedding(path, self.tagger, self.layer, self.window)
+            vector = file_embedding(path, self.tagger, self.layer, self.window, min_seconds=MIN_SECONDS)
             proba = self.classifier.predict_proba(vector[None])[0]
         clip = probabilities(proba, self.genres)
         return {"top": max(clip, key=clip.get), "probabilities": clip, "segments": []}

@@ -142,6 +142,8 @@ class FeatureGenreModel(mlflow.pyfunc.PythonModel):
         self.lock = threading.Lock()  # Keras models are not safe to call from several threads at once
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        if isinstance(model_input.columns, pd.MultiIndex):  # FMA's own frame: read_csv(header=[0, 1, 2])
+            model_input = model_input.set_axis([".".join(map(str, c)) for c in model_input.columns], axis=1)
         missing = [c for c in self.feature_names if c not in model_input.columns]
         if missing:
             raise InputError(f"input lacks {len(missing)} of the {len(self.feature_names)} feature columns, "
@@ -187,10 +189,10 @@ def log_feature_model(estimator, scaler, autoencoder, feature_names: list[str], 
         if autoencoder is not None:
             autoencoder.save(tmp / "encoder")
             artifacts["encoder"] = str(tmp / "encoder")
-        # Optional columns: a missing one reaches predict(), which names it in one line (MLflow's own
-        # schema check would answer with the whole request in its message).
-        signature = ModelSignature(inputs=Schema([ColSpec("double", n, required=False) for n in feature_names]),
-                                   outputs=Schema([ColSpec("double", g) for g in genres]))
+        # No input schema: predict() checks the columns itself and names a missing one in one line, and
+        # takes FMA's own three-level header as well as flat names (MLflow's schema check would drop those
+        # columns before predict() sees them, and answer a missing one with the whole request).
+        signature = ModelSignature(inputs=None, outputs=Schema([ColSpec("double", g) for g in genres]))
         uses_keras = family == "keras_mlp" or autoencoder is not None
         modules = ["sklearn", "joblib"] + (["keras", "tensorflow"] if uses_keras else [])
         return _log(FeatureGenreModel(), artifacts, signature, modules,

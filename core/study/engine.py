@@ -383,6 +383,28 @@ def dataset_input(arm: Arm, role: str) -> dict:
             "source": arm.source, "profile": profile}
 
 
+def distinct_searches(arms: list[Arm], out: Callable[[str], None] = say) -> list[Arm]:
+    """``arms`` without searches that would fit exactly the data of an earlier one.
+
+    On a small root every dataset size selects the same tracks: their searches differ only in name, so
+    they run once, and one line says which stand for which.
+    """
+    kept: dict[str, Arm] = {}
+    same: dict[str, list[str]] = {}
+    for arm in arms:
+        settings = {k: v for k, v in arm.settings.items() if k != "size"}
+        key = content_key(data=arm.fingerprint, folds=arm.fold_ids, settings=settings)
+        if key in kept:
+            same.setdefault(key, []).append(arm.label)
+        else:
+            kept[key] = arm
+    for key, labels in same.items():
+        first = kept[key]
+        out(f"{', '.join(labels)}: the same {first.n_dev + first.n_test} tracks as {first.label}; searched once, "
+            f"as {first.label}")
+    return list(kept.values())
+
+
 # ------------------------------------------------------------------------------------------- the plan
 def plan_text(study: Study, cost) -> tuple[str, int]:
     """The dry-run plan: fits and estimated time per search, and the total; (text, fits)."""
@@ -449,7 +471,8 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
     root = None if features else data_root(data or spec.dataset.root)
     if root is not None and not root.is_dir():
         raise GenreLabError(f"{root}: dataset root not found (set dataset.root, --data or GENRELAB_DATA)")
-    arms = fam.load(spec, root, features=features, label_column=label_column, dry_run=dry_run, out=out)
+    arms = distinct_searches(fam.load(spec, root, features=features, label_column=label_column, dry_run=dry_run,
+                                      out=out), out)
     compute = spec.compute
     executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler)
     try:

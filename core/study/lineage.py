@@ -7,12 +7,14 @@ fingerprint). A FINISHED run with the same kind and key is reused instead of ref
   ``tracking.end_orphaned_runs`` already ended the runs of dead processes), it is moved under the
   new parent, so the resumed tree is whole;
 - otherwise (its parent finished, or still runs in a live process) it stays where it is and the new
-  parent gets a copy: same name, params, tags and final metrics, tagged ``genrelab.reused_from``.
+  parent gets a copy: same name, params, tags, final metrics and artifacts (an autoencoder's
+  ``encoder/``), tagged ``genrelab.reused_from``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from typing import Any
 
@@ -66,6 +68,9 @@ def reuse(run, parent_run_id: str | None):
     now = int(time.time() * 1000)
     client.log_batch(copy.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in run.data.metrics.items()],
                      params=[Param(k, v) for k, v in run.data.params.items()])
+    if client.list_artifacts(run.info.run_id):  # a fitted encoder, a results file: the copy stands alone
+        with tempfile.TemporaryDirectory() as tmp:
+            client.log_artifacts(copy.info.run_id, client.download_artifacts(run.info.run_id, "", tmp))
     client.set_terminated(copy.info.run_id, "FINISHED")
     return client.get_run(copy.info.run_id)
 

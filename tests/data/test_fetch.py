@@ -33,10 +33,11 @@ def metadata_zip(tmp_path_factory) -> bytes:
 
 
 class Server:
-    """Serves ``payload`` at /fma_metadata.zip on 127.0.0.1, optionally honouring Range or cutting off."""
+    """Serves ``payload`` at ``path`` on 127.0.0.1, optionally honouring Range or cutting off."""
 
-    def __init__(self, payload: bytes, honour_range: bool = True, cut_after: int | None = None):
-        self.payload, self.honour_range, self.cut_after = payload, honour_range, cut_after
+    def __init__(self, payload: bytes, honour_range: bool = True, cut_after: int | None = None,
+                 path: str = "/fma_metadata.zip"):
+        self.payload, self.honour_range, self.cut_after, self.path = payload, honour_range, cut_after, path
         self.ranges: list[str | None] = []
         self.sent = 0
         server = self
@@ -44,7 +45,7 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.ranges.append(self.headers.get("Range"))
-                if self.path != "/fma_metadata.zip":
+                if self.path != server.path:
                     self.send_error(404)
                     return
                 start = 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core.__main__ import main
 from tests.registry.conftest import FLAVOURS
 
@@ -59,3 +61,25 @@ def test_an_unreadable_store_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["models"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: sqlite:///{broken}: cannot read the ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_commands_that_load_tensorflow_are_quiet_unless_verbose(store, tmp_path, verbose):
+    """No oneDNN / CUDA / cuInit start-up lines on stderr; ``--verbose`` shows them."""
+    import os
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+    from tests.builders import write_audio
+
+    clip = write_audio(tmp_path / "clip.wav", seconds=4)
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GENRELAB_VERBOSE")}
+    command = [sys.executable, "-m", "core", *(["--verbose"] if verbose else []), "predict", str(clip),
+               "--model", "genre-cnn"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "[genre-cnn/1]" in done.stdout
+    startup = [line for line in done.stderr.splitlines()
+               if any(word in line for word in ("oneDNN", "cuda", "cuInit", "absl::InitializeLog"))]
+    assert bool(startup) == verbose, done.stderr

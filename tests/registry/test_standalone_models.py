@@ -85,3 +85,26 @@ def test_every_flavour_carries_its_code_and_pinned_requirements(flavours, store,
         expected |= audio
     assert set(pins) == expected
     assert all(pins[dist] == metadata.version(dist) for dist in pins)
+
+
+@pytest.mark.parametrize("name", ["genre-mlp", "genre-mlp-ae"])
+def test_a_feature_model_takes_fmas_own_three_level_frame(store, tmp_path, name):
+    """``pd.read_csv(features.csv, index_col=0, header=[0, 1, 2])``, as FMA's ``utils.load`` returns it."""
+    import mlflow
+    import pandas as pd
+
+    from core.data.fma import FEATURE_COLUMNS, write_features
+    from core.predict import predictor
+    from tests.predict.conftest import write_audio
+
+    flat = pd.concat([predictor.file_features(write_audio(tmp_path / f"{i}.wav", seconds=3, seed=i))
+                      for i in range(2)], ignore_index=True)
+    flat.index = pd.Index([2, 5], name="track_id")
+    by_name = {".".join(column): column for column in FEATURE_COLUMNS}
+    write_features(flat.rename(columns=by_name), tmp_path / "features.csv")
+    fma_frame = pd.read_csv(tmp_path / "features.csv", index_col=0, header=[0, 1, 2])
+    assert isinstance(fma_frame.columns, pd.MultiIndex)
+    model = mlflow.pyfunc.load_model(f"models:/{name}/1")
+    answer = model.predict(fma_frame)
+    assert list(answer.index) == [2, 5]
+    np.testing.assert_allclose(answer.to_numpy(), model.predict(flat).to_numpy(), atol=1e-6)

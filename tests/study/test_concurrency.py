@@ -101,3 +101,26 @@ def test_dask_cluster_gives_the_local_fold_results(study_root, tmp_path, monkeyp
             results[where] = (fold_results("dask"), rows[0]["cv_mean"])
     assert len(results["local"][0]) == 6
     assert results["dask"] == results["local"]
+
+
+def test_a_copied_run_carries_its_artifacts(mlflow_store, tmp_path):
+    """A reused run whose tree finished is copied, artifacts included (an autoencoder's ``encoder/``)."""
+    from core.study import runtree
+    from core.study.lineage import reuse
+
+    mlflow.set_experiment("copies")
+    with mlflow.start_run(run_name="old study"):
+        with mlflow.start_run(run_name="autoencoder fold 1", nested=True) as fold:
+            (tmp_path / "encoder").mkdir()
+            (tmp_path / "encoder" / "weights.bin").write_bytes(b"\x00\x01 weights")
+            mlflow.log_artifacts(str(tmp_path / "encoder"), "encoder")
+            mlflow.log_metric("reconstruction_mse", 0.25)
+    with mlflow.start_run(run_name="new study") as new:
+        pass
+    copy = reuse(mlflow.get_run(fold.info.run_id), new.info.run_id)
+    assert copy.info.run_id != fold.info.run_id and copy.data.tags[runtree.REUSED_FROM] == fold.info.run_id
+    assert copy.data.metrics == {"reconstruction_mse": 0.25} and copy.info.status == "FINISHED"
+    folder = mlflow.artifacts.download_artifacts(run_id=copy.info.run_id, artifact_path="encoder",
+                                                 dst_path=str(tmp_path / "back"))
+    assert (tmp_path / "back" / "encoder" / "weights.bin").read_bytes() == b"\x00\x01 weights"
+    assert folder.endswith("encoder")

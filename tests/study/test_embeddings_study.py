@@ -84,10 +84,22 @@ def test_the_registered_model_takes_audio_and_computes_the_cached_vector(study):
     np.testing.assert_allclose(list(answer["probabilities"].values()), expected / expected.sum(), atol=1e-5)
 
 
-def test_a_file_too_short_for_one_patch_is_refused_in_one_line(study, tmp_path):
+def test_short_clips_follow_every_audio_models_rule(study, tmp_path):
+    """1 to 3 s: answered on the repeat-padded patch, as the taggers (and the CNN, padded) answer it;
+    under 1 s: refused in one line, as every audio model refuses it."""
+    from core.audio import load_audio
+    from core.features.embeddings import SR, waveform_embedding
     from core.predict import predictor
 
     short = write_audio(tmp_path / "short.wav", seconds=2.0)
     answer = predictor.predict_file(short, "genre-mlp-embeddings/1")
-    assert answer["error"].startswith(str(short)) and "\n" not in answer["error"]
-    assert "too short (2.00 s of audio, at least 3 s needed)" in answer["error"]
+    assert "error" not in answer, answer
+    model = predictor.load(predictor.resolve("genre-mlp-embeddings/1")).pyfunc.unwrap_python_model()
+    y, _ = load_audio(short, sr=SR)
+    vector = waveform_embedding(y, SR, model.tagger, model.layer, min_seconds=1.0)
+    expected = model.classifier.predict_proba(vector[None])[0]
+    np.testing.assert_allclose(list(answer["probabilities"].values()), expected / expected.sum(), atol=1e-5)
+    tiny = write_audio(tmp_path / "tiny.wav", seconds=0.5)
+    refused = predictor.predict_file(tiny, "genre-mlp-embeddings/1")
+    assert refused["error"].startswith(str(tiny)) and "\n" not in refused["error"]
+    assert "too short (0.50 s of audio, at least 1 s needed)" in refused["error"]

@@ -94,15 +94,20 @@ def counting_fit(monkeypatch, module, name, fail_at: int | None = None) -> list:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_killed_study_ends_killed_and_resumes(family, request, mlflow_store, monkeypatch, tmp_path):
-    text, root_fixture, module, fit_name = FAMILIES[family]
-    root = request.getfixturevalue(root_fixture)
+    kill_and_resume(family, request.getfixturevalue(FAMILIES[family][1]), monkeypatch, tmp_path)
+
+
+def kill_and_resume(family: str, root, monkeypatch, tmp_path) -> None:
+    """A study of ``family`` on ``root`` killed at its third fit ends KILLED; a rerun fits only what is
+    missing and leaves a whole tree; a third run fits nothing. On the store MLflow is pointed at."""
+    text, _, module, fit_name = FAMILIES[family]
     spec_path = write_spec(tmp_path, f"resume_{family}", text)
     progress = tmp_path / "progress.json"
     counting_fit(monkeypatch, module, fit_name, fail_at=3)
     with pytest.raises(KeyboardInterrupt):
         run_study(load_spec(spec_path), data=str(root), progress_path=str(progress))
     assert json.loads(progress.read_text())["status"] == "killed"
-    runs = mlflow.search_runs(search_all_experiments=True)
+    runs = mlflow.search_runs(experiment_names=[f"resume_{family}"])
     assert "RUNNING" not in set(runs["status"])
     kinds = runs["tags.genrelab.kind"]
     assert set(runs[kinds.isin(["study", "search", "candidate"])]["status"]) == {"KILLED"}
@@ -112,7 +117,7 @@ def test_killed_study_ends_killed_and_resumes(family, request, mlflow_store, mon
     rows = run_study(load_spec(spec_path), data=str(root))
     assert len(calls) == 2 * 3 - 2  # the two finished folds are reused, not refit
     assert rows[0]["cv_mean"] is not None
-    runs = mlflow.search_runs(search_all_experiments=True)
+    runs = mlflow.search_runs(experiment_names=[f"resume_{family}"])
     finished = runs[runs["status"] == "FINISHED"]
     candidates = finished[finished["tags.genrelab.kind"] == "candidate"]
     folds = finished[finished["tags.genrelab.kind"] == "fold"]

@@ -134,10 +134,11 @@ class MLPFamily(Family):
         if features:
             if not label_column:
                 raise GenreLabError("--features needs --label-column NAME")
-            if kinds != ["features"]:
-                raise spec.error("input.kinds", "a --features table is one input: use kinds = [\"features\"]")
-            tables = {(None, "features"): load_csv_table(Path(features), label_column, spec.dataset.test_fraction,
-                                                         spec.dataset.seed)}
+            if "embeddings" in kinds:
+                raise spec.error("input.kinds", "a --features table has no audio to embed: use \"features\" "
+                                 "and/or \"autoencoder\"")
+            table = load_csv_table(Path(features), label_column, spec.dataset.test_fraction, spec.dataset.seed)
+            tables = {(None, kind): table for kind in kinds}  # the table's columns, raw and as codes
         else:
             tables = {}
             for size in spec.dataset.sizes or [spec.dataset.subset]:
