@@ -1,7 +1,8 @@
 """Run a few lines with plain MLflow in a process that cannot import the checkout: what users get elsewhere.
 
 :func:`run_outside_checkout` runs ``python -I -B`` in a folder of its own: neither the working directory
-nor PYTHONPATH is on sys.path, so ``core`` can only come from a model's own code (``-B``: no .pyc files
+nor PYTHONPATH is on sys.path, and the venv's editable install of the project is switched off, so
+``core`` can only come from a model's own code (``-B``: no .pyc files
 written into the store). The lines see ``request`` (the given dict), ``mlflow`` and ``pd`` with the
 tracking URI set to ``request["store"]``, and fill ``result``; the answer adds ``result["core"]``, the
 file ``core`` was imported from once a model was loaded.
@@ -16,6 +17,11 @@ from pathlib import Path
 
 _HEAD = r"""
 import json, sys
+# A machine without this project: `make setup` installs the checkout into the venv (an editable
+# install's import hooks), so take those out first.
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+sys.path_hooks[:] = [h for h in sys.path_hooks if not getattr(h, "__module__", "").startswith("__editable__")]
+sys.path_importer_cache.clear()
 {before}
 try:
     import core
