@@ -83,8 +83,8 @@ def fill_store(n_runs: int, folder: Path) -> tuple[int, int]:
     from tests.dashboard.builders import tiny_root
 
     root = str(tiny_root(folder / "root", tracks_per_genre=TRACKS_PER_GENRE))
-    cost.CALIBRATION_FILE = folder / "cost.json"  # a fixed fit cost: the dry-run plan never times a network
-    cost.CALIBRATION_FILE.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}))
+    # a fixed fit cost: the dry-run plan never times a network
+    cost.measured_cost = lambda executor, precision="float32": cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the benchmark")
     specs = {}
     for name, text in (("cnn", CNN_SPEC), ("mlp", MLP_SPEC)):
         specs[name] = folder / f"{name}.toml"

@@ -4,6 +4,7 @@ Import it after a benchmark has set its thread variables (it imports numpy).
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -46,3 +47,12 @@ def steady_throughput(fn, jobs: list, workers: int, warmup) -> float:
         start = time.perf_counter()
         list(pool.map(fn, jobs))
         return len(jobs) / (time.perf_counter() - start)
+
+
+def write_results(area: str, result: dict, lines: list[str]) -> None:
+    """``bench/results/<area>.json`` (the figures) and ``<area>.md`` (``lines``, a page to read)."""
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{area}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (results / f"{area}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

@@ -201,7 +201,7 @@ def cv_summary(values) -> dict:
     return {"mean": float(np.mean(arr)), "std": float(np.std(arr)), "values": [float(v) for v in arr]}
 
 
-def format_cv(mean: float, std: float, n_folds: int) -> str:
+def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = None) -> str:
     """Write a CV score with its fold spread.
 
     Parameters
@@ -210,6 +210,8 @@ def format_cv(mean: float, std: float, n_folds: int) -> str:
         CV mean and std of the fold scores, as fractions (see :func:`cv_summary`).
     n_folds : int
         Number of folds the two were computed over.
+    grouped_by : str, optional
+        What the folds kept on one side ("artist", "track"), said when given.
 
     Returns
     -------
@@ -220,9 +222,12 @@ def format_cv(mean: float, std: float, n_folds: int) -> str:
     --------
     >>> format_cv(0.612, 0.034, 5)
     '61.2 ± 3.4 % (CV mean ± std over 5 folds)'
+    >>> format_cv(0.612, 0.034, 5, "artist")
+    '61.2 ± 3.4 % (CV mean ± std over 5 folds grouped by artist)'
     """
     folds = "fold" if n_folds == 1 else "folds"
-    return f"{100 * mean:.1f} ± {100 * std:.1f} % (CV mean ± std over {n_folds} {folds})"
+    grouping = f" grouped by {grouped_by}" if grouped_by else ""
+    return f"{100 * mean:.1f} ± {100 * std:.1f} % (CV mean ± std over {n_folds} {folds}{grouping})"
 
 
 def format_test(acc: float, low: float, high: float, n: int, confidence: float = 0.95) -> str:

@@ -127,8 +127,9 @@ def scored(t: StudyTree, frame: pd.DataFrame) -> pd.DataFrame:
     folds = [accuracies.get(fold_source(t, run_id), []) for run_id in out.index]
     out["fold_values"] = folds
     out["cv_folds"] = [", ".join(f"{100 * v:.1f}" for v in values) + " %" if values else "" for values in folds]
-    out["cv"] = [format_cv(m, s, len(v)) if pd.notna(m) and v else "" for m, s, v in
-                 zip(out[rt.CV_MEAN], out[rt.CV_STD], folds)]
+    grouped = out["grouped_by"] if "grouped_by" in out else pd.Series(None, index=out.index)
+    out["cv"] = [format_cv(m, s, len(v), g if isinstance(g, str) and g else None) if pd.notna(m) and v else ""
+                 for m, s, v, g in zip(out[rt.CV_MEAN], out[rt.CV_STD], folds, grouped)]
     out["test"] = [format_test(a, lo, hi, int(n)) if pd.notna(a) and pd.notna(n) else "" for a, lo, hi, n in
                    zip(out[rt.TEST_ACCURACY], out[rt.TEST_CI_LOW], out[rt.TEST_CI_HIGH], out[rt.N_TEST])]
     return out

@@ -166,6 +166,7 @@ RUNNERS = {
     "python -m core data summary --data data/fma": as_written,
     "python -m core run experiments/mlp_dataset_size.toml --data data/fma --dry-run": as_written,
     "python -m core run experiments/mlp_dataset_size.toml --data data/fma": dry_run,
+    "python -m core run experiments/mlp_dataset_size_seed.toml --data data/fma --dry-run": as_written,
     "python -m core mels --data data/fma --clip-seconds 30 3": as_written,
     "python -m core run experiments/cnn_clip_length.toml --data data/fma": dry_run,
     "python -m core data import-folder ~/Music/by-genre --dest data/mine": as_written,

@@ -83,6 +83,7 @@ def test_cv_summary_uses_population_std_like_the_runner():
 def test_formatters():
     assert format_cv(0.612, 0.034, 5) == "61.2 ± 3.4 % (CV mean ± std over 5 folds)"
     assert format_cv(0.5, 0.0, 1) == "50.0 ± 0.0 % (CV mean ± std over 1 fold)"
+    assert format_cv(0.5, 0.0, 5, "artist") == "50.0 ± 0.0 % (CV mean ± std over 5 folds grouped by artist)"
     low, high = wilson_interval(10, 16)
     assert format_test(0.625, low, high, 16) == "62.5 % (95% CI 38.6-81.5, n=16 test tracks)"
     assert format_test(1.0, 0.2066, 1.0, 1, confidence=0.9) == "100.0 % (90% CI 20.7-100.0, n=1 test track)"

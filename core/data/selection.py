@@ -188,3 +188,8 @@ def _default_feature_version() -> str:
     except ImportError:  # features layer not present: the fingerprint covers the tracks only
         return "none"
     return FEATURES_VERSION
+
+
+def artist_ids(selection: Selection) -> np.ndarray:
+    """Artist id of each selected track (tracks.csv's ``artist.id``), shape (n,), for folds grouped by artist."""
+    return fma.load_tracks(selection.root).loc[selection.track_ids, ("artist", "id")].to_numpy(dtype=np.int64)

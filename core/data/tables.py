@@ -32,6 +32,7 @@ class FeatureTable:
     source: str
     window: str = "full"   # the audio window the features were computed on
     fingerprint: str = ""
+    artists: np.ndarray | None = None   # (n,) artist id per row where known (FMA), for folds by artist
 
     def __post_init__(self):
         if not self.fingerprint:
@@ -58,7 +59,7 @@ def load_fma_table(root: Path, size: str | None = None, genres: list[str] | None
     Selected tracks missing from features.csv (audio that failed extraction) are left out.
     """
     from core.data.fma import features_window, load_features, metadata_path
-    from core.data.selection import SIZES, select
+    from core.data.selection import SIZES, artist_ids, select
 
     if size in SIZES:
         selection = select(root, size=size, genres=genres)
@@ -81,7 +82,8 @@ def load_fma_table(root: Path, size: str | None = None, genres: list[str] | None
     return FeatureTable(X=X, labels=labels, splits=splits, ids=ids, feature_names=names,
                         genres=sorted(set(labels.tolist())), dataset_name=selection.dataset_name,
                         synthetic=bool(selection.synthetic), size=str(size or "all"),
-                        source=f"{root} fma features", window=features_window(root))
+                        source=f"{root} fma features", window=features_window(root),
+                        artists=artist_ids(selection)[present])
 
 
 def load_csv_table(path: Path, label_column: str, test_fraction: float = 0.2, seed: int = 0) -> FeatureTable:

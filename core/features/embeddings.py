@@ -280,7 +280,7 @@ def load_embeddings_feature_table(root: str | os.PathLike, size: str | None = No
     Selected tracks without an embedding (audio missing or failed) are left out, as
     ``load_fma_table`` leaves out tracks missing from features.csv.
     """
-    from core.data.selection import SIZES, select
+    from core.data.selection import SIZES, artist_ids, select
     from core.data.tables import FeatureTable, _check_test_split
 
     root = Path(root)
@@ -303,4 +303,5 @@ def load_embeddings_feature_table(root: str | os.PathLike, size: str | None = No
     return FeatureTable(X=X[rows], labels=labels, splits=splits, ids=chosen, feature_names=names,
                         genres=sorted(set(labels.tolist())), dataset_name=selection.dataset_name,
                         synthetic=bool(selection.synthetic), size=str(size or "all"),
-                        source=f"{root} {model} {layer} embeddings", window=str(window))
+                        source=f"{root} {model} {layer} embeddings", window=str(window),
+                        artists=artist_ids(selection)[present])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.devices import PRECISIONS
 from core.errors import GenreLabError
 from core.models.mlp import build_params
 
@@ -29,8 +30,11 @@ BN_MOMENTUM = 0.9
 
 def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: str = "study",
               filters: tuple[int, ...] = STUDY_FILTERS, dropout: float = 0.3,
-              learning_rate: float = 5e-4) -> keras.Model:
-    """A compiled Keras model: (batch, n_mels, frames, 1) → (batch, n_classes) probabilities, Adam."""
+              learning_rate: float = 5e-4, precision: str = "float32") -> keras.Model:
+    """A compiled Keras model: (batch, n_mels, frames, 1) → (batch, n_classes) probabilities, Adam.
+
+    ``precision``: the layers' Keras dtype policy (see :mod:`core.devices`); the output stays float32.
+    """
     import keras
 
     if architecture not in ARCHITECTURES:
@@ -38,13 +42,13 @@ def build_cnn(input_shape: tuple[int, int, int], n_classes: int, architecture: s
     inputs = keras.Input(shape=input_shape, name="log_mel")
     x = inputs
     for width in filters:
-        x = keras.layers.Conv2D(width, 3, padding="same")(x)
-        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.MaxPooling2D(2, padding="same")(x)
-    x = keras.layers.Flatten()(x) if architecture == "study" else keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="genre")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", dtype=precision)(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, dtype=precision)(x)
+        x = keras.layers.ReLU(dtype=precision)(x)
+        x = keras.layers.MaxPooling2D(2, padding="same", dtype=precision)(x)
+    pool = keras.layers.Flatten if architecture == "study" else keras.layers.GlobalAveragePooling2D
+    x = keras.layers.Dropout(dropout, dtype=precision)(pool(dtype=precision)(x))
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="genre", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=f"cnn_{architecture}")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                   metrics=["accuracy"])
@@ -67,6 +71,7 @@ class CNNParams:
     patience: int = 5
     validation_fraction: float = 0.1
     seed: int = 0
+    precision: str = "float32"       # Keras dtype policy of the layers ([compute] precision)
 
     def __post_init__(self):
         def check(ok: bool, message: str) -> None:
@@ -84,6 +89,7 @@ class CNNParams:
         check(0.0 <= self.mix_within_genre <= 1.0, "mix_within_genre: must be in [0, 1]")
         check(0.0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
         check(self.seed >= 0, "seed: must be >= 0")
+        check(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
 
 
 class CNNClassifier:
@@ -109,7 +115,7 @@ class CNNClassifier:
         keras.utils.set_random_seed(p.seed)
         x, y = train[0][:2]
         self.model_ = build_cnn(tuple(x.shape[1:]), int(y.shape[1]), p.architecture, tuple(p.filters),
-                                p.dropout, p.learning_rate)
+                                p.dropout, p.learning_rate, p.precision)
         monitor = "val_loss" if validation is not None else "loss"
         stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=p.patience,
                                                  restore_best_weights=True)

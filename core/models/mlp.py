@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.devices import PRECISIONS
 from core.errors import GenreLabError
 
 KERAS_OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -64,6 +65,7 @@ class TrainingSchedule:
     patience: int = 10
     validation_fraction: float = 0.1  # of the fitted rows, held out for early stopping
     seed: int = 0
+    precision: str = "float32"  # Keras dtype policy of the layers ([compute] precision, core.devices)
 
     def __post_init__(self):
         _check(int(self.epochs) >= 1, f"epochs: must be >= 1, got {self.epochs}")
@@ -73,6 +75,7 @@ class TrainingSchedule:
         _check(float(self.learning_rate) > 0, f"learning_rate: must be > 0, got {self.learning_rate}")
         _check(int(self.patience) >= 1, f"patience: must be >= 1, got {self.patience}")
         _check(int(self.seed) >= 0, f"seed: must be >= 0, got {self.seed}")
+        _check(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -167,11 +170,11 @@ class KerasMLP(_Estimator):
         reg = keras.regularizers.L2(p.l2) if p.l2 > 0 else None
         layers = [keras.Input(shape=(n_features,))]
         for units in p.hidden_units:
-            layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=reg))
-            layers.append(keras.layers.Dropout(p.dropout))
+            layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, dtype=p.precision))
+            layers.append(keras.layers.Dropout(p.dropout, dtype=p.precision))
             if p.batchnorm:
-                layers.append(keras.layers.BatchNormalization())
-        layers.append(keras.layers.Dense(n_classes, activation="softmax"))
+                layers.append(keras.layers.BatchNormalization(dtype=p.precision))
+        layers.append(keras.layers.Dense(n_classes, activation="softmax", dtype="float32"))  # a stable softmax
         model = keras.Sequential(layers)
         optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
                      "sgd": keras.optimizers.SGD}[p.optimizer](learning_rate=p.learning_rate)

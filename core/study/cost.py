@@ -1,25 +1,25 @@
 """What a fit costs on this machine, for the dry-run plan's time estimate.
 
-A fit costs about epochs x (per-epoch overhead + samples x weights x per-unit seconds), where
-"weights" counts multiply-adds per sample (a dense layer's weights; a convolution's kernel x output
-positions). Both constants come from the benchmark's results (``bench/results/mlp.json``) when
-present, else from timing a small network once on this machine (kept in ``.cache/mlp_cost.json``).
-Convolutions run at a different efficiency than dense layers, so CNN estimates are rougher.
+A fit costs about epochs x (per-epoch overhead + samples x weights x per-unit seconds + optimizer
+steps x weights x per-update seconds), where "weights" counts multiply-adds per sample (a dense
+layer's weights; a convolution's kernel x output positions) and a step is one batch (so small batches
+cost more per epoch: measured 1.5-2x between batch 128 and 1,250 for the study's MLP on one core).
+The constants come from timing a small network on the study's own workers, all at once, as the fits
+will run (threads per worker and memory bandwidth shared), kept in ``.cache/mlp_cost.json`` per
+executor. Convolutions run at a different efficiency than dense layers, so CNN estimates are rougher.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.config import CACHE_DIR, PROJECT_ROOT
+from core.config import PROJECT_ROOT, cache_dir
 from core.files import write_atomic
-
-CALIBRATION_FILE = PROJECT_ROOT / "bench" / "results" / "mlp.json"
-CALIBRATION_CACHE = CACHE_DIR / "mlp_cost.json"
 
 
 @dataclass
@@ -29,55 +29,68 @@ class Cost:
     per_unit: float  # seconds per training sample x epoch x network weight (the arithmetic)
     per_epoch: float  # fixed seconds per epoch (Keras' loop, callbacks, validation): dominates small data
     source: str
+    per_update: float = 0.0  # seconds per optimizer step x network weight (Adam's update of every weight)
 
-    def fit_seconds(self, epochs: float, samples: float, weights: int) -> float:
-        return epochs * (self.per_epoch + self.per_unit * samples * weights)
+    def fit_seconds(self, epochs: float, samples: float, weights: int, batch_size: int | None = None) -> float:
+        steps = math.ceil(samples / batch_size) if batch_size else 0
+        return epochs * (self.per_epoch + self.per_unit * samples * weights + self.per_update * steps * weights)
 
     def describe(self) -> str:
         return (f"time per fit = epochs x ({self.per_epoch:.3g} s + samples x multiply-adds x "
-                f"{self.per_unit:.3g} s), {self.source}")
+                f"{self.per_unit:.3g} s + batches x weights x {self.per_update:.3g} s), {self.source}")
 
 
-def measured_cost() -> Cost:
-    """The fit cost on this machine: from the benchmark's results (``make bench``) if present, else
-    from an earlier calibration, else timed now (about 5-20 s) and kept for the next run."""
-    for path, source in ((CALIBRATION_FILE, "measured by bench/bench_mlp.py"),
-                         (CALIBRATION_CACHE, "measured on this machine on 3,000 x 518 random rows")):
-        if path.exists():
-            shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
-            try:
-                values = json.loads(path.read_text())
-                return Cost(float(values["seconds_per_sample_epoch_weight"]), float(values["seconds_per_epoch"]),
-                            f"{source} ({shown})")
-            except (KeyError, ValueError, TypeError, json.JSONDecodeError):
-                pass
-    per_unit, per_epoch = calibrate()
+def measured_cost(executor, precision: str = "float32") -> Cost:
+    """The fit cost on ``executor``'s workers at ``precision``: from an earlier calibration of the same
+    executor, else timed now on every worker at once (about 20-40 s) and kept for the next run."""
+    where = f"{executor.describe()}, {executor.threads} thread(s) per fit" + (
+        f", {precision}" if precision != "float32" else "")
+    path = cache_dir() / "mlp_cost.json"
+    shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(where), dict):
+        try:
+            return Cost(**{k: float(v) for k, v in known[where].items()}, source=f"measured on {where} ({shown})")
+        except TypeError:
+            pass
+    futures = [executor.submit(calibrate, precision) for _ in range(executor.workers)]
+    timings = [f.result() for f in futures]
+    constants = {k: float(np.mean([t[k] for t in timings])) for k in timings[0]}
     with contextlib.suppress(OSError):  # a read-only checkout calibrates every time
-        write_atomic(CALIBRATION_CACHE, json.dumps({"seconds_per_sample_epoch_weight": per_unit,
-                                                    "seconds_per_epoch": per_epoch}))
-    return Cost(per_unit, per_epoch, "measured just now on 3,000 x 518 random rows")
+        write_atomic(path, json.dumps({**known, where: constants}, indent=1))
+    return Cost(**constants, source=f"measured just now on {where}")
 
 
-def calibrate(n: int = 3000, d: int = 518, hidden: int = 1024, epochs: int = 2) -> tuple[float, float]:
-    """Time a Keras MLP on n and on 64 random rows: (seconds per sample·epoch·weight, seconds per epoch).
+def calibrate(precision: str = "float32", n: int = 4096, d: int = 518, hidden: tuple[int, ...] = (2048, 512),
+              epochs: int = 2) -> dict[str, float]:
+    """Time a Keras MLP the size of the study's (about 2 million weights) on 64 and on ``n`` random rows,
+    with batches of 1,024 and of 128 (the range study searches use; a tiny network or batch would
+    time dispatch overhead instead of arithmetic, and overstate both).
 
-    Each timing is the best of two, so a busy machine disturbs it less.
+    Returns the :class:`Cost` constants (per_epoch, per_unit, per_update). Each timing is the best of
+    two, so a busy machine disturbs it less.
     """
     from core.models.mlp import KerasMLP
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 8, n)
+    weights = network_weights(d, list(hidden), 8)
 
-    def timed(rows: int) -> float:
-        model = KerasMLP(hidden_units=[hidden], epochs=epochs, batch_size=256)
+    def timed(rows: int, batch_size: int) -> float:
+        model = KerasMLP(hidden_units=list(hidden), epochs=epochs, batch_size=batch_size, precision=precision)
         start = time.perf_counter()
         model.fit(X[:rows], y[:rows])
         return (time.perf_counter() - start) / epochs
 
-    timed(256)  # TensorFlow's first-call overhead stays out of the measure
-    per_epoch = min(timed(64), timed(64))
-    per_unit = max(min(timed(n), timed(n)) - per_epoch, 0.0) / (n * network_weights(d, [hidden], 8))
-    return per_unit, per_epoch
+    timed(256, 256)  # TensorFlow's first-call overhead stays out of the measure
+    per_epoch = min(timed(64, 64), timed(64, 64))
+    large, small = min(timed(n, 1024), timed(n, 1024)), min(timed(n, 128), timed(n, 128))
+    per_update = max(small - large, 0.0) / ((math.ceil(n / 128) - math.ceil(n / 1024)) * weights)
+    per_unit = max(large - per_epoch - per_update * math.ceil(n / 1024) * weights, 0.0) / (n * weights)
+    return {"per_unit": per_unit, "per_epoch": per_epoch, "per_update": per_update}
 
 
 def network_weights(d: int, hidden: list[int], n_classes: int) -> int:

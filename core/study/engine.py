@@ -1,10 +1,11 @@
 """The study engine: spec → plan → data → candidates → folds → refit → test → register, for every family.
 
 A study is a list of searches (:class:`Arm`: one dataset size × input kind × clip length). Each search
-draws candidates from the spec's space, cross-validates them on folds of the training+validation
-tracks (the same folds for every candidate and input), optionally with early stopping and successive
-halving, refits the best on all training+validation tracks, scores the official test split once and
-registers the model. Fits run through one executor (local processes or Dask); this process logs
+draws candidates from the spec's space (or takes the best of the smaller size's search: ``search.carry``),
+cross-validates them on folds of the training+validation tracks (the same folds for every candidate
+and input), optionally with early stopping and successive halving, refits the best on all
+training+validation tracks, scores the official test split once and registers the model. The plan
+(:func:`make_plan`) says beforehand what that costs on this machine. Fits run through one executor (local processes or Dask); this process logs
 every run (:mod:`core.study.runtree` names them) and reuses finished ones (:mod:`core.study.lineage`),
 so rerunning a spec resumes it. A lock per (experiment, study key) keeps two identical studies from
 running at once.
@@ -23,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from core.devices import precision_param
 from core.errors import GenreLabError, first_line
 from core.study import runtree
 from core.study.families import Family, family
 from core.study.lineage import content_key, find_reusable, log_history, reuse
-from core.study.search import draw_candidates, rungs
+from core.study.search import draw_candidates, ranking, rungs
 
 #: The roles data plays in each kind of run (logged as MLflow dataset inputs).
 DATA_ROLES = {"search": ("training", "test"), "candidate": ("training", "validation"),
@@ -82,9 +84,10 @@ class Study:
         self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
         self.fold_scores: dict[str, tuple[list[str], list[float]]] = {}  # search → (fold ids, accuracies)
         self.runner_ups: dict[str, tuple[str, list[float]]] = {}          # search → (name, accuracies)
-        self.key = content_key(kind="study", spec={k: v for k, v in spec.resolved().items()
-                                                   if k not in ("description", "compute")},
-                               data=[a.fingerprint for a in arms])
+        self.rankings: dict[str, list[dict]] = {}                         # search → candidates, best first
+        where = ("description", "compute")  # where fits run does not change results; their precision does
+        self.key = content_key(kind="study", spec={k: v for k, v in spec.resolved().items() if k not in where},
+                               data=[a.fingerprint for a in arms], **precision_param(spec.compute.precision))
 
     # -- runs ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -181,7 +184,15 @@ class Study:
         import mlflow
 
         s, fam = self.spec.search, self.family
-        candidates = draw_candidates(s.space, s.n_candidates, s.seed)
+        source = carry_source(self.spec, self.arms, arm)
+        if source is None:
+            candidates = draw_candidates(s.space, s.n_candidates, s.seed)
+        elif source.label in self.rankings:
+            candidates = self.rankings[source.label][:s.carry]
+        else:
+            raise GenreLabError(f"search.carry: no ranking of {source.label}'s candidates to carry (it failed, or "
+                                "finished before rankings were kept: run the spec as a new experiment, "
+                                "--set experiment=NAME)")
         plan = rungs(s.halving, s.halving_eta, s.halving_min_fraction, len(candidates))
         base = fam.base_params(self.spec.sections)
         key = content_key(kind="search", family=fam.name, data=arm.fingerprint, settings=arm.settings, base=base,
@@ -193,24 +204,36 @@ class Study:
             self.progress.advance(self.search_fits(arm, len(candidates)), f"{arm.label}: reused")
             cv_folds = json.loads(done.data.tags.get(runtree.CV_FOLDS, "[]"))
             self.fold_scores[arm.label] = (arm.fold_ids, cv_folds)
+            with contextlib.suppress(Exception):  # a search finished before rankings were kept has none
+                self.rankings[arm.label] = mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/{runtree.RANKING}")
             return self._row(arm, done.data.metrics, json.loads(done.data.params.get("best_params", "{}")), cv_folds)
         params = {**arm.settings, "family": fam.name, "n_candidates": len(candidates),
                   "folds": s.folds, "halving": s.halving, "early_stopping": s.early_stopping,
                   "n_dev": arm.n_dev, "n_test": arm.n_test, "genres": arm.genres, **arm.details}
-        with self.child(arm.label, "search", key, parent, arm, params=params) as run:
+        carried = {runtree.CARRIED_FROM: source.label} if source else {}
+        if source:
+            params["carried_from"] = source.label
+            self.out(f"{arm.label}: the best {len(candidates)} candidates of {source.label} (search.carry)")
+        with self.child(arm.label, "search", key, parent, arm, params=params,
+                        tags={**carried, runtree.GROUPED_BY: s.group_by}) as run:
             search_id = run.info.run_id
             before = dict(self.compute)
             results: dict[int, dict] = {}
+            reached: dict[int, tuple[int, float]] = {}  # candidate → (last rung, its CV accuracy there)
             alive = list(range(len(candidates)))
             for rung, (fraction, keep) in enumerate(plan):
-                alive = sorted(alive, key=lambda c: (-results[c]["mean"], c))[:keep] if results else alive
-                results = self._rung(arm, candidates, alive, rung, fraction, base, search_id)
-            ranked = sorted(results, key=lambda c: (-results[c]["mean"], c))
+                alive = ranking(reached)[:keep] if reached else alive
+                results = self._rung(arm, candidates, alive, rung, fraction, base, search_id, carried)
+                reached.update({c: (rung, r["mean"]) for c, r in results.items()})
+            ranked = ranking(reached)
+            self.rankings[arm.label] = [candidates[c] for c in ranked]
+            mlflow.log_dict(self.rankings[arm.label], runtree.RANKING)
             best = ranked[0]
             self.fold_scores[arm.label] = (arm.fold_ids, [f["fold_accuracy"] for f in results[best]["folds"]])
-            if len(ranked) > 1:
-                self.runner_ups[arm.label] = (f"{arm.label} · candidate {ranked[1] + 1}",
-                                              [f["fold_accuracy"] for f in results[ranked[1]]["folds"]])
+            finalists = [c for c in ranked if c in results]  # scored at full epochs on the same folds
+            if len(finalists) > 1:
+                self.runner_ups[arm.label] = (f"{arm.label} · candidate {finalists[1] + 1}",
+                                              [f["fold_accuracy"] for f in results[finalists[1]]["folds"]])
             best_params = self.fit_params(base, candidates[best], 1.0)
             folds = results[best]["folds"]
             mlflow.log_params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
@@ -231,11 +254,13 @@ class Study:
         s = self.spec.search
         params = asdict(self.family.params(**{**base, **candidate, "seed": s.seed, "early_stopping": s.early_stopping,
                                               "patience": s.patience, "validation_fraction": s.validation_fraction}))
+        params.pop("precision", None)
+        params.update(precision_param(self.spec.compute.precision))
         if fraction < 1.0:
             params["epochs"] = max(1, round(params["epochs"] * fraction))
         return params
 
-    def _rung(self, arm, candidates, alive, rung, fraction, base, search_id) -> dict[int, dict]:
+    def _rung(self, arm, candidates, alive, rung, fraction, base, search_id, carried) -> dict[int, dict]:
         """Fit every missing fold of the ``alive`` candidates (all submitted before any is awaited)."""
         lookups, needed = {}, set()
         for c in alive:
@@ -256,17 +281,19 @@ class Study:
                 if run is None:
                     fn, args = self.family.fold_task(arm, params, k)
                     pending[(c, k)] = self.executor.submit(fn, *args)
-        return {c: self._candidate(arm, candidates, c, rung, fraction, lookups[c], pending, search_id) for c in alive}
+        return {c: self._candidate(arm, candidates, c, rung, fraction, lookups[c], pending, search_id, carried)
+                for c in alive}
 
-    def _candidate(self, arm, candidates, c, rung, fraction, lookup, pending, search_id) -> dict:
+    def _candidate(self, arm, candidates, c, rung, fraction, lookup, pending, search_id, carried) -> dict:
         """The candidate run and its fold runs (reused or fitted); mean and std of the fold accuracies."""
         import mlflow
 
         s = self.spec.search
         params = lookup[0][1]
-        name = f"{arm.label} · candidate {c + 1}/{len(candidates)}" + (f" · rung {rung + 1}" if s.halving else "")
+        name = (f"{arm.label} · candidate {c + 1}/{len(candidates)}" + (f" · rung {rung + 1}" if s.halving else "")
+                + (f" ({carried[runtree.CARRIED_FROM]}'s #{c + 1})" if carried else ""))
         tags = {runtree.CANDIDATE: str(c + 1), runtree.RUNG: str(rung + 1),
-                runtree.HYPERPARAMETERS: json.dumps(self.family.hyperparameters())}
+                runtree.HYPERPARAMETERS: json.dumps(self.family.hyperparameters()), **carried}
         with self.child(name, "candidate", content_key(kind="candidate", folds=[f[0] for f in lookup]), search_id,
                         arm, params={**params, "candidate": c + 1, "rung": rung + 1, "epoch_fraction": fraction},
                         tags=tags) as cand:
@@ -295,7 +322,8 @@ class Study:
 
         with self.child(f"fold {k + 1}/{self.spec.search.folds}", "fold", fold_key, parent, arm,
                         params={**params, "fold": k + 1},
-                        tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]}):
+                        tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k],
+                              runtree.DEVICE: result.get("device", "")}):
             log_history(result["history"])
             metrics = {runtree.FOLD_ACCURACY: result["accuracy"], "fit_seconds": result["fit_seconds"],
                        "epochs_run": float(result["epochs_run"]), "best_epoch": float(result["best_epoch"]),
@@ -318,7 +346,10 @@ class Study:
             self.progress.advance(1, f"{arm.label}: final reused")
             return {k: v for k, v in done.data.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
         self.progress.set_current(f"{arm.label}: final refit on training+validation")
-        with self.child(f"{arm.label} · final", "final", key, search_id, arm, params=params) as run:
+        from core.devices import this_device
+
+        with self.child(f"{arm.label} · final", "final", key, search_id, arm, params=params,
+                        tags={runtree.DEVICE: this_device()}) as run:
             started = time.perf_counter()
             fit = self.family.fit_final(arm, params, folds, self)
             mlflow.log_metric("fit_seconds", time.perf_counter() - started)
@@ -343,7 +374,9 @@ class Study:
                          test_accuracy=metrics["test_accuracy"], n_test=int(metrics[runtree.N_TEST]),
                          test_accuracy_ci_low=metrics[runtree.TEST_CI_LOW],
                          test_accuracy_ci_high=metrics[runtree.TEST_CI_HIGH], run_id=run_id,
-                         extra={k: str(v) for k, v in {**arm.settings, **fit.card_extra}.items()
+                         extra={k: str(v) for k, v in {**arm.settings, **fit.card_extra,
+                                                       "cv_folds": f"{len(arm.folds)}, grouped by "
+                                                                   f"{self.spec.search.group_by}"}.items()
                                 if k != "input" and v not in ("", None)})
         version = register_version(fit.model_info.model_uri, arm.registered_name, card, aliases=arm.aliases)
         if self.spec.evaluation.promote == "if_better" and promote_if_better(arm.registered_name, version):
@@ -406,40 +439,152 @@ def distinct_searches(arms: list[Arm], out: Callable[[str], None] = say) -> list
 
 
 # ------------------------------------------------------------------------------------------- the plan
-def plan_text(study: Study, cost) -> tuple[str, int]:
-    """The dry-run plan: fits and estimated time per search, and the total; (text, fits)."""
+def carry_source(spec, arms: list[Arm], arm: Arm) -> Arm | None:
+    """The search whose best candidates ``arm`` takes (``search.carry``): the latest earlier search with
+    the same settings but the dataset size; None when carrying is off or there is none."""
+    if spec.search.carry <= 0 or not arm.settings.get("size"):
+        return None
+    same = {k: v for k, v in arm.settings.items() if k != "size"}
+    position = next(i for i, a in enumerate(arms) if a is arm)
+    earlier = [a for a in arms[:position] if {k: v for k, v in a.settings.items() if k != "size"} == same]
+    return earlier[-1] if earlier else None
+
+
+#: A plan longer than this (wall seconds, every fit to its epoch cap) times early stopping on the data first
+#: (:func:`stopping_epochs`, a minute or two); a shorter one is printed at its caps.
+PROBE_ABOVE_SECONDS = 1800
+
+
+def stopping_epochs(study: Study) -> dict[Any, int]:
+    """With early stopping: after how many epochs fits stop, measured on this data (else ``{}``; also
+    for families whose fits are too costly to probe, ``Family.probe_stopping``).
+
+    One fit per batch size of the candidates, on the first fold of the first search that needs no
+    preliminary fits, and one of each other kind the family names (``Family.probe_tasks``: an
+    autoencoder), all at once on the study's workers; kept in the cache per data, fold and params, so a
+    second plan of the same data is instant. Keyed by batch size (None: the family has none) and name.
+    """
+    from core.config import cache_dir
+    from core.files import write_atomic
+
+    s = study.spec.search
+    arm = next((a for a in study.arms if study.family.extra_fits(a, None)[0] == 0), None)
+    if not s.early_stopping or arm is None or not study.family.probe_stopping:
+        return {}
+    base = study.family.base_params(study.spec.sections)
+    probes: dict[Any, dict] = {}
+    for candidate in draw_candidates(s.space, s.n_candidates, s.seed):
+        params = study.fit_params(base, candidate, 1.0)
+        probes.setdefault(params.get("batch_size"), params)
+    path = cache_dir() / "stopping_epochs.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    tasks: dict[Any, tuple[str, Callable]] = {}  # stop name → (cache key, a way to make the probe's task)
+    for b, params in probes.items():
+        key = content_key(kind="stop", family=study.family.name, data=arm.fingerprint, fold=arm.fold_ids[0],
+                          params=params)
+        tasks[b] = (key, lambda params=params: study.family.fold_task(arm, params, 0))
+    for other in study.arms:  # fits of other kinds (an autoencoder): the first search that has them
+        for name in study.family.probe_tasks(other, study):
+            if name not in tasks:
+                key = content_key(kind="stop", family=study.family.name, data=other.fingerprint,
+                                  fold=other.fold_ids[0], name=name)
+                tasks[name] = (key, lambda other=other, name=name: study.family.probe_tasks(other, study)[name])
+    missing = [name for name, (key, _) in tasks.items() if key not in known]
+    if missing:
+        study.out(f"timing early stopping on {arm.label}, fold 1: {len(missing)} fit(s), once for this data")
+        study.family.fold_inputs(arm, [0], study)
+        futures = {name: study.executor.submit(*_task(tasks[name][1]())) for name in missing}
+        known.update({tasks[name][0]: len(f.result()["history"]["loss"]) for name, f in futures.items()})
+        with contextlib.suppress(OSError):
+            write_atomic(path, json.dumps(known, indent=1))
+    return {name: known[key] for name, (key, _) in tasks.items()}
+
+
+def _task(fn_args: tuple) -> tuple:
+    fn, args = fn_args
+    return (fn, *args)
+
+
+@dataclass
+class Plan:
+    """What a study will fit and how long it should take: ``text`` as printed, ``fits``, and the wall
+    seconds of the estimate and of the bound with every fit running to its epoch cap."""
+
+    text: str
+    fits: int
+    seconds: float
+    bound_seconds: float
+
+
+def make_plan(study: Study, cost, stops: dict[Any, int] | None = None) -> Plan:
+    """The dry-run plan: fits and estimated time per search, and the total.
+
+    Every candidate may survive a rung, so each rung is costed at its candidates' mean. With early
+    stopping, fits are costed at the epochs ``stops`` measured (:func:`stopping_epochs`); the bound
+    with every fit running to its epoch cap is printed too.
+    """
     from core.study.cost import duration
 
-    s, fam = study.spec.search, study.family
-    candidates = draw_candidates(s.space, s.n_candidates, s.seed)
+    s, fam, stops = study.spec.search, study.family, stops or {}
+    drawn = draw_candidates(s.space, s.n_candidates, s.seed)
     base = fam.base_params(study.spec.sections)
-    lines = [f"{'search':>22} {'dev':>6} {'test':>5} {'cand':>4} {'folds':>5} {'fits':>5} {'est. time':>10}"]
-    total_fits, total_seconds = 0, 0.0
+    labels = {a.label: a.label + (f" (best {min(s.carry, len(drawn))} of {source.label})" if source else "")
+              for a in study.arms for source in [carry_source(study.spec, study.arms, a)]}
+    width = max(22, *map(len, labels.values()))
+    lines = [f"{'search':>{width}} {'dev':>6} {'test':>5} {'cand':>4} {'folds':>5} {'fits':>5} {'est. time':>10}"]
+    total_fits, total, bound = 0, 0.0, 0.0
     if study.spec.evaluation.baselines:
         total_fits += fam.baseline_fits(study.arms)
-    for arm in study.arms:
-        fits, seconds = fam.extra_fits(arm, cost)
+
+    def seconds(arm: Arm, candidate: dict, fraction: float, n_train: float, capped: bool) -> float:
+        params = study.fit_params(base, candidate, fraction)
+        stop = stops.get(params.get("batch_size"), stops.get(None))
+        if capped and stop is not None and "epochs" in params:
+            params["epochs"] = min(params["epochs"], stop)
+        return fam.fit_seconds(arm, params, n_train, cost)
+
+    def search_seconds(arm: Arm, n: int, capped: bool) -> float:
+        """Fit seconds of ``n`` candidates' folds, rung by rung, and of the refit."""
         n_train = arm.n_dev * (s.folds - 1) / s.folds
-        for fraction, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, len(candidates)):
-            for candidate in candidates[:keep]:  # which ones survive is unknown: the first ones stand in
-                seconds += s.folds * fam.fit_seconds(arm, study.fit_params(base, candidate, fraction), n_train, cost)
-            fits += keep * s.folds
+        spent = sum(keep * s.folds * float(np.mean([seconds(arm, c, fraction, n_train, capped) for c in drawn]))
+                    for fraction, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n))
         if study.spec.evaluation.refit_and_test:
-            seconds += max(fam.fit_seconds(arm, study.fit_params(base, c, 1.0), arm.n_dev, cost) for c in candidates)
-            fits += 1
-        lines.append(f"{arm.label:>22} {arm.n_dev:>6} {arm.n_test:>5} {len(candidates):>4} {s.folds:>5} {fits:>5} "
-                     f"{duration(seconds):>10}")
-        total_fits += fits
-        total_seconds += seconds
+            spent += max(seconds(arm, c, 1.0, arm.n_dev, capped) for c in drawn)
+        return spent
+
+    for arm in study.arms:
+        source = carry_source(study.spec, study.arms, arm)
+        n = min(s.carry, len(drawn)) if source else len(drawn)
+        fits, extra = fam.extra_fits(arm, cost, stops)
+        estimate = extra + search_seconds(arm, n, capped=True)
+        most = fam.extra_fits(arm, cost)[1] + search_seconds(arm, n, capped=False)
+        fits += sum(keep for _, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n)) * s.folds
+        fits += int(study.spec.evaluation.refit_and_test)
+        lines.append(f"{labels[arm.label]:>{width}} {arm.n_dev:>6} {arm.n_test:>5} {n:>4} {s.folds:>5} {fits:>5} "
+                     f"{duration(estimate):>10}")
+        total_fits, total, bound = total_fits + fits, total + estimate, bound + most
     workers = study.executor.workers
-    lines.append(f"total: {total_fits} fits; about {duration(total_seconds / workers)} on {study.executor.describe()}"
-                 + (" at most (early stopping ends fits sooner)" if s.early_stopping else ""))
+    precision = study.spec.compute.precision
+    lines.append(f"total: {total_fits} fits; about {duration(total / workers)} on {study.executor.describe()}"
+                 + (f", {precision}" if precision != "float32" else ""))
+    if s.early_stopping and not stops:
+        lines.append("early stopping: fits costed at their epoch caps (at most; a plan this short is not worth "
+                     "timing early stopping for)")
+    if stops:
+        measured = ", ".join(f"{e} epochs" + (f" at batch size {b}" if isinstance(b, int) else
+                                              f" ({b})" if b is not None else "")
+                             for b, e in sorted(stops.items(), key=lambda item: str(item[0])))
+        lines.append(f"early stopping: fits costed at the epochs they stopped after on this data ({measured}); "
+                     f"at most {duration(bound / workers)} if no fit stopped before its epoch cap")
     if s.halving:
         lines.append("successive halving: rungs at " + ", ".join(f"{f:.3g}" for f, _ in rungs(
-            True, s.halving_eta, s.halving_min_fraction, len(candidates))) + f" of each candidate's epochs, "
+            True, s.halving_eta, s.halving_min_fraction, len(drawn))) + f" of each candidate's epochs, "
             f"keeping 1/{s.halving_eta} per rung")
     lines.append(cost.describe())
-    return "\n".join(lines), total_fits
+    return Plan("\n".join(lines), total_fits, total / workers, bound / workers)
 
 
 def results_table(rows: list[dict]) -> str:
@@ -474,13 +619,16 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
     arms = distinct_searches(fam.load(spec, root, features=features, label_column=label_column, dry_run=dry_run,
                                       out=out), out)
     compute = spec.compute
-    executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler)
+    executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler, compute.device)
     try:
         study = Study(spec, fam, arms, executor, None, out)
         data0 = arms[0].dataset
         out(f"study {spec.name}: {fam.name} on {data0.dataset_name}" + (" (synthetic)" if data0.synthetic else ""))
-        text, fits = plan_text(study, measured_cost())
-        out(text)
+        cost = measured_cost(executor, compute.precision)
+        plan = make_plan(study, cost)
+        if spec.search.early_stopping and plan.bound_seconds > PROBE_ABOVE_SECONDS:
+            plan = make_plan(study, cost, stopping_epochs(study))
+        out(plan.text)
         if dry_run:
             return []
         from core.models.mlp import configure_threads
@@ -491,7 +639,7 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
         tracking.install_signal_handlers()
         with tracking.study_lock(spec.name, study.key, wait=wait):
             tracking.end_orphaned_runs(spec.name)
-            study.progress = ProgressFile(progress_path, fits)
+            study.progress = ProgressFile(progress_path, plan.fits)
             try:
                 with study.progress.reporting():
                     rows = study.run()

@@ -29,7 +29,12 @@ def shared(handle: Any) -> np.ndarray:
     return np.load(handle, mmap_mode="r") if isinstance(handle, str) else handle
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, gpu_slots=None) -> None:
+    """A fit worker's start: its own GPU (one per worker) if the study has GPUs, then its threads."""
+    if gpu_slots is not None:
+        from core.devices import pin
+
+        pin(gpu_slots.get())
     from core.models.mlp import configure_threads
 
     configure_threads(threads)
@@ -37,17 +42,25 @@ def _init_worker(threads: int) -> None:
 
 class Executor:
     """Local fits: ``parallel`` is "processes" (spawned workers that keep TensorFlow loaded, each with
-    ``cores // n_jobs`` threads), "threads", or "none" (inline, when the result is asked for)."""
+    ``cores // n_jobs`` threads), "threads", or "none" (inline, when the result is asked for).
 
-    def __init__(self, parallel: str = "processes", n_jobs: int = 0):
+    With ``gpus`` (names of the visible GPUs), there is one worker process per GPU, each pinned to its own.
+    """
+
+    def __init__(self, parallel: str = "processes", n_jobs: int = 0, gpus: list[str] | tuple = ()):
+        self.gpus = list(gpus)
+        if self.gpus:
+            parallel, n_jobs = "processes", len(self.gpus)
         self.n_jobs = n_jobs or os.cpu_count() or 1
-        self.parallel = "none" if self.n_jobs == 1 else parallel
+        self.parallel = "none" if self.n_jobs == 1 and not self.gpus else parallel
         self.threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
         self.workers = 1 if self.parallel == "none" else self.n_jobs
         self._pool = None
         self._workdir: Path | None = None
 
     def describe(self) -> str:
+        if self.gpus:
+            return f"{self.n_jobs} local process{'es' if self.n_jobs > 1 else ''}, one per GPU ({', '.join(self.gpus)})"
         return {"none": "inline", "threads": f"{self.n_jobs} threads"}.get(
             self.parallel, f"{self.n_jobs} local processes")
 
@@ -68,8 +81,14 @@ class Executor:
             else:
                 import multiprocessing
 
-                self._pool = ProcessPoolExecutor(self.n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(self.threads,))
+                context = multiprocessing.get_context("spawn")
+                slots = None
+                if self.gpus:
+                    slots = context.Queue()
+                    for index in range(len(self.gpus)):
+                        slots.put(index)
+                self._pool = ProcessPoolExecutor(self.n_jobs, mp_context=context, initializer=_init_worker,
+                                                 initargs=(self.threads, slots))
         return self._pool.submit(fn, *args)
 
     def close(self, cancel: bool = False) -> None:
@@ -112,9 +131,14 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def make_executor(parallel: str, n_jobs: int, scheduler: str | None) -> Executor:
-    """A Dask executor when a scheduler address is given, else a local one."""
-    return DaskExecutor(scheduler) if scheduler else Executor(parallel, n_jobs)
+def make_executor(parallel: str, n_jobs: int, scheduler: str | None, device: str = "cpu") -> Executor:
+    """A Dask executor when a scheduler address is given, else a local one (on this machine's GPUs when
+    ``device`` is "auto" or "gpu" and there are some: see :mod:`core.devices`)."""
+    if scheduler:
+        return DaskExecutor(scheduler)
+    from core.devices import fit_gpus
+
+    return Executor(parallel, n_jobs, fit_gpus(device))
 
 
 class _Deferred:

@@ -35,6 +35,10 @@ CANDIDATE, RUNG, FOLD = "genrelab.candidate", "genrelab.rung", "genrelab.fold"
 FOLD_INDICES, HYPERPARAMETERS = "genrelab.fold_indices", "genrelab.hyperparameters"
 BEST_CANDIDATE_RUN, MODEL_VERSION = "genrelab.best_candidate_run", "genrelab.model_version"
 CV_FOLDS = "genrelab.cv_folds"           # search: JSON list of its best candidate's fold accuracies
+DEVICE = "genrelab.device"               # fold, final: what the fit ran on ("GPU 0: ...", "CPU: x86_64, 1 thread")
+GROUPED_BY = "genrelab.folds_grouped_by"  # search: "artist" or "track", what no fold splits
+RANKING = "ranking.json"                 # search artifact: its candidates' params, best first
+CARRIED_FROM = "genrelab.carried_from"   # search, candidate: the smaller size's search it took them from
 BASELINE = "genrelab.baseline"           # baseline: readable name with its settings, e.g. "knn (k=17)"
 ADOPTED_FROM = "genrelab.adopted_from"   # a finished run moved out of a killed study's tree
 PARENT, RUN_NAME = "mlflow.parentRunId", "mlflow.runName"
@@ -127,7 +131,8 @@ def read_tree(runs: pd.DataFrame) -> StudyTree:
     base["hyperparameters"] = _column(runs, f"tags.{HYPERPARAMETERS}")
     base["best_candidate_run"] = _column(runs, f"tags.{BEST_CANDIDATE_RUN}")
     base["model_version"] = _column(runs, f"tags.{MODEL_VERSION}")
-    base = _inherit(base, ["size", "input", "clip_seconds", "family", "candidate"])
+    base["grouped_by"] = _column(runs, f"tags.{GROUPED_BY}")
+    base = _inherit(base, ["size", "input", "clip_seconds", "family", "candidate", "grouped_by"])
     base["study"] = _ancestor_of_kind(base, "study")
     metric_columns = [c for c in runs.columns if c.startswith("metrics.")]
     per_genre = {c: split_genre_metric(c[len("metrics."):]) for c in metric_columns}

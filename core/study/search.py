@@ -2,6 +2,10 @@
 
 Successive halving (Jamieson & Talwalkar, 2016): every candidate first trains for a small fraction of
 its epochs; each rung keeps the best ``1/eta`` and multiplies the fraction by ``eta`` up to 1.
+
+Carrying over: a search of a larger dataset size can take the best candidates of the smaller size's
+search instead of drawing its own (``search.carry``); :func:`ranking` orders a finished search's
+candidates for that (the last rung first, then by CV accuracy).
 """
 from __future__ import annotations
 
@@ -30,7 +34,10 @@ def draw_candidates(space: dict[str, list], n: int, seed: int) -> list[dict]:
 
 
 def rungs(halving: bool, eta: int, min_fraction: float, n_candidates: int) -> list[tuple[float, int]]:
-    """(fraction of each candidate's epochs, candidates trained) per rung; one full rung without halving."""
+    """(fraction of each candidate's epochs, candidates trained) per rung; one full rung without halving.
+
+    A rung that would train as many candidates as the next one is left out: it could not drop any.
+    """
     if not halving:
         return [(1.0, n_candidates)]
     fractions, f = [], min_fraction
@@ -38,4 +45,10 @@ def rungs(halving: bool, eta: int, min_fraction: float, n_candidates: int) -> li
         fractions.append(f)
         f *= eta
     fractions.append(1.0)
-    return [(f, max(1, math.ceil(n_candidates / eta ** r))) for r, f in enumerate(fractions)]
+    plan = [(f, max(1, math.ceil(n_candidates / eta ** r))) for r, f in enumerate(fractions)]
+    return [rung for rung, after in zip(plan, [*plan[1:], None]) if after is None or after[1] < rung[1]]
+
+
+def ranking(reached: dict[int, tuple[int, float]]) -> list[int]:
+    """Candidates best first, from ``{candidate: (last rung reached, CV accuracy there)}``."""
+    return sorted(reached, key=lambda c: (-reached[c][0], -reached[c][1], c))

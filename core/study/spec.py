@@ -84,6 +84,8 @@ class SearchSection:
     halving: bool = False                   # successive halving over candidates (needs epochs in the space
     halving_eta: int = 3                    #   or the family's section)
     halving_min_fraction: float = 1 / 9
+    carry: int = 0                          # >0: a larger dataset size's search takes the smaller size's
+                                            #   best ``carry`` candidates instead of drawing its own
     space: dict[str, list] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -95,6 +97,7 @@ class SearchSection:
         _require(0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
         _require(self.halving_eta >= 2, "halving_eta: must be >= 2")
         _require(0 < self.halving_min_fraction <= 1, "halving_min_fraction: must be in (0, 1]")
+        _require(self.carry >= 0, "carry: must be >= 0 (0: every search draws its own candidates)")
         for name, values in self.space.items():
             _require(isinstance(values, list) and len(values) > 0, f"space.{name}: a non-empty list of values")
 
@@ -117,10 +120,16 @@ class ComputeSection:
     n_jobs: int = 0                         # local worker processes (0: one per core)
     parallel: str = "processes"             # "processes" | "threads" | "none" (inline, for debugging)
     scheduler: str | None = None            # a Dask scheduler address: fits run on its workers
+    device: str = "auto"                    # "auto": a visible GPU per fit worker, else the CPU; "cpu"; "gpu"
+    precision: str = "float32"              # or "mixed_float16" (GPUs) / "mixed_bfloat16" (recent CPUs)
 
     def __post_init__(self):
+        from core.devices import DEVICES, PRECISIONS
+
         _require(self.n_jobs >= 0, "n_jobs: must be >= 0")
         _require(self.parallel in ("processes", "threads", "none"), "parallel: processes, threads or none")
+        _require(self.device in DEVICES, f"device: one of {', '.join(DEVICES)}")
+        _require(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
 
 
 COMMON_SECTIONS: dict[str, type] = {"dataset": DatasetSection, "input": InputSection, "model": ModelSection,
@@ -177,10 +186,31 @@ class Spec:
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read, override and validate a spec file. Raises GenreLabError naming the file and the key."""
     path = Path(path)
-    data = read_toml(path, "spec file")
+    data = read_spec_data(path)
     for item in overrides:
         apply_override(data, item, path)
     return Spec(path=path, data=data, sections=validate(data, path), overrides=list(overrides))
+
+
+def read_spec_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A spec file's tables; with ``extends = "other.toml"`` (beside it), the other file's tables with this
+    file's keys laid over them, table by table (a spec that differs from another in a few keys)."""
+    data = read_toml(path, "spec file")
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise GenreLabError(f"{path}: extends: expected a spec file name, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise GenreLabError(f"{path}: extends: {base} extends this file again")
+    merged = read_spec_data(base_path, (*seen, path.resolve()))
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def apply_override(data: dict, item: str, path: Path) -> None:

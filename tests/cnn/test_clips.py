@@ -3,7 +3,7 @@ import pytest
 
 from core.errors import GenreLabError
 from core.models.clip_batches import MelBatches, band_statistics, expand_clips, track_vote
-from core.study.families.cnn import grouped_folds
+from core.study.folds import grouped_folds
 
 
 def test_grouped_folds_keep_every_track_on_one_side():

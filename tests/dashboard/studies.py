@@ -173,9 +173,8 @@ def run(which: str, folder: Path) -> None:
     configure_threads(1)  # two studies at once beside the other tests: one thread each, no oversubscription
     tf.constant(0)  # TensorFlow starts now with those pools (run_study's own configure_threads keeps them)
 
-    calibration = folder / f"{which}_cost.json"  # a fixed fit cost: the dry-run plan never times a network
-    calibration.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}))
-    cost.CALIBRATION_FILE = calibration
+    # a fixed fit cost: the dry-run plan never times a network
+    cost.measured_cost = lambda executor, precision="float32": cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
     if which == "mlp":
         from tests.builders import build_fma_root, genre_rows
 

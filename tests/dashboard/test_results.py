@@ -33,7 +33,7 @@ def test_size_study_writes_every_score_with_its_uncertainty(store, studies):
     for _, point in points.iterrows():
         row = engine[point["name"]]
         assert point["fold_values"] == pytest.approx(row["cv_folds"])
-        assert point["cv"] == format_cv(row["cv_mean"], row["cv_std"], 2)
+        assert point["cv"] == format_cv(row["cv_mean"], row["cv_std"], 2, "track")  # the spec groups by track
         assert point["test"] == format_test(row["test_accuracy"], row["test_ci_low"], row["test_ci_high"],
                                             int(row["n_test"]))
     assert results.window_note(points["window"]) == "features computed on full tracks (FMA's published table)."

@@ -4,7 +4,6 @@ The root has 3 genres (Hip-Hop, Pop, Rock), 20 tracks each, subsets small/medium
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,10 @@ def fixed_cost(tmp_path_factory):
     """A fixed fit cost, so dry-run plans never time a network on the test machine."""
     from core.study import cost
 
-    path = tmp_path_factory.mktemp("cost") / "calibration.json"
-    path.write_text(json.dumps({"seconds_per_sample_epoch_weight": 1e-9, "seconds_per_epoch": 0.01}))
+    fixed = cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cost, "CALIBRATION_FILE", path)
-        yield path
+        mp.setattr(cost, "measured_cost", lambda executor, precision="float32": fixed)
+        yield fixed
 
 
 def write_spec(folder: Path, name: str, text: str) -> Path:

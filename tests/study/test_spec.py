@@ -114,3 +114,22 @@ def test_candidates_are_distinct_and_seeded(tmp_path):
 def test_halving_rungs():
     assert rungs(True, 3, 1 / 9, 8) == [(pytest.approx(1 / 9), 8), (pytest.approx(1 / 3), 3), (1.0, 1)]
     assert rungs(False, 3, 1 / 9, 8) == [(1.0, 8)]
+
+
+def test_a_spec_extends_another_table_by_table(tmp_path):
+    (tmp_path / "base.toml").write_text('experiment = "base"\n[model]\nfamily = "keras_mlp"\n'
+                                        '[search]\nfolds = 4\nhalving = true\n[search.space]\ndropout = [0.2]\n')
+    (tmp_path / "child.toml").write_text('extends = "base.toml"\nexperiment = "child"\n[search]\nhalving = false\n')
+    spec = load_spec(tmp_path / "child.toml")
+    assert spec.name == "child" and spec.search.folds == 4 and spec.search.halving is False
+    assert spec.search.space == {"dropout": [0.2]}
+    (tmp_path / "base.toml").write_text('extends = "child.toml"\n')
+    with pytest.raises(GenreLabError, match="extends: child.toml extends this file again"):
+        load_spec(tmp_path / "child.toml")
+
+
+def test_the_seed_grid_is_the_default_plan_without_its_levers():
+    seed, default = load_spec("experiments/mlp_dataset_size_seed.toml"), load_spec("experiments/mlp_dataset_size.toml")
+    assert (seed.search.early_stopping, seed.search.halving, seed.search.carry, seed.search.group_by) == (
+        False, False, 0, "track")
+    assert seed.search.space == default.search.space and seed.autoencoder == default.autoencoder

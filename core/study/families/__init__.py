@@ -12,7 +12,8 @@ progress); the family owns its data and its fits:
 - ``fold_task``: a picklable ``(function, args)`` that fits one fold anywhere and returns a
   :class:`FoldResult`-shaped dict; ``fit_final``: the refit on training+validation and the test
   predictions, run in the study's process.
-- ``fit_seconds``: the cost model behind the dry-run plan.
+- ``fit_seconds``, ``extra_fits``: the cost model behind the dry-run plan; ``probe_stopping`` and
+  ``probe_tasks``: whether (and on which other fits) the plan may time early stopping on the data.
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ FAMILIES = {
     "sklearn_mlp": "core.study.families.mlp",
     "keras_cnn": "core.study.families.cnn",
 }
-#: Added to every family's params by the engine, from ``[search]``.
-SEARCH_CONTROLS = ("seed", "early_stopping", "patience", "validation_fraction")
+#: Added to every family's params by the engine, from ``[search]`` (and ``precision`` from ``[compute]``).
+SEARCH_CONTROLS = ("seed", "early_stopping", "patience", "validation_fraction", "precision")
 
 
 class Family:
@@ -40,6 +41,9 @@ class Family:
     params: type = object
     inputs: tuple[str, ...] = ()
     sections: dict[str, type] = {}
+    #: Whether the plan may fit one fold per batch size to see when early stopping ends fits (cheap
+    #: for an MLP on a table; a CNN's fold is the study's most expensive step, so its plan uses the caps).
+    probe_stopping: bool = False
 
     def __init__(self, name: str):
         self.name = name
@@ -86,9 +90,15 @@ class Family:
     def fit_seconds(self, arm, params: dict, n_train: int, cost) -> float:
         raise NotImplementedError
 
-    def extra_fits(self, arm, cost) -> tuple[int, float]:
-        """Fits (and seconds; 0 without a cost) a search makes besides candidates and the final refit."""
+    def extra_fits(self, arm, cost, stops: dict | None = None) -> tuple[int, float]:
+        """Fits (and seconds; 0 without a cost) a search makes besides candidates and the final refit;
+        ``stops``: epochs after which early stopping ended the :meth:`probe_tasks` fits."""
         return 0, 0.0
+
+    def probe_tasks(self, arm, study) -> dict[str, tuple[Callable, tuple]]:
+        """Fits besides the candidates' (e.g. an autoencoder) whose early stopping the plan measures:
+        name → picklable ``(function, args)`` returning a dict with ``history``."""
+        return {}
 
     def run_baselines(self, study, parent: str) -> list[dict]:
         """Reference classifiers logged under the study run (none by default); their results rows."""

@@ -21,6 +21,7 @@ from core.errors import GenreLabError
 from core.models.cnn import CNNParams
 from core.study.engine import Arm, FinalFit
 from core.study.families import SEARCH_CONTROLS, Family
+from core.study.folds import grouped_folds
 from core.study.lineage import content_key, indices_fingerprint
 
 REGISTERED = "genre-cnn"
@@ -82,29 +83,6 @@ class ClipInput:
 
 
 # ------------------------------------------------------------------ folds, and the fits workers run
-def grouped_folds(labels: np.ndarray, groups: np.ndarray, n_splits: int = 5,
-                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds in which every group (track id, or artist id) sits on one side only.
-
-    labels, groups: shape (n_tracks,). Returns ``n_splits`` pairs (train_index, validation_index) of
-    positions into those arrays, sorted ascending.
-    """
-    labels, groups = np.asarray(labels), np.asarray(groups)
-    if labels.shape != groups.shape or labels.ndim != 1:
-        raise GenreLabError(f"folds: labels {labels.shape} and groups {groups.shape} must be 1-D of one length")
-    n_groups = len(np.unique(groups))
-    if n_splits < 2 or n_groups < n_splits:
-        raise GenreLabError(f"folds: {n_splits} folds need at least {max(n_splits, 2)} groups, have {n_groups}")
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    try:
-        return [(np.sort(train), np.sort(valid))
-                for train, valid in splitter.split(np.zeros(len(labels)), labels, groups)]
-    except ValueError as err:
-        raise GenreLabError(f"folds: {err}") from None
-
-
 def inner_split(tracks: Tracks, fraction: float, seed: int) -> tuple[Tracks, Tracks]:
     """(fit, early-stopping) tracks: a grouped stratified slice of about ``fraction`` of ``tracks``."""
         # as many splits as 1/fraction asks, but no more than the rarest genre has groups
@@ -160,7 +138,10 @@ def fit_clip_fold(data: ClipInput, params: dict, train: np.ndarray, val: np.ndar
                                         params["early_stopping"])
     history = model.history_
     watched = history.get("val_loss") or history["loss"]
+    from core.devices import this_device
+
     return {"history": history, "accuracy": scores["track_accuracy"], "fit_seconds": time.perf_counter() - started,
+            "device": this_device(),
             "epochs_run": model.epochs_trained_, "best_epoch": int(np.argmin(watched)) + 1,
             "metrics": {"clip_accuracy": scores["clip_accuracy"], "track_accuracy": scores["track_accuracy"]}}
 
@@ -176,7 +157,8 @@ class CNNFamily(Family):
         defaults = CNNParams()
         for name in SEARCH_CONTROLS:  # one owner: the search sets these for every family
             if getattr(sections["cnn"], name) != getattr(defaults, name):
-                raise error(f"cnn.{name}", "is a search setting: set it in [search]")
+                raise error(f"cnn.{name}", f"is set for every family: set it in "
+                                           f"[{'compute' if name == 'precision' else 'search'}]")
 
     def base_params(self, sections: dict[str, Any]) -> dict:
         """The ``[cnn]`` table as given (the search's controls come from ``[search]``)."""
@@ -265,17 +247,12 @@ def study_tracks(selection: Any, group_by: str) -> tuple[Tracks, Tracks]:
     """(training+validation tracks, test tracks) of a Selection; the test tracks never enter CV."""
     labels = np.searchsorted(np.asarray(selection.genres), np.asarray(selection.labels))
     ids = np.asarray(selection.track_ids, dtype=np.int64)
-    groups = selection_artists(selection) if group_by == "artist" else ids
+    from core.data.selection import artist_ids
+
+    groups = artist_ids(selection) if group_by == "artist" else ids
     everything = Tracks(ids, labels, groups)
     splits = np.asarray(selection.splits)
     return everything.take(np.flatnonzero(splits != "test")), everything.take(np.flatnonzero(splits == "test"))
-
-
-def selection_artists(selection: Any) -> np.ndarray:
-    """Artist id of each selected track (tracks.csv's ``artist.id``), for folds grouped by artist."""
-    from core.data.fma import load_tracks
-
-    return load_tracks(selection.root).loc[selection.track_ids, ("artist", "id")].to_numpy(dtype=np.int64)
 
 
 def cached_selection(selection: Any, cache: Any) -> Any:

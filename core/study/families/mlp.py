@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from core.data.tables import FeatureTable
+from core.devices import precision_param
 from core.errors import GenreLabError
 from core.models.autoencoder import AutoencoderParams
 from core.study import runtree
 from core.study.engine import Arm, FinalFit
 from core.study.executor import shared
 from core.study.families import Family
+from core.study.folds import grouped_folds
 from core.study.lineage import content_key, indices_fingerprint, log_history
 
 REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae", "embeddings": "genre-mlp-embeddings"}
@@ -60,8 +62,9 @@ class TableInput:
     codes: dict[int, object] = field(default_factory=dict)  # fold → executor handle of its codes
 
 
-def stratified_folds(table: FeatureTable, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train_rows, val_rows) per fold, as row indices of ``table``, over the non-test rows only."""
+def table_folds(table: FeatureTable, folds: int, seed: int, group_by: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train_rows, val_rows) per fold, as row indices of ``table``, over the non-test rows only:
+    stratified by genre, and with ``group_by="artist"`` every artist on one side of each fold."""
     import warnings
 
     from sklearn.model_selection import StratifiedKFold
@@ -72,6 +75,10 @@ def stratified_folds(table: FeatureTable, folds: int, seed: int) -> list[tuple[n
     if counts.min() < 2 or len(rows) < folds:
         raise GenreLabError(f"{table.source} size {table.size}: too few tracks for {folds} folds "
                             f"(smallest genre has {counts.min()})")
+    if group_by == "artist":
+        if table.artists is None:
+            raise GenreLabError(f"{table.source}: no artist ids to group folds by (set search.group_by = \"track\")")
+        return [(rows[tr], rows[va]) for tr, va in grouped_folds(labels, table.artists[rows], folds, seed)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a genre with fewer tracks than folds: still stratified
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -93,7 +100,10 @@ def fit_table_fold(family: str, params: dict, matrix, labels: np.ndarray, train:
     history = estimator.fit(scaler.transform(X[train]), labels[train], scaler.transform(X[val]), labels[val])
     accuracy = float((estimator.predict(scaler.transform(X[val])) == labels[val]).mean())
     watched = history.get("val_loss") or history["loss"]
+    from core.devices import this_device
+
     return {"history": history, "accuracy": accuracy, "fit_seconds": time.perf_counter() - start,
+            "device": this_device(),
             "epochs_run": len(history["loss"]), "best_epoch": int(np.argmin(watched)) + 1}
 
 
@@ -118,6 +128,7 @@ def fit_autoencoder_fold(params: dict, matrix, train: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------------ family
 class MLPFamily(Family):
     inputs = ("features", "autoencoder", "embeddings")
+    probe_stopping = True
     sections = {"autoencoder": AutoencoderParams, "embeddings": EmbeddingsSection}
 
     @property
@@ -150,14 +161,15 @@ class MLPFamily(Family):
                     tables[(size, "embeddings")] = load_embeddings_feature_table(root, size, spec.dataset.genres,
                                                                                  e.model, e.layer, e.window)
         s = spec.search
-        if s.group_by != "track":
-            raise spec.error("search.group_by", f"{self.name} folds are per track (artist grouping is for mels)")
         arms = []
         for (_, kind), table in tables.items():
-            folds = stratified_folds(table, s.folds, s.seed)
+            folds = table_folds(table, s.folds, s.seed, s.group_by)
             fold_ids = [indices_fingerprint(table.ids[tr], table.ids[va]) for tr, va in folds]
-            autoencoder = dict(asdict(spec.autoencoder), seed=s.seed) if kind == "autoencoder" else None
-            details = {"n_features": table.X.shape[1], "window": table.window}
+            autoencoder = None
+            if kind == "autoencoder":
+                autoencoder = {k: v for k, v in asdict(spec.autoencoder).items() if k != "precision"}
+                autoencoder.update(seed=s.seed, **precision_param(spec.compute.precision))
+            details = {"n_features": table.X.shape[1], "window": table.window, "group_by": s.group_by}
             if kind == "embeddings":
                 details.update({f"embeddings.{k}": v for k, v in asdict(spec.embeddings).items()})
             details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
@@ -175,9 +187,7 @@ class MLPFamily(Family):
     def fold_inputs(self, arm: Arm, folds: list[int], study) -> None:
         """Share the matrix; for autoencoder input, make each fold's codes (reuse or fit its autoencoder)."""
         data: TableInput = arm.data
-        if data.matrix is None:
-            source = data.table.X[data.table.cv_rows] if data.kind == "autoencoder" else data.table.X
-            data.matrix = study.executor.share(source)
+        self._share(arm, study)
         if data.kind != "autoencoder":
             return
         cv = data.table.cv_rows
@@ -203,6 +213,23 @@ class MLPFamily(Family):
                              tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]}):
                 _log_autoencoder(result["history"], result["fit_seconds"], result["encoder"])
             study.progress.advance(1, f"{arm.label}: autoencoder fold {k + 1}")
+
+    @staticmethod
+    def _share(arm: Arm, study) -> None:
+        """Hand the matrix to the workers once (autoencoder input: its non-test rows, which codes cover)."""
+        data: TableInput = arm.data
+        if data.matrix is None:
+            source = data.table.X[data.table.cv_rows] if data.kind == "autoencoder" else data.table.X
+            data.matrix = study.executor.share(source)
+
+    def probe_tasks(self, arm: Arm, study) -> dict[str, tuple]:
+        """The autoencoder of fold 1, for the plan to see when its early stopping ends it."""
+        data: TableInput = arm.data
+        if data.autoencoder is None or not data.autoencoder["early_stopping"]:
+            return {}
+        self._share(arm, study)
+        position = np.searchsorted(data.table.cv_rows, arm.folds[0][0])
+        return {"autoencoder": (fit_autoencoder_fold, (data.autoencoder, data.matrix, position))}
 
     def fold_task(self, arm: Arm, params: dict, k: int):
         data: TableInput = arm.data
@@ -266,9 +293,9 @@ class MLPFamily(Family):
         if data.autoencoder is not None:
             width = data.autoencoder["bottleneck"] or width // 2
         weights = network_weights(width, list(params["hidden_units"]), len(arm.genres))
-        return cost.fit_seconds(params["epochs"], n_train, weights)
+        return cost.fit_seconds(params["epochs"], n_train, weights, params["batch_size"])
 
-    def extra_fits(self, arm: Arm, cost) -> tuple[int, float]:
+    def extra_fits(self, arm: Arm, cost, stops: dict | None = None) -> tuple[int, float]:
         from core.study.cost import network_weights
 
         data: TableInput = arm.data
@@ -279,9 +306,10 @@ class MLPFamily(Family):
             return folds + 1, 0.0
         width = data.autoencoder["bottleneck"] or d // 2
         weights = network_weights(d, [2 * d, d, width, d, 2 * d], d)
-        epochs = data.autoencoder["epochs"]
-        return folds + 1, (folds * cost.fit_seconds(epochs, arm.n_dev * (folds - 1) / folds, weights)
-                           + cost.fit_seconds(epochs, arm.n_dev, weights))
+        epochs, batch = data.autoencoder["epochs"], data.autoencoder["batch_size"]
+        epochs = min(epochs, (stops or {}).get("autoencoder", epochs))
+        return folds + 1, (folds * cost.fit_seconds(epochs, arm.n_dev * (folds - 1) / folds, weights, batch)
+                           + cost.fit_seconds(epochs, arm.n_dev, weights, batch))
 
     # -- baselines --------------------------------------------------------------------------------
     def run_baselines(self, study, parent: str) -> list[dict]:
