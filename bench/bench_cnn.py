@@ -96,9 +96,9 @@ def demo_fold(root: Path, overrides: list[str]) -> list[dict] | str:
     load_seconds = time.perf_counter() - started
     study = Study(spec, fam, arms, executor=None, progress=None, out=lambda line: None)
     candidate = draw_candidates(spec.search.space, spec.search.n_candidates, spec.search.seed)[0]
-    params = study.fit_params(fam.base_params(spec.sections), candidate, 1.0)
     rows = []
     for arm in arms:
+        params = study.fit_params(arm, fam.base_params(spec.sections), candidate, 1.0)
         fn, args = fam.fold_task(arm, params, 0)
         started = time.perf_counter()
         result = fn(*args)

@@ -84,7 +84,7 @@ def fill_store(n_runs: int, folder: Path) -> tuple[int, int]:
 
     root = str(tiny_root(folder / "root", tracks_per_genre=TRACKS_PER_GENRE))
     # a fixed fit cost: the dry-run plan never times a network
-    cost.measured_cost = lambda executor, precision="float32": cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the benchmark")
+    cost.measured_cost = lambda executor, precision="float32", probe=None: cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the benchmark")
     specs = {}
     for name, text in (("cnn", CNN_SPEC), ("mlp", MLP_SPEC)):
         specs[name] = folder / f"{name}.toml"

@@ -29,11 +29,12 @@ SPEC = ROOT / "experiments" / "mlp_dataset_size.toml"
 COMMON = ['input.kinds=["features"]', "evaluation.baselines=false", "evaluation.refit_and_test=false",
           "evaluation.register=false"]
 SEED = ["search.early_stopping=false", "search.halving=false", "search.carry=0", 'search.group_by="track"']
-ONE_SIZE = {  # on the largest size
+STOP = ["search.early_stopping=true", "search.early_stopping_min_tracks=0"]  # on any slice, to measure the lever
+ONE_SIZE = {  # on the largest size (on the demo, the default plan is the halving row: its slice is too small to stop)
     "seed's grid": SEED,
-    "early stopping": [*SEED, "search.early_stopping=true"],
+    "early stopping": [*SEED, *STOP],
     "successive halving": [*SEED, "search.halving=true"],
-    "early stopping + halving": [*SEED, "search.early_stopping=true", "search.halving=true"],
+    "early stopping + halving": [*SEED, *STOP, "search.halving=true"],
 }
 ALL_SIZES = {  # every size, early stopping and halving on
     "each size its own candidates": ["search.carry=0", 'search.group_by="track"'],

@@ -20,6 +20,7 @@ def register(subparsers) -> None:
     p = actions.add_parser("demo", help="build the synthetic demo dataset in FMA's layout")
     p.add_argument("--dest", help="dataset root to write (default: $GENRELAB_DATA or data/demo)")
     p.add_argument("--tracks-per-genre", type=int, help="clips per genre (default: the demo's own)")
+    p.add_argument("--genres", nargs="+", metavar="GENRE", help="some of the 8 genres (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
 
@@ -75,6 +76,8 @@ def demo(args: argparse.Namespace) -> int:
     from core.data.demo import build_demo
 
     sizing = {} if args.tracks_per_genre is None else {"tracks_per_genre": args.tracks_per_genre}
+    if args.genres:
+        sizing["genres"] = args.genres
     with tqdm(desc="demo clips", unit="clip") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -48,21 +48,24 @@ ClipJob = tuple[int, dict, int, float, Path]
 
 
 def build_demo(dest: str | os.PathLike, tracks_per_genre: int = DEFAULT_TRACKS_PER_GENRE, seed: int = 0, *,
-               clip_seconds: float = CLIP_SECONDS, workers: int | None = None,
+               clip_seconds: float = CLIP_SECONDS, genres: Sequence[str] | None = None, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> Path:
     """Build the demo dataset root at ``dest`` and return it (see the module docstring for what it holds).
 
     tracks_per_genre: clips per genre (8 genres); seed: everything (metadata, audio) follows from it.
-    clip_seconds: clip length (FMA's is 30; tests use shorter). workers: processes rendering clips
+    clip_seconds: clip length (FMA's is 30; tests use shorter). genres: some of the 8 genres (default: all;
+    fma_small's Pop/Rock/Electronic at its size is ``1000, genres=["Pop", "Rock", "Electronic"]``; every
+    tier then holds its share of them, the large one all). workers: processes rendering clips
     (default: all cores; 1 renders in this process). progress(done, total) is called as clips finish.
     Rerunning with the same arguments resumes (finished clips are kept); other arguments rebuild, and
     then everything in ``dest`` goes (it all derives from the old clips, features.csv and caches too).
     A non-empty ``dest`` that is not a demo build is refused with ``GenreLabError``.
     """
-    _check_arguments(tracks_per_genre, seed, clip_seconds)
+    genres = tuple(STYLES) if genres is None else tuple(genres)
+    _check_arguments(tracks_per_genre, seed, clip_seconds, genres)
     dest = Path(dest)
-    _prepare(dest, _dataset_info(int(tracks_per_genre), int(seed), float(clip_seconds)))
-    tracks, styles = plan_dataset(int(tracks_per_genre), int(seed), tuple(STYLES), float(clip_seconds))
+    _prepare(dest, _dataset_info(int(tracks_per_genre), int(seed), float(clip_seconds), genres))
+    tracks, styles = plan_dataset(int(tracks_per_genre), int(seed), genres, float(clip_seconds))
     tiers = tracks["set", "subset"]
     jobs = [(int(tid), styles[tid], int(seed), float(clip_seconds), _clip_path(dest, tiers[tid], tid))
             for tid in tracks.index]
@@ -79,24 +82,27 @@ def build_demo(dest: str | os.PathLike, tracks_per_genre: int = DEFAULT_TRACKS_P
     return dest
 
 
-def _check_arguments(tracks_per_genre, seed, clip_seconds) -> None:
+def _check_arguments(tracks_per_genre, seed, clip_seconds, genres) -> None:
     if isinstance(tracks_per_genre, bool) or not isinstance(tracks_per_genre, (int, np.integer)) or tracks_per_genre < 1:
         raise GenreLabError(f"--tracks-per-genre: expected a whole number >= 1, got {tracks_per_genre!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise GenreLabError(f"--seed: expected a whole number >= 0, got {seed!r}")
     if isinstance(clip_seconds, bool) or not isinstance(clip_seconds, (int, float)) or not 1 <= clip_seconds <= 600:
         raise GenreLabError(f"clip_seconds: expected 1 to 600 seconds, got {clip_seconds!r}")
+    unknown = [g for g in genres if g not in STYLES]
+    if unknown or not genres or len(set(genres)) < len(genres):
+        raise GenreLabError(f"--genres: expected some of {', '.join(STYLES)} (each once), got {list(genres)}")
 
 
-def _dataset_info(tracks_per_genre: int, seed: int, clip_seconds: float) -> dict:
+def _dataset_info(tracks_per_genre: int, seed: int, clip_seconds: float, genres: tuple[str, ...]) -> dict:
     """``dataset.json`` of a build: what marks it synthetic, and every argument it follows from."""
-    n_tracks = tracks_per_genre * len(STYLES)
+    n_tracks = tracks_per_genre * len(genres)
     return {
         "name": "demo", "synthetic": True, "seed": seed, "tracks_per_genre": tracks_per_genre,
-        "description": f"Synthetic demo: {n_tracks} {clip_seconds:g}-second clips in {len(STYLES)} genres, "
+        "description": f"Synthetic demo: {n_tracks} {clip_seconds:g}-second clips in {len(genres)} genres, "
                        f"synthesized by core/data/demo.py (seed {seed}). Not real music: results on it show "
                        f"how the studies work, not how well genres can be recognized.",
-        "clip_seconds": clip_seconds, "sample_rate": SAMPLE_RATE, "genres": list(STYLES),
+        "clip_seconds": clip_seconds, "sample_rate": SAMPLE_RATE, "genres": list(genres),
         "generator_version": GENERATOR_VERSION,
     }
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,27 +41,33 @@ class Cost:
                 f"{self.per_unit:.3g} s + batches x weights x {self.per_update:.3g} s), {self.source}")
 
 
-def measured_cost(executor, precision: str = "float32") -> Cost:
+def measured_cost(executor, precision: str = "float32", probe: tuple[str, Callable, tuple] | None = None) -> Cost:
     """The fit cost on ``executor``'s workers at ``precision``: from an earlier calibration of the same
-    executor, else timed now on every worker at once (about 20-40 s) and kept for the next run."""
+    executor, else timed now on every worker at once (about 20-40 s) and kept for the next run.
+
+    probe: ``(name, function, args)`` timing another network than the study MLP (:func:`calibrate`):
+    ``function(*args)`` returns the :class:`Cost` constants; ``name`` keeps its timings apart.
+    """
+    name, function, args = probe or ("", calibrate, (precision,))
     where = f"{executor.describe()}, {executor.threads} thread(s) per fit" + (
         f", {precision}" if precision != "float32" else "")
+    key = f"{name} on {where}" if name else where
     path = cache_dir() / "mlp_cost.json"
     shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
-    if isinstance(known.get(where), dict):
+    if isinstance(known.get(key), dict):
         try:
-            return Cost(**{k: float(v) for k, v in known[where].items()}, source=f"measured on {where} ({shown})")
+            return Cost(**{k: float(v) for k, v in known[key].items()}, source=f"measured on {where} ({shown})")
         except TypeError:
             pass
-    futures = [executor.submit(calibrate, precision) for _ in range(executor.workers)]
+    futures = [executor.submit(function, *args) for _ in range(executor.workers)]
     timings = [f.result() for f in futures]
     constants = {k: float(np.mean([t[k] for t in timings])) for k in timings[0]}
     with contextlib.suppress(OSError):  # a read-only checkout calibrates every time
-        write_atomic(path, json.dumps({**known, where: constants}, indent=1))
+        write_atomic(path, json.dumps({**known, key: constants}, indent=1))
     return Cost(**constants, source=f"measured just now on {where}")
 
 

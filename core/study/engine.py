@@ -197,7 +197,7 @@ class Study:
         base = fam.base_params(self.spec.sections)
         key = content_key(kind="search", family=fam.name, data=arm.fingerprint, settings=arm.settings, base=base,
                           folds=arm.fold_ids, candidates=candidates, rungs=plan,
-                          controls=[s.seed, s.early_stopping, s.patience, s.validation_fraction],
+                          controls=[s.seed, self.stops_early(arm), s.patience, s.validation_fraction],
                           refit=self.spec.evaluation.refit_and_test, register=self._registers(arm))
         done = self.reused("search", key, parent)
         if done is not None:
@@ -208,7 +208,7 @@ class Study:
                 self.rankings[arm.label] = mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/{runtree.RANKING}")
             return self._row(arm, done.data.metrics, json.loads(done.data.params.get("best_params", "{}")), cv_folds)
         params = {**arm.settings, "family": fam.name, "n_candidates": len(candidates),
-                  "folds": s.folds, "halving": s.halving, "early_stopping": s.early_stopping,
+                  "folds": s.folds, "halving": s.halving, "early_stopping": self.stops_early(arm),
                   "n_dev": arm.n_dev, "n_test": arm.n_test, "genres": arm.genres, **arm.details}
         carried = {runtree.CARRIED_FROM: source.label} if source else {}
         if source:
@@ -234,7 +234,7 @@ class Study:
             if len(finalists) > 1:
                 self.runner_ups[arm.label] = (f"{arm.label} · candidate {finalists[1] + 1}",
                                               [f["fold_accuracy"] for f in results[finalists[1]]["folds"]])
-            best_params = self.fit_params(base, candidates[best], 1.0)
+            best_params = self.fit_params(arm, base, candidates[best], 1.0)
             folds = results[best]["folds"]
             mlflow.log_params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
             mlflow.set_tags({runtree.BEST_CANDIDATE_RUN: results[best]["run_id"],
@@ -249,10 +249,18 @@ class Study:
             mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         return self._row(arm, metrics, best_params, [f["fold_accuracy"] for f in folds])
 
-    def fit_params(self, base: dict, candidate: dict, fraction: float) -> dict:
+    def stops_early(self, arm: Arm) -> bool:
+        """Whether ``arm``'s fits stop early: ``search.early_stopping``, unless the inner slice they would
+        watch holds fewer tracks than ``search.early_stopping_min_tracks`` (on a slice of 29 tracks the
+        validation loss bottoms out long before accuracy stops rising: README, "Each lever")."""
+        s = self.spec.search
+        return s.early_stopping and stopping_slice(arm, s) >= s.early_stopping_min_tracks
+
+    def fit_params(self, arm: Arm, base: dict, candidate: dict, fraction: float) -> dict:
         """A fit's full hyper-parameters: family defaults, the spec's table, the candidate, the controls."""
         s = self.spec.search
-        params = asdict(self.family.params(**{**base, **candidate, "seed": s.seed, "early_stopping": s.early_stopping,
+        params = asdict(self.family.params(**{**base, **candidate, "seed": s.seed,
+                                              "early_stopping": self.stops_early(arm),
                                               "patience": s.patience, "validation_fraction": s.validation_fraction}))
         params.pop("precision", None)
         params.update(precision_param(self.spec.compute.precision))
@@ -264,7 +272,7 @@ class Study:
         """Fit every missing fold of the ``alive`` candidates (all submitted before any is awaited)."""
         lookups, needed = {}, set()
         for c in alive:
-            params = self.fit_params(base, candidates[c], fraction)
+            params = self.fit_params(arm, base, candidates[c], fraction)
             lookups[c] = []
             for k, fold_id in enumerate(arm.fold_ids):
                 fold_key = content_key(kind="fold", family=self.family.name, data=arm.fingerprint,
@@ -468,13 +476,13 @@ def stopping_epochs(study: Study) -> dict[Any, int]:
     from core.files import write_atomic
 
     s = study.spec.search
-    arm = next((a for a in study.arms if study.family.extra_fits(a, None)[0] == 0), None)
-    if not s.early_stopping or arm is None or not study.family.probe_stopping:
+    arm = next((a for a in study.arms if study.family.extra_fits(a, None)[0] == 0 and study.stops_early(a)), None)
+    if arm is None or not study.family.probe_stopping:
         return {}
     base = study.family.base_params(study.spec.sections)
     probes: dict[Any, dict] = {}
     for candidate in draw_candidates(s.space, s.n_candidates, s.seed):
-        params = study.fit_params(base, candidate, 1.0)
+        params = study.fit_params(arm, base, candidate, 1.0)
         probes.setdefault(params.get("batch_size"), params)
     path = cache_dir() / "stopping_epochs.json"
     try:
@@ -501,6 +509,11 @@ def stopping_epochs(study: Study) -> dict[Any, int]:
         with contextlib.suppress(OSError):
             write_atomic(path, json.dumps(known, indent=1))
     return {name: known[key] for name, (key, _) in tasks.items()}
+
+
+def stopping_slice(arm: Arm, search) -> int:
+    """Tracks in the inner early-stopping slice of one of ``arm``'s training folds (about)."""
+    return int(arm.n_dev * (search.folds - 1) / search.folds * search.validation_fraction)
 
 
 def _task(fn_args: tuple) -> tuple:
@@ -540,51 +553,59 @@ def make_plan(study: Study, cost, stops: dict[Any, int] | None = None) -> Plan:
         total_fits += fam.baseline_fits(study.arms)
 
     def seconds(arm: Arm, candidate: dict, fraction: float, n_train: float, capped: bool) -> float:
-        params = study.fit_params(base, candidate, fraction)
+        params = study.fit_params(arm, base, candidate, fraction)
         stop = stops.get(params.get("batch_size"), stops.get(None))
-        if capped and stop is not None and "epochs" in params:
+        if capped and stop is not None and "epochs" in params and params.get("early_stopping"):
             params["epochs"] = min(params["epochs"], stop)
         return fam.fit_seconds(arm, params, n_train, cost)
 
+    workers = study.executor.workers
+
     def search_seconds(arm: Arm, n: int, capped: bool) -> float:
-        """Fit seconds of ``n`` candidates' folds, rung by rung, and of the refit."""
+        """Wall seconds of ``n`` candidates' folds, rung by rung, spread over the workers, and of the refit,
+        which runs alone in this process (counted at one worker's speed)."""
         n_train = arm.n_dev * (s.folds - 1) / s.folds
         spent = sum(keep * s.folds * float(np.mean([seconds(arm, c, fraction, n_train, capped) for c in drawn]))
-                    for fraction, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n))
-        if study.spec.evaluation.refit_and_test:
-            spent += max(seconds(arm, c, 1.0, arm.n_dev, capped) for c in drawn)
+                    for fraction, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n)) / workers
+        if study.spec.evaluation.refit_and_test:  # any candidate may win: their mean, or the worst for the bound
+            refits = [seconds(arm, c, 1.0, arm.n_dev, capped) for c in drawn]
+            spent += float(np.mean(refits)) if capped else max(refits)
         return spent
 
     for arm in study.arms:
         source = carry_source(study.spec, study.arms, arm)
         n = min(s.carry, len(drawn)) if source else len(drawn)
         fits, extra = fam.extra_fits(arm, cost, stops)
-        estimate = extra + search_seconds(arm, n, capped=True)
-        most = fam.extra_fits(arm, cost)[1] + search_seconds(arm, n, capped=False)
+        estimate = extra / workers + search_seconds(arm, n, capped=True)
+        most = fam.extra_fits(arm, cost)[1] / workers + search_seconds(arm, n, capped=False)
         fits += sum(keep for _, keep in rungs(s.halving, s.halving_eta, s.halving_min_fraction, n)) * s.folds
         fits += int(study.spec.evaluation.refit_and_test)
         lines.append(f"{labels[arm.label]:>{width}} {arm.n_dev:>6} {arm.n_test:>5} {n:>4} {s.folds:>5} {fits:>5} "
                      f"{duration(estimate):>10}")
         total_fits, total, bound = total_fits + fits, total + estimate, bound + most
-    workers = study.executor.workers
     precision = study.spec.compute.precision
-    lines.append(f"total: {total_fits} fits; about {duration(total / workers)} on {study.executor.describe()}"
+    lines.append(f"total: {total_fits} fits; about {duration(total)} on {study.executor.describe()}"
                  + (f", {precision}" if precision != "float32" else ""))
-    if s.early_stopping and not stops:
-        lines.append("early stopping: fits costed at their epoch caps (at most; a plan this short is not worth "
-                     "timing early stopping for)")
+    unstopped = [a.label for a in study.arms if s.early_stopping and not study.stops_early(a)]
+    if unstopped:
+        lines.append(f"early stopping: off for {', '.join(unstopped)} (an inner slice of fewer than "
+                     f"{s.early_stopping_min_tracks} tracks, search.early_stopping_min_tracks): trained to their epochs")
+    if any(study.stops_early(a) for a in study.arms) and not stops:
+        lines.append("early stopping: fits costed at their epoch caps (at most; " + (
+            "a plan this short is not worth timing early stopping for)" if fam.probe_stopping else
+            "this family's fits cost too much to time early stopping on beforehand)"))
     if stops:
         measured = ", ".join(f"{e} epochs" + (f" at batch size {b}" if isinstance(b, int) else
                                               f" ({b})" if b is not None else "")
                              for b, e in sorted(stops.items(), key=lambda item: str(item[0])))
         lines.append(f"early stopping: fits costed at the epochs they stopped after on this data ({measured}); "
-                     f"at most {duration(bound / workers)} if no fit stopped before its epoch cap")
+                     f"at most {duration(bound)} if no fit stopped before its epoch cap")
     if s.halving:
         lines.append("successive halving: rungs at " + ", ".join(f"{f:.3g}" for f, _ in rungs(
             True, s.halving_eta, s.halving_min_fraction, len(drawn))) + f" of each candidate's epochs, "
             f"keeping 1/{s.halving_eta} per rung")
     lines.append(cost.describe())
-    return Plan("\n".join(lines), total_fits, total / workers, bound / workers)
+    return Plan("\n".join(lines), total_fits, total, bound)
 
 
 def results_table(rows: list[dict]) -> str:
@@ -607,7 +628,6 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
     """Run (or with ``dry_run`` only plan) the study of ``spec``; returns the results rows."""
     from core import tracking
     from core.config import data_root
-    from core.study.cost import measured_cost
     from core.study.executor import make_executor
     from core.study.progress import ProgressFile
 
@@ -624,7 +644,7 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
         study = Study(spec, fam, arms, executor, None, out)
         data0 = arms[0].dataset
         out(f"study {spec.name}: {fam.name} on {data0.dataset_name}" + (" (synthetic)" if data0.synthetic else ""))
-        cost = measured_cost(executor, compute.precision)
+        cost = fam.fit_cost(arms, fam.base_params(spec.sections), executor, compute.precision)
         plan = make_plan(study, cost)
         if spec.search.early_stopping and plan.bound_seconds > PROBE_ABOVE_SECONDS:
             plan = make_plan(study, cost, stopping_epochs(study))

@@ -81,6 +81,7 @@ class SearchSection:
     early_stopping: bool = False            # on an inner slice of each fit's training rows
     patience: int = 10
     validation_fraction: float = 0.1        # size of that inner slice
+    early_stopping_min_tracks: int = 0      # a search whose slice would hold fewer tracks trains to its epochs
     halving: bool = False                   # successive halving over candidates (needs epochs in the space
     halving_eta: int = 3                    #   or the family's section)
     halving_min_fraction: float = 1 / 9
@@ -95,6 +96,7 @@ class SearchSection:
         _require(self.group_by in ("track", "artist"), "group_by: must be track or artist")
         _require(self.patience >= 1, "patience: must be >= 1")
         _require(0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
+        _require(self.early_stopping_min_tracks >= 0, "early_stopping_min_tracks: must be >= 0")
         _require(self.halving_eta >= 2, "halving_eta: must be >= 2")
         _require(0 < self.halving_min_fraction <= 1, "halving_min_fraction: must be in (0, 1]")
         _require(self.carry >= 0, "carry: must be >= 0 (0: every search draws its own candidates)")

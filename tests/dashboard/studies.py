@@ -174,7 +174,7 @@ def run(which: str, folder: Path) -> None:
     tf.constant(0)  # TensorFlow starts now with those pools (run_study's own configure_threads keeps them)
 
     # a fixed fit cost: the dry-run plan never times a network
-    cost.measured_cost = lambda executor, precision="float32": cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
+    cost.measured_cost = lambda executor, precision="float32", probe=None: cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
     if which == "mlp":
         from tests.builders import build_fma_root, genre_rows
 

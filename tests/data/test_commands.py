@@ -40,6 +40,8 @@ def test_demo_command_passes_its_arguments(tmp_path, monkeypatch, capsys):
     assert calls == [(tmp_path / "d", 7, {"tracks_per_genre": 3})]
     assert main(["data", "demo", "--dest", str(tmp_path / "e")]) == 0
     assert calls[-1] == (tmp_path / "e", 0, {})
+    assert main(["data", "demo", "--dest", str(tmp_path / "f"), "--genres", "Pop", "Rock"]) == 0
+    assert calls[-1] == (tmp_path / "f", 0, {"genres": ["Pop", "Rock"]})
     assert f"demo dataset written to {tmp_path / 'e'}" in capsys.readouterr().out
 
 

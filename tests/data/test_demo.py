@@ -168,6 +168,14 @@ def test_rerun_keeps_finished_files_and_new_arguments_rebuild(tmp_path):
     assert len(list((dest / "fma_large").rglob("*.mp3"))) == 3 * len(demo.STYLES)
 
 
+def test_a_build_of_some_genres_holds_only_those(tmp_path):
+    root = demo.build_demo(tmp_path / "d", 3, 0, clip_seconds=1.0, genres=["Rock", "Pop"], workers=1)
+    tracks = fma.load_tracks(root)
+    assert sorted(tracks["track", "genre_top"].unique()) == ["Pop", "Rock"]
+    assert len(tracks) == 6 and len(list((root / "fma_large").rglob("*.mp3"))) == 6
+    assert fma.dataset_info(root)["genres"] == ["Rock", "Pop"]
+
+
 def test_refuses_a_folder_that_is_not_a_demo_build(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(GenreLabError, match="not a demo dataset"):
@@ -180,6 +188,8 @@ def test_refuses_a_folder_that_is_not_a_demo_build(tmp_path):
     ({"tracks_per_genre": 2.5}, "tracks-per-genre"),
     ({"seed": -1}, "seed"),
     ({"clip_seconds": 0}, "clip_seconds"),
+    ({"genres": ["Pop", "Polka"]}, "genres"),
+    ({"genres": ["Pop", "Pop"]}, "genres"),
 ])
 def test_bad_arguments_raise_one_line_errors(tmp_path, kwargs, message):
     args = {"tracks_per_genre": 2, "seed": 0, "clip_seconds": 1.0, **kwargs}

@@ -24,7 +24,7 @@ def fixed_cost(tmp_path_factory):
 
     fixed = cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cost, "measured_cost", lambda executor, precision="float32": fixed)
+        mp.setattr(cost, "measured_cost", lambda executor, precision="float32", probe=None: fixed)
         yield fixed
 
 

@@ -133,3 +133,28 @@ def test_plan_says_which_devices_fit(study_root, tmp_path, monkeypatch):
     assert any(line.startswith("total: ") and line.endswith(
         "on 2 local processes, one per GPU (Fake GPU A, Fake GPU B), mixed_float16")
         for line in "\n".join(lines).splitlines())
+
+
+def test_a_search_with_a_small_slice_trains_to_its_epochs(study_root, module_store, tmp_path):
+    """``search.early_stopping_min_tracks``: early stopping only where its inner slice is large enough;
+    the plan says which searches train to their epochs, and their fold runs record it."""
+    from core.study.engine import stopping_slice
+
+    controls = ["search.early_stopping=true", "search.halving=false", "search.carry=0",
+                "search.validation_fraction=0.4"]
+    spec = load_spec(write_spec(tmp_path, "min_slice", SPEC), controls)
+    lines = []
+    run_study(spec, data=str(study_root), dry_run=True, out=lines.append)
+    dev = {label: int(line.split()[2]) for line in "\n".join(lines).splitlines()
+           for label in ("small", "medium") if line.strip().startswith(f"{label} features")}
+    slices = {label: stopping_slice(type("A", (), {"n_dev": n})(), spec.search) for label, n in dev.items()}
+    assert slices["small"] < slices["medium"]
+    spec = load_spec(spec.path, [*controls, f"search.early_stopping_min_tracks={slices['medium']}"])
+    lines = []
+    run_study(spec, data=str(study_root), out=lines.append)
+    assert any(line.startswith("early stopping: off for small features (an inner slice of fewer than "
+                               f"{slices['medium']} tracks") for line in "\n".join(lines).splitlines())
+    runs = mlflow.search_runs(experiment_names=["min_slice"])
+    folds = runs[runs["tags.genrelab.kind"] == "fold"]
+    stopped = folds.groupby("tags.genrelab.size")["params.early_stopping"].unique()
+    assert [list(v) for v in stopped.sort_index()] == [["True"], ["False"]]  # medium, small

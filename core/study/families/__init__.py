@@ -12,7 +12,7 @@ progress); the family owns its data and its fits:
 - ``fold_task``: a picklable ``(function, args)`` that fits one fold anywhere and returns a
   :class:`FoldResult`-shaped dict; ``fit_final``: the refit on training+validation and the test
   predictions, run in the study's process.
-- ``fit_seconds``, ``extra_fits``: the cost model behind the dry-run plan; ``probe_stopping`` and
+- ``fit_cost``, ``fit_seconds``, ``extra_fits``: the cost model behind the dry-run plan; ``probe_stopping`` and
   ``probe_tasks``: whether (and on which other fits) the plan may time early stopping on the data.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import fields
 from typing import Any
 
 from core.errors import GenreLabError
+from core.study.cost import measured_cost
 
 #: model.family → module defining it (imported only when a spec names it).
 FAMILIES = {
@@ -86,6 +87,11 @@ class Family:
 
     def fit_final(self, arm, params: dict, fold_results: list[dict], study):
         raise NotImplementedError
+
+    def fit_cost(self, arms: list, base: dict, executor, precision: str):
+        """What fits cost on ``executor``'s workers, for :meth:`fit_seconds` (anything with ``describe()``):
+        the study MLP's timing (:func:`core.study.cost.measured_cost`) unless a family times its own."""
+        return measured_cost(executor, precision)
 
     def fit_seconds(self, arm, params: dict, n_train: int, cost) -> float:
         raise NotImplementedError

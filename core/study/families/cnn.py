@@ -232,15 +232,80 @@ class CNNFamily(Family):
                                  "test_track_accuracy": scores["track_accuracy"]},
                         model_info=info, card_extra={"clip_seconds": f"{data.clip_seconds:g}"})
 
-    def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:
-        from core.features.mels import frames_per_clip
+    def fit_cost(self, arms: list[Arm], base: dict, executor, precision: str) -> ClipCosts:
+        """The CNN timed on random clips of each length the study compares, on every worker at once (a
+        convolution runs at another speed than a dense layer, and a 30 s clip at another than a 3 s one)."""
+        from core.study.cost import measured_cost
+
+        p = CNNParams(**base)
+        costs = {}
+        for shape in sorted({clip_shape(arm.data) for arm in arms}):
+            name = f"CNN {p.architecture} {shape[0]}x{shape[1]} filters {p.filters} batch {p.batch_size}"
+            costs[shape] = measured_cost(executor, precision, (name, time_clips, (
+                precision, shape, p.architecture, tuple(p.filters), p.batch_size)))
+        return ClipCosts(costs, tuple(p.filters))
+
+    def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost: ClipCosts) -> float:
+        """Epochs x the training clips of ``n_train`` tracks (with early stopping, the inner slice is
+        only scored: a forward pass, about a third of a training step)."""
         from core.study.cost import conv_macs
 
         data: ClipInput = arm.data
-        frames = frames_per_clip(data.clip_seconds, data.mel_params["sr"], data.mel_params["hop_length"])
         clips = n_train * max(1, int(ASSUMED_CLIP_SECONDS // data.clip_seconds))
-        return cost.fit_seconds(params["epochs"], clips, conv_macs((data.mel_params["n_mels"], frames),
-                                                                   tuple(params["filters"])))
+        if params["early_stopping"]:
+            clips *= 1 - params["validation_fraction"] * 2 / 3
+        shape = clip_shape(data)
+        return cost.by_shape[shape].fit_seconds(params["epochs"], clips, conv_macs(shape, tuple(params["filters"])))
+
+
+@dataclass
+class ClipCosts:
+    """The CNN's fit cost per clip shape (n_mels, frames)."""
+
+    by_shape: dict[tuple[int, int], Any]
+    filters: tuple[int, ...]
+
+    def describe(self) -> str:
+        from core.study.cost import conv_macs
+
+        speeds = ", ".join(f"{shape[0]}x{shape[1]} clips at {1 / (cost.per_unit * conv_macs(shape, self.filters)):.0f}"
+                           for shape, cost in self.by_shape.items())
+        source = next(iter(self.by_shape.values())).source
+        return f"time per fit = epochs x training clips / clips per second ({speeds} per fit), {source}"
+
+
+def clip_shape(data: ClipInput) -> tuple[int, int]:
+    from core.features.mels import frames_per_clip
+
+    return (data.mel_params["n_mels"],
+            int(frames_per_clip(data.clip_seconds, data.mel_params["sr"], data.mel_params["hop_length"])))
+
+
+def time_clips(precision: str, shape: tuple[int, int], architecture: str, filters: tuple[int, ...],
+               batch_size: int, n: int = 64, epochs: int = 3) -> dict[str, float]:
+    """Seconds per clip x multiply-add of the CNN training on ``n`` random clips of ``shape``, as
+    :class:`core.study.cost.Cost` constants: the median batch after the first epoch (which traces the
+    graph), since a study's epoch has hundreds of batches and this one's per-epoch setup would dominate."""
+    import keras
+
+    from core.models.cnn import build_cnn
+    from core.study.cost import conv_macs
+
+    class BatchTimes(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, *shape, 1)).astype(np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 3, n), 3)
+    seconds: list[float] = []
+    build_cnn((*shape, 1), 3, architecture, filters, precision=precision).fit(
+        x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[BatchTimes()])
+    per_clip = float(np.median(seconds[-(epochs - 1) * -(-n // batch_size):])) / min(batch_size, n)
+    return {"per_unit": per_clip / conv_macs(shape, filters), "per_epoch": 0.0, "per_update": 0.0}
 
 
 def study_tracks(selection: Any, group_by: str) -> tuple[Tracks, Tracks]:
