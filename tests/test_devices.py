@@ -44,6 +44,16 @@ def test_cpu_when_asked_or_when_there_is_no_gpu(monkeypatch):
     assert make_executor("processes", 2, None, "cpu").gpus == []
 
 
+def test_float16_on_the_cpu_is_refused_before_anything_runs(monkeypatch):
+    monkeypatch.setattr(devices, "visible_gpus", list)
+    with pytest.raises(GenreLabError, match="needs a GPU") as raised:
+        make_executor("processes", 2, None, "auto", "mixed_float16")
+    assert "\n" not in str(raised.value)
+    assert make_executor("processes", 2, None, "auto", "mixed_bfloat16").gpus == []
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["Fake GPU A"])
+    assert make_executor("processes", 2, None, "auto", "mixed_float16").gpus == ["Fake GPU A"]
+
+
 def test_this_device_names_the_cpu_here(monkeypatch):
     monkeypatch.setattr(devices, "visible_gpus", list)
     assert devices.this_device(1) == f"CPU: {os.uname().machine}, 1 thread"

@@ -639,7 +639,8 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
     arms = distinct_searches(fam.load(spec, root, features=features, label_column=label_column, dry_run=dry_run,
                                       out=out), out)
     compute = spec.compute
-    executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler, compute.device)
+    executor = make_executor(compute.parallel, compute.n_jobs, scheduler or compute.scheduler, compute.device,
+                             compute.precision)
     try:
         study = Study(spec, fam, arms, executor, None, out)
         data0 = arms[0].dataset

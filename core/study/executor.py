@@ -131,14 +131,20 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def make_executor(parallel: str, n_jobs: int, scheduler: str | None, device: str = "cpu") -> Executor:
+def make_executor(parallel: str, n_jobs: int, scheduler: str | None, device: str = "cpu",
+                  precision: str = "float32") -> Executor:
     """A Dask executor when a scheduler address is given, else a local one (on this machine's GPUs when
     ``device`` is "auto" or "gpu" and there are some: see :mod:`core.devices`)."""
     if scheduler:
         return DaskExecutor(scheduler)
     from core.devices import fit_gpus
 
-    return Executor(parallel, n_jobs, fit_gpus(device))
+    gpus = fit_gpus(device)
+    if precision == "mixed_float16" and not gpus:
+        # CPUs emulate float16: a fit (and the plan's timing) runs many times slower, never faster
+        raise GenreLabError('compute.precision = "mixed_float16" needs a GPU and fits run on the CPU here '
+                            '(use "float32", or "mixed_bfloat16" on a CPU with AMX/AVX-512)')
+    return Executor(parallel, n_jobs, gpus)
 
 
 class _Deferred:

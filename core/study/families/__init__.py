@@ -23,7 +23,7 @@ from dataclasses import fields
 from typing import Any
 
 from core.errors import GenreLabError
-from core.study.cost import measured_cost
+from core.study import cost as costing
 
 #: model.family → module defining it (imported only when a spec names it).
 FAMILIES = {
@@ -91,7 +91,7 @@ class Family:
     def fit_cost(self, arms: list, base: dict, executor, precision: str):
         """What fits cost on ``executor``'s workers, for :meth:`fit_seconds` (anything with ``describe()``):
         the study MLP's timing (:func:`core.study.cost.measured_cost`) unless a family times its own."""
-        return measured_cost(executor, precision)
+        return costing.measured_cost(executor, precision)
 
     def fit_seconds(self, arm, params: dict, n_train: int, cost) -> float:
         raise NotImplementedError

@@ -19,6 +19,8 @@ import numpy as np
 
 from core.errors import GenreLabError
 from core.models.cnn import CNNParams
+from core.study import cost as costing
+from core.study.cost import conv_macs
 from core.study.engine import Arm, FinalFit
 from core.study.families import SEARCH_CONTROLS, Family
 from core.study.folds import grouped_folds
@@ -235,21 +237,17 @@ class CNNFamily(Family):
     def fit_cost(self, arms: list[Arm], base: dict, executor, precision: str) -> ClipCosts:
         """The CNN timed on random clips of each length the study compares, on every worker at once (a
         convolution runs at another speed than a dense layer, and a 30 s clip at another than a 3 s one)."""
-        from core.study.cost import measured_cost
-
         p = CNNParams(**base)
         costs = {}
         for shape in sorted({clip_shape(arm.data) for arm in arms}):
             name = f"CNN {p.architecture} {shape[0]}x{shape[1]} filters {p.filters} batch {p.batch_size}"
-            costs[shape] = measured_cost(executor, precision, (name, time_clips, (
+            costs[shape] = costing.measured_cost(executor, precision, (name, time_clips, (
                 precision, shape, p.architecture, tuple(p.filters), p.batch_size)))
         return ClipCosts(costs, tuple(p.filters))
 
     def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost: ClipCosts) -> float:
         """Epochs x the training clips of ``n_train`` tracks (with early stopping, the inner slice is
         only scored: a forward pass, about a third of a training step)."""
-        from core.study.cost import conv_macs
-
         data: ClipInput = arm.data
         clips = n_train * max(1, int(ASSUMED_CLIP_SECONDS // data.clip_seconds))
         if params["early_stopping"]:
@@ -266,8 +264,6 @@ class ClipCosts:
     filters: tuple[int, ...]
 
     def describe(self) -> str:
-        from core.study.cost import conv_macs
-
         speeds = ", ".join(f"{shape[0]}x{shape[1]} clips at {1 / (cost.per_unit * conv_macs(shape, self.filters)):.0f}"
                            for shape, cost in self.by_shape.items())
         source = next(iter(self.by_shape.values())).source
@@ -289,7 +285,6 @@ def time_clips(precision: str, shape: tuple[int, int], architecture: str, filter
     import keras
 
     from core.models.cnn import build_cnn
-    from core.study.cost import conv_macs
 
     class BatchTimes(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
