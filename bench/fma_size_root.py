@@ -17,6 +17,7 @@ scale and offset, like FMA's statistics. ``signal`` sets how far genres lie apar
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -50,7 +51,8 @@ def tracks_per_genre() -> list[tuple[str, str]]:
 
 
 def build(root: Path, signal: float = 0.11, seed: int = 0) -> dict:
-    """Write the root's three metadata files; returns counts for the benchmark's record."""
+    """Write the root's three metadata files and its dataset.json (synthetic); returns counts for the
+    benchmark's record."""
     rng = np.random.default_rng(seed)
     meta = root / fma.METADATA_DIR
     meta.mkdir(parents=True, exist_ok=True)
@@ -92,6 +94,9 @@ def build(root: Path, signal: float = 0.11, seed: int = 0) -> dict:
     features = pd.DataFrame(X, index=pd.Index(tracks.index.to_numpy(), name="track_id"),
                             columns=fma.FEATURE_COLUMNS)
     fma.write_features(features, meta / "features.csv")
+    # generated numbers, not FMA's: every run, page and report on this root says so
+    info = {"name": root.name, "synthetic": True, "generator": "bench/fma_size_root.py", "signal": signal, "seed": seed}
+    (root / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return {"tracks": TRACKS, "with_genre_top": int((genre_top != "").sum()), "artists": n_artists,
             "signal": signal, "seed": seed,
             "features_csv_mib": round((meta / "features.csv").stat().st_size / 2**20)}

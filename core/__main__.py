@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from core.jobs import commands as jobs_commands
     from core.predict import commands as predict_commands
     from core.registry import commands as registry_commands
+    from core.report import commands as report_commands
     from core.study import commands as study_commands
 
     parser = argparse.ArgumentParser(
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show TensorFlow's start-up and log lines (also GENRELAB_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (data_commands, feature_commands, study_commands, predict_commands, registry_commands,
-                   jobs_commands, mlflow_ui):
+                   report_commands, jobs_commands, mlflow_ui):
         module.register(subparsers)
     return parser
 

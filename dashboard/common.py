@@ -1,7 +1,7 @@
 """What every page shares: the active dataset root, cached reads through ``core``, and notices.
 
 Pages stay thin: they call these readers (cached with a short TTL so a rerun never re-reads the
-MLflow store or tracks.csv) and draw with :mod:`dashboard.charts`. Readers raise ``GenreLabError``
+MLflow store or tracks.csv) and draw with :mod:`core.report.charts`. Readers raise ``GenreLabError``
 with one line; pages show it with ``st.error`` and carry on where they can.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import streamlit as st
 
 from core import config
 from core.errors import GenreLabError
-from dashboard.results import KIND, PARENT
+from core.report.results import KIND, PARENT
 
 #: Seconds a read of a changing MLflow store stays cached: long enough for reruns, short enough that
 #: a running job's progress shows up without a reload (an unchanged SQLite store is never re-read).

@@ -158,12 +158,23 @@ def in_a_fresh_store(place, command):
         assert "[genre-zeroshot/1]" in out and "%" in out
 
 
+def report_of_a_study(place, command):
+    """On the store the dashboard tests' two tiny studies wrote (a real study; this test only reads it)."""
+    from tests.dashboard.studies import study_store
+
+    out = place["dir"] / "demo_mlp.html"
+    command = command.replace("report demo_mlp", "report dash_mlp").replace("--out demo_mlp.html", f"--out {out}")
+    printed = ok(run(place, command, env={**place["env"], "MLFLOW_TRACKING_URI": study_store().uri}))
+    assert printed.startswith(f"wrote {out}") and "<h2>Results</h2>" in out.read_text(encoding="utf-8")
+
+
 RUNNERS = {
     "make demo": make_dry_run,
     "make test": make_dry_run,
     "python -m core data fetch metadata --data data/fma": fetch_from_mirror,
     "python -m core data fetch small --data data/fma": fetch_from_mirror,
     "python -m core data summary --data data/fma": as_written,
+    "python -m core report demo_mlp --out demo_mlp.html": report_of_a_study,
     "python -m core run experiments/mlp_dataset_size.toml --data data/fma --dry-run": as_written,
     "python -m core run experiments/mlp_dataset_size.toml --data data/fma": dry_run,
     "python -m core run experiments/mlp_dataset_size_seed.toml --data data/fma --dry-run": as_written,

@@ -83,8 +83,9 @@ class Study:
         self.experiment = spec.name
         self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
         self.fold_scores: dict[str, tuple[list[str], list[float]]] = {}  # search → (fold ids, accuracies)
-        self.runner_ups: dict[str, tuple[str, list[float]]] = {}          # search → (name, accuracies)
+        self.runner_ups: dict[str, tuple[str, str, list[float]]] = {}     # search → (best, runner-up, accuracies)
         self.rankings: dict[str, list[dict]] = {}                         # search → candidates, best first
+        self.plan_text = ""                                               # what the plan said, for the report
         where = ("description", "compute")  # where fits run does not change results; their precision does
         self.key = content_key(kind="study", spec={k: v for k, v in spec.resolved().items() if k not in where},
                                data=[a.fingerprint for a in arms], **precision_param(spec.compute.precision))
@@ -125,6 +126,8 @@ class Study:
                         description=self._description()) as study:
             mlflow.log_text(self.spec.path.read_text(encoding="utf-8"), "spec.toml")
             mlflow.log_dict(self.spec.resolved(), "spec_resolved.json")
+            if self.plan_text:
+                mlflow.log_text(self.plan_text, "plan.txt")
             if self.spec.evaluation.baselines:
                 rows += self.family.run_baselines(self, study.info.run_id)
             for arm in self.arms:
@@ -158,8 +161,9 @@ class Study:
         for i, a in enumerate(labels):
             (ids_a, acc_a) = self.fold_scores[a]
             pairs += [(a, acc_a, b, self.fold_scores[b][1]) for b in labels[i + 1:] if self.fold_scores[b][0] == ids_a]
-            if a in self.runner_ups:
-                pairs.append((a, acc_a, *self.runner_ups[a]))
+            if a in self.runner_ups:  # named apart, so the sentence never reads "between X and X · ..."
+                best, runner_up, acc_b = self.runner_ups[a]
+                pairs.append((best, acc_a, runner_up, acc_b))
         return [{"a": a, "b": b, **asdict(paired_difference(acc_a, acc_b, name_a=a, name_b=b))}
                 for a, acc_a, b, acc_b in pairs if len(acc_a) == len(acc_b) >= 2]
 
@@ -232,7 +236,8 @@ class Study:
             self.fold_scores[arm.label] = (arm.fold_ids, [f["fold_accuracy"] for f in results[best]["folds"]])
             finalists = [c for c in ranked if c in results]  # scored at full epochs on the same folds
             if len(finalists) > 1:
-                self.runner_ups[arm.label] = (f"{arm.label} · candidate {finalists[1] + 1}",
+                self.runner_ups[arm.label] = (f"the best of {arm.label} (candidate {best + 1})",
+                                              f"its runner-up (candidate {finalists[1] + 1})",
                                               [f["fold_accuracy"] for f in results[finalists[1]]["folds"]])
             best_params = self.fit_params(arm, base, candidates[best], 1.0)
             folds = results[best]["folds"]
@@ -650,6 +655,7 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
         if spec.search.early_stopping and plan.bound_seconds > PROBE_ABOVE_SECONDS:
             plan = make_plan(study, cost, stopping_epochs(study))
         out(plan.text)
+        study.plan_text = plan.text
         if dry_run:
             return []
         from core.models.mlp import configure_threads

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, common, results
+from core.report import charts, results
+from dashboard import common
 
 VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
 MAX_CHOSEN = 8
@@ -72,6 +73,20 @@ def paired_section(study_ids: list[str]) -> None:
                    "candidate and its runner-up).")
 
 
+def report_buttons(experiments: list[str]) -> None:
+    """A download of each experiment's newest study as one HTML file (``python -m core report``), made
+    when clicked: it opens offline, for someone without this store."""
+    from core.report.html import read_study, render
+
+    for experiment in experiments:
+        st.download_button(f"Download the {experiment} report (HTML)", lambda e=experiment: render(read_study(e)),
+                           file_name=f"{experiment}.html", mime="text/html", icon=":material/description:",
+                           key=f"report_{experiment}", on_click="ignore",
+                           help="The experiment's newest study in one file that opens offline: question, data, "
+                                "plan, scores with intervals, charts, paired comparisons, runs, environment "
+                                f"(also `python -m core report {experiment}`).")
+
+
 def score_table(frame: pd.DataFrame, first: list[str]) -> None:
     st.dataframe(results.score_table(frame, first), hide_index=True)
 
@@ -110,6 +125,7 @@ def size_view() -> None:
     if len(baselines):
         score_table(baselines, ["experiment", "size", "model"])
     paired_section(points["study"].dropna().unique().tolist())
+    report_buttons(list(dict.fromkeys(points["experiment"])))
 
 
 def clip_view() -> None:
@@ -129,6 +145,7 @@ def clip_view() -> None:
     headlines(clips, clips["clip"])
     score_table(clips.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s")), ["experiment", "clip"])
     paired_section(searches["study"].dropna().unique().tolist())
+    report_buttons([name])
 
 
 def chosen_view() -> None:

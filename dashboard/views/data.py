@@ -5,7 +5,8 @@ import numpy as np
 import streamlit as st
 
 from core.errors import GenreLabError
-from dashboard import charts, common
+from core.report import charts
+from dashboard import common
 
 #: The track picker lists at most this many of the filtered tracks (FMA large has 100k).
 MAX_PICKER_TRACKS = 2000

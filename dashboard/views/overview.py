@@ -6,7 +6,8 @@ import streamlit as st
 
 from core import config
 from core.errors import GenreLabError
-from dashboard import charts, common, results
+from core.report import charts, results
+from dashboard import common
 
 st.title("Overview")
 root = common.active_root()

@@ -30,7 +30,8 @@ import streamlit as st
 from core.errors import GenreLabError
 from core.predict import predictor
 from core.registry import Version, champion, fallback_note, is_comparable, promote
-from dashboard import charts, common
+from core.report import charts
+from dashboard import common
 
 #: Largest upload, in MB (``server.maxUploadSize`` in .streamlit/config.toml says the same): a 10-minute
 #: MP3 at 320 kb/s is 24 MB, a 5-minute 16-bit stereo WAV 53 MB.

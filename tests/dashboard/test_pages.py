@@ -172,6 +172,7 @@ def test_compare_clip_study_draws_track_and_clip_levels(env, open_page, studies)
     page = texts(at.markdown)
     for row in comparison_rows(studies, "dash_cnn"):
         assert row["verdict"][1:] in page
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the dash_cnn report (HTML)"]
 
 
 def test_compare_chosen_runs_keep_genres_and_hyperparameters(env, open_page, studies):

@@ -1,10 +1,10 @@
-"""dashboard.results on the store two tiny real studies wrote (tests/dashboard/studies.py)."""
+"""core.report.results on the store two tiny real studies wrote (tests/dashboard/studies.py)."""
 from __future__ import annotations
 
 import pytest
 
+from core.report import results
 from core.stats import format_cv, format_test
-from dashboard import results
 
 
 @pytest.fixture(scope="module")
