@@ -201,7 +201,7 @@ def cv_summary(values) -> dict:
     return {"mean": float(np.mean(arr)), "std": float(np.std(arr)), "values": [float(v) for v in arr]}
 
 
-def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = None) -> str:
+def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = None, compact: bool = False) -> str:
     """Write a CV score with its fold spread.
 
     Parameters
@@ -212,11 +212,13 @@ def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = No
         Number of folds the two were computed over.
     grouped_by : str, optional
         What the folds kept on one side ("artist", "track"), said when given.
+    compact : bool
+        For a table cell under a header that says "CV accuracy (mean ± std)": the folds only.
 
     Returns
     -------
     str
-        e.g. ``"61.2 ± 3.4 % (CV mean ± std over 5 folds)"``.
+        e.g. ``"61.2 ± 3.4 % (CV mean ± std over 5 folds)"``, compact ``"61.2 ± 3.4 % (5 folds)"``.
 
     Examples
     --------
@@ -224,13 +226,17 @@ def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = No
     '61.2 ± 3.4 % (CV mean ± std over 5 folds)'
     >>> format_cv(0.612, 0.034, 5, "artist")
     '61.2 ± 3.4 % (CV mean ± std over 5 folds grouped by artist)'
+    >>> format_cv(0.612, 0.034, 5, "artist", compact=True)
+    '61.2 ± 3.4 % (5 folds by artist)'
     """
     folds = "fold" if n_folds == 1 else "folds"
+    if compact:
+        return f"{100 * mean:.1f} ± {100 * std:.1f} % ({n_folds} {folds}{f' by {grouped_by}' if grouped_by else ''})"
     grouping = f" grouped by {grouped_by}" if grouped_by else ""
     return f"{100 * mean:.1f} ± {100 * std:.1f} % (CV mean ± std over {n_folds} {folds}{grouping})"
 
 
-def format_test(acc: float, low: float, high: float, n: int, confidence: float = 0.95) -> str:
+def format_test(acc: float, low: float, high: float, n: int, confidence: float = 0.95, compact: bool = False) -> str:
     """Write a test accuracy with its confidence interval and the size of the test split.
 
     Parameters
@@ -241,17 +247,23 @@ def format_test(acc: float, low: float, high: float, n: int, confidence: float =
         Number of test tracks.
     confidence : float
         The confidence level the interval was computed at (only written, not used).
+    compact : bool
+        For a table cell under a header that says "test accuracy (95% CI, n)": the numbers only.
 
     Returns
     -------
     str
-        e.g. ``"62.5 % (95% CI 38.6-81.5, n=16 test tracks)"``.
+        e.g. ``"62.5 % (95% CI 38.6-81.5, n=16 test tracks)"``, compact ``"62.5 % (38.6-81.5, n=16)"``.
 
     Examples
     --------
     >>> format_test(0.625, 0.386, 0.815, 16)
     '62.5 % (95% CI 38.6-81.5, n=16 test tracks)'
+    >>> format_test(0.625, 0.386, 0.815, 16, compact=True)
+    '62.5 % (38.6-81.5, n=16)'
     """
+    if compact:
+        return f"{100 * acc:.1f} % ({100 * low:.1f}-{100 * high:.1f}, n={n})"
     tracks = "track" if n == 1 else "tracks"
     return f"{100 * acc:.1f} % ({_pct(confidence)} CI {100 * low:.1f}-{100 * high:.1f}, n={n} test {tracks})"
 

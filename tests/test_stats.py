@@ -162,3 +162,12 @@ def test_paired_exact_constant_shift_has_zero_width():
 def test_paired_rejects_bad_input(a, b, kwargs, match):
     with pytest.raises(GenreLabError, match=match):
         paired_difference(a, b, **kwargs)
+
+
+def test_compact_forms_keep_every_number_for_a_table_whose_header_names_them():
+    from core.stats import format_cv, format_test
+
+    assert format_cv(0.612, 0.034, 5, "artist", compact=True) == "61.2 ± 3.4 % (5 folds by artist)"
+    assert format_cv(0.612, 0.034, 1, compact=True) == "61.2 ± 3.4 % (1 fold)"
+    assert format_test(0.625, 0.386, 0.815, 16, compact=True) == "62.5 % (38.6-81.5, n=16)"
+

@@ -152,17 +152,17 @@ def _results(record: StudyRecord) -> list[str]:
         out.append(_figure(charts.size_study(points.assign(series=points["input"]),
                                              baselines.assign(series=baselines["family"]),
                                              results.reference_marks([]))))
-        out.append(_table(results.score_table(points, ["size", "input"]).drop(columns="run_id")))
+        out.append(_table(results.score_table(points, ["size", "input"])))
         if len(baselines):
             out += ["<p>The FMA paper's baseline classifiers, on the same data:</p>",
-                    _table(results.score_table(baselines, ["size", "model"]).drop(columns="run_id"))]
+                    _table(results.score_table(baselines, ["size", "model"]))]
         window = results.window_note(points["window"])
         if window:
             out.append(f"<p class='muted'>{_e(window[0].upper() + window[1:])}</p>")
     if len(clips):
         out.append(_figure(charts.clip_study(clips, clip_folds)))
         table = clips.assign(clip=clips["clip_seconds"].map(lambda s: f"{s:g} s"))
-        out.append(_table(results.score_table(table, ["clip"]).drop(columns="run_id")))
+        out.append(_table(results.score_table(table, ["clip"])))
     if not len(points) and not len(clips):
         out.append("<p>No search of this study has finished yet.</p>")
     return out

@@ -211,10 +211,18 @@ SCORE_COLUMNS = {"cv": "CV accuracy (mean ± std)", "cv_folds": "CV folds", "tes
 
 
 def score_table(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
-    """``first`` columns of a :func:`scored` frame, its score columns (readable names; those no row has
-    left out), run_id."""
+    """``first`` columns of a :func:`scored` frame and its score columns (readable names; those no row
+    has left out; cells compact, since the header says what they are, so the table fits 1280 px). Run
+    ids are left to the pages that list runs (Compare's chosen runs, the report's run list)."""
+    grouped = frame["grouped_by"] if "grouped_by" in frame else pd.Series(None, index=frame.index)
+    compact = frame.assign(
+        cv=[format_cv(m, s, len(v), g if isinstance(g, str) and g else None, compact=True) if cv else ""
+            for m, s, v, g, cv in zip(frame[rt.CV_MEAN], frame[rt.CV_STD], frame["fold_values"], grouped, frame["cv"])],
+        test=[format_test(a, lo, hi, int(n), compact=True) if text else "" for a, lo, hi, n, text in
+              zip(frame[rt.TEST_ACCURACY], frame[rt.TEST_CI_LOW], frame[rt.TEST_CI_HIGH], frame[rt.N_TEST],
+                  frame["test"])])
     scores = [c for c in SCORE_COLUMNS if frame[c].astype(bool).any()]
-    return frame[first + scores + ["run_id"]].rename(columns=SCORE_COLUMNS)
+    return compact[first + scores].rename(columns=SCORE_COLUMNS)
 
 
 def metrics_table(picked: pd.DataFrame) -> pd.DataFrame:

@@ -121,9 +121,10 @@ def size_view() -> None:
     if window:
         st.caption(window[0].upper() + window[1:])
     headlines(points, points["size"] + " · " + series)
-    score_table(points, ["experiment", "size", "input"])
+    first = ["experiment"] if several else []
+    score_table(points, [*first, "size", "input"])
     if len(baselines):
-        score_table(baselines, ["experiment", "size", "model"])
+        score_table(baselines, [*first, "size", "model"])
     paired_section(points["study"].dropna().unique().tolist())
     report_buttons(list(dict.fromkeys(points["experiment"])))
 
@@ -143,7 +144,7 @@ def clip_view() -> None:
                "its own; its test score has no interval, since the clips of one track are not independent.")
     clips = searches.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s clips"))
     headlines(clips, clips["clip"])
-    score_table(clips.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s")), ["experiment", "clip"])
+    score_table(clips.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s")), ["clip"])
     paired_section(searches["study"].dropna().unique().tolist())
     report_buttons([name])
 

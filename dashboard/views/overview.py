@@ -85,14 +85,17 @@ else:
         common.note_synthetic(results.is_synthetic(tree))
         counts = runs["status"].value_counts()
         st.caption(" · ".join(f"{status.lower()}: {n}" for status, n in counts.items()) + f" ({len(runs)} runs in all)")
-        st.dataframe(latest, hide_index=True)
+        st.dataframe(latest.assign(run_id=latest["run_id"].str[:8]), hide_index=True, column_config={
+            "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "minutes": st.column_config.NumberColumn(format="%.1f"), "run_id": "run id"})
         if older:
             st.info(results.OLD_STORE_NOTE, icon=":material/history:")
         scored = results.result_runs(tree)
         scored = scored[scored["kind"].isin(["search", "baseline"])].head(10)
         if len(scored):
             st.subheader("Latest results")
-            st.dataframe(results.score_table(scored, ["experiment", "name"]), hide_index=True)
+            # a static table wraps its cells: a score with its interval is never cut off at 1280 px
+            st.table(results.score_table(scored, ["experiment", "name"]), hide_index=True)
             st.caption("CV: mean ± std of the best candidate's folds (the fold values beside it); test: the "
                        "refit model on the test split once, with its 95% interval and the number of test tracks. "
                        "Compare them on the **Compare** page.")

@@ -47,18 +47,26 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
     [job] = jobs.list_jobs()
     assert "--set" in job["argv"] and "search.n_candidates=1" in job["argv"]
 
-    # The plan is a separate dry run; it takes a while, so it overlaps the job.
+    def watch(until_progress: bool) -> bool:
+        """Rerun the page while the job is active (a timed fragment does not rerun by itself under
+        AppTest); whether it showed the job's fits."""
+        seen, deadline = False, time.monotonic() + 300
+        while jobs.get_job(job["id"])["status"] in jobs.ACTIVE and time.monotonic() < deadline:
+            at.run()
+            assert_clean(at)
+            seen |= any("fits" in str(p.proto.text) for p in at.get("progress"))
+            if seen and until_progress:
+                break
+            time.sleep(1)
+        return seen
+
+    saw_progress = watch(until_progress=True)  # first, while the job surely runs
+    # The plan is a separate dry run; it takes a while, so it overlaps the rest of the job.
     next(b for b in at.button if b.label == "Show plan").click().run()
     assert_clean(at)
     plan = texts(at.code)
     assert "study tiny_mlp" in plan and "total:" in plan
-
-    saw_progress, deadline = False, time.monotonic() + 300
-    while jobs.get_job(job["id"])["status"] in jobs.ACTIVE and time.monotonic() < deadline:
-        at.run()  # a timed fragment does not rerun by itself under AppTest
-        assert_clean(at)
-        saw_progress |= any("fits" in str(p.proto.text) for p in at.get("progress"))
-        time.sleep(1)
+    watch(until_progress=False)
     at.run()
     finished = jobs.get_job(job["id"])
     assert finished["status"] == "finished", jobs.tail_log(job["id"], 20)

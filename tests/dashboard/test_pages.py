@@ -64,13 +64,13 @@ def test_overview_lists_latest_runs_and_results_with_intervals(env, open_page, p
     env(store=populated_store)
     at = open_page("views/overview.py")
     assert_clean(at)
-    runs, latest = at.dataframe[-2].value, at.dataframe[-1].value  # the latest runs, then their results
+    runs, latest = at.dataframe[-1].value, at.table[-1].value  # the latest runs, then their results
     assert {"dash_mlp", "dash_cnn"} == set(runs["experiment"])
     assert set(runs["status"]) == {"FINISHED"}
     assert "test_accuracy" not in runs, "no bare score without its interval"
     tests = latest["test accuracy (95% CI, n)"]
-    assert tests.str.contains(r"% \(95% CI [0-9.]+-[0-9.]+, n=\d+ test tracks\)").all()
-    assert latest["CV accuracy (mean ± std)"].str.contains("over 2 folds").any()
+    assert tests.str.contains(r"% \([0-9.]+-[0-9.]+, n=\d+\)").all()  # the header names the 95% CI and n
+    assert latest["CV accuracy (mean ± std)"].str.contains(r"\(2 folds by track\)").any()
 
 
 def store_runs(uri: str):
@@ -117,7 +117,10 @@ def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, op
     assert "95% CI" in page
     assert f"paired_{tree.studies.index[tree.studies['experiment'] == 'dash_mlp'][0]}" in charts(at)
     scores = at.dataframe[0].value
-    assert scores["test accuracy (95% CI, n)"].str.contains("95% CI").all()
+    # compact cells under headers that say what they are: the table fits a 1280 px page
+    assert scores["test accuracy (95% CI, n)"].str.fullmatch(r"\d+\.\d % \(\d+\.\d-\d+\.\d, n=\d+\)").all()
+    assert scores["CV accuracy (mean ± std)"].str.fullmatch(r"\d+\.\d ± \d+\.\d % \(2 folds by track\)").all()
+    assert "experiment" not in scores, "one experiment shown: no column repeating it"
     assert scores["CV folds"].str.count(",").eq(1).all(), "both fold values are shown"
 
 
@@ -166,7 +169,7 @@ def test_compare_clip_study_draws_track_and_clip_levels(env, open_page, studies)
     rows = {row["search"]: row for row in studies.rows["cnn"]}
     table = at.dataframe[0].value
     assert list(table["clip"]) == ["3 s", "10 s"]
-    assert table["test accuracy (95% CI, n)"].str.contains("n=16 test tracks").all()
+    assert table["test accuracy (95% CI, n)"].str.endswith(", n=16)").all()
     assert rows["3s"]["test_accuracy"] == pytest.approx(float(table["test accuracy (95% CI, n)"].iloc[0].split(" %")[0]) / 100,
                                                         abs=0.0005)
     page = texts(at.markdown)
