@@ -13,8 +13,13 @@ from core.errors import GenreLabError
 from core.study import jobs as study_jobs
 from dashboard import common
 
-#: Spec keys (by their last part) offered in the form; everything else is still settable as text.
-MAIN_KEYS = ("sizes", "subset", "genres", "n_candidates", "folds", "epochs", "clip_seconds")
+#: Spec keys (by their last part) offered in the form, with the label people read (the key is the help);
+#: everything else is still settable as text.
+MAIN_KEYS = {"sizes": "Dataset sizes", "subset": "FMA subset", "genres": "Genres", "n_candidates":
+             "Candidates per search", "folds": "CV folds", "epochs": "Epochs", "clip_seconds":
+             "Clip lengths (seconds)"}
+#: The spec preselected for a root: a demo study on synthetic data, FMA's study on anything else.
+FITTING_SPEC = {True: "demo_mlp.toml", False: "mlp_dataset_size.toml"}
 SIZE_CHOICES = ["8k", "25k", "45k", "small", "medium", "large"]
 OTHER_SPEC = "other spec file..."
 POLL_SECONDS = 2.0
@@ -38,25 +43,37 @@ def main_settings(data: dict, prefix: str = "") -> list[tuple[str, object]]:
     return found
 
 
-def setting_widget(dotted: str, value: object, genres: list[str]) -> object:
-    """A form widget for one setting; returns the value the user left or entered."""
+def setting_label(dotted: str, names: list[str]) -> str:
+    """What a setting is called on the page: its human name, with its section when two settings share it
+    (``cnn.epochs`` and ``autoencoder.epochs``)."""
+    section, _, name = dotted.rpartition(".")
+    label = MAIN_KEYS.get(name, dotted)
+    section = "values searched" if section == "search.space" else section
+    return f"{label} ({section})" if names.count(name) > 1 and section else label
+
+
+def setting_widget(dotted: str, value: object, genres: list[str], label: str) -> object:
+    """A form widget for one setting (``label`` shown, the spec key as its help); returns the value the
+    user left or entered."""
     name = dotted.rsplit(".", 1)[-1]
+    described = {"help": f"spec key `{dotted}`"}  # no widget key: another spec's defaults must not carry over
     if name == "sizes":
-        return st.multiselect(dotted, SIZE_CHOICES, default=[v for v in value if v in SIZE_CHOICES])
+        return st.multiselect(label, SIZE_CHOICES, default=[v for v in value if v in SIZE_CHOICES], **described)
     if name == "subset":
         choices = ["small", "medium", "large"]
-        return st.selectbox(dotted, choices, index=choices.index(value) if value in choices else 0)
+        return st.selectbox(label, choices, index=choices.index(value) if value in choices else 0, **described)
     if name == "genres":
-        return st.multiselect(dotted, genres, default=[g for g in value if g in genres])
+        return st.multiselect(label, genres, default=[g for g in value if g in genres], **described)
     if isinstance(value, bool):
-        return st.checkbox(dotted, value=value)
+        return st.checkbox(label, value=value, **described)
     if isinstance(value, int):
-        return int(st.number_input(dotted, min_value=2 if name == "folds" else 1, value=value, step=1))
+        return int(st.number_input(label, min_value=2 if name == "folds" else 1, value=value, step=1, **described))
     if isinstance(value, float):
-        return float(st.number_input(dotted, min_value=0.0, value=value))
+        return float(st.number_input(label, min_value=0.0, value=value, **described))
     if isinstance(value, list):
-        return st.text_input(dotted, value=", ".join(str(v) for v in value), help="comma-separated")
-    return st.text_input(dotted, value=str(value))
+        return st.text_input(label, value=", ".join(str(v) for v in value),
+                             **{**described, "help": f"spec key `{dotted}`, comma-separated"})
+    return st.text_input(label, value=str(value), **described)
 
 
 def overrides_from(form: dict[str, object], original: dict[str, object], extra: str) -> dict[str, object]:
@@ -89,9 +106,21 @@ def _number(text: str) -> int | float | str:
 st.title("Launch")
 root = common.active_root()
 
+try:
+    summary = common.dataset_summary(root)
+except GenreLabError as err:
+    st.warning(f"{err} (the run will fail until the dataset root is fixed)", icon=":material/warning:")
+    summary = {"genres": {}, "synthetic": False}
+
 # --- the spec and its settings --------------------------------------------------------------------
-specs = sorted(config.EXPERIMENTS_DIR.glob("*.toml"))
-choice = st.selectbox("Experiment spec", [p.name for p in specs] + [OTHER_SPEC], key="spec_choice")
+names = [p.name for p in sorted(config.EXPERIMENTS_DIR.glob("*.toml"))] + [OTHER_SPEC]
+if st.session_state.get("spec_root") != str(root):  # a new root: preselect the spec that fits it, once
+    st.session_state["spec_root"] = str(root)
+    fitting = FITTING_SPEC[bool(summary["synthetic"])]
+    st.session_state["spec_choice"] = fitting if fitting in names else names[0]
+choice = st.selectbox("Experiment spec", names, key="spec_choice",
+                      help="Preselected for this data: a demo spec on synthetic data, FMA's dataset-size "
+                           "study on FMA.")
 if choice == OTHER_SPEC:
     typed = st.text_input("Spec file", key="spec_path", placeholder="/path/to/spec.toml")
     spec_path = Path(typed).expanduser() if typed else None
@@ -114,20 +143,16 @@ if spec.description:
 
 settings = main_settings(spec.data)
 settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") if k not in dict(settings)]
-try:
-    summary = common.dataset_summary(root)
-    genres = sorted(summary["genres"])
-    common.note_synthetic(summary["synthetic"])
-except GenreLabError as err:
-    st.warning(f"{err} (the run will fail until the dataset root is fixed)", icon=":material/warning:")
-    genres = []
+genres = sorted(summary["genres"])
+common.note_synthetic(summary["synthetic"])
 
 with st.form("settings"):
     cols = st.columns(2)
     values = {}
+    last_parts = [dotted.rsplit(".", 1)[-1] for dotted, _ in settings]
     for i, (dotted, value) in enumerate(settings):
         with cols[i % 2]:
-            values[dotted] = setting_widget(dotted, value, genres)
+            values[dotted] = setting_widget(dotted, value, genres, setting_label(dotted, last_parts))
     extra = st.text_area("More settings (one `key=value` per line, value in TOML)", height=80,
                          placeholder="search.seed=1\ncompute.n_jobs=2")
     buttons = st.columns([1, 1, 4])

@@ -39,7 +39,8 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
     at = open_page("views/launch.py")
     pick_spec(at, spec)
     assert_clean(at)
-    candidates = next(w for w in at.number_input if w.label == "search.n_candidates")
+    candidates = next(w for w in at.number_input if w.label == "Candidates per search")
+    assert candidates.help == "spec key `search.n_candidates`"
     candidates.set_value(1)
     next(b for b in at.button if b.label == "Start run").click().run()
     assert_clean(at)
@@ -77,6 +78,26 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
     at.switch_page("views/overview.py").run()
     runs = next(d.value for d in at.dataframe if "status" in d.value)  # the latest runs (results follow)
     assert "tiny_mlp" in set(runs["experiment"]) and "FINISHED" in set(runs["status"])
+
+
+def test_the_spec_that_fits_the_data_is_preselected_with_human_labels(env, open_page, tmp_path):
+    """A demo study on the synthetic root, FMA's dataset-size study on an FMA root; settings are named for
+    people, with their spec key as help, and the section when two share a name."""
+    from tests.builders import Track, build_fma_root
+
+    at = open_page("views/launch.py")  # env's root: the tiny synthetic one
+    assert_clean(at)
+    assert at.selectbox(key="spec_choice").value == "demo_mlp.toml"
+    labels = {w.label: w.help for w in [*at.number_input, *at.multiselect, *at.selectbox, *at.text_input]}
+    assert labels["CV folds"] == "spec key `search.folds`" and "Dataset sizes" in labels
+    assert not any(label.startswith(("search.", "dataset.", "cnn.")) for label in labels)
+    assert {"Epochs (autoencoder)", "Epochs (values searched)"} <= set(labels)  # one name, two sections
+
+    rows = [Track(100 + i, "small", "training", "Rock", [12]) for i in range(4)]
+    env(data=str(build_fma_root(tmp_path / "fma", rows, echonest=False)))
+    at = open_page("views/launch.py")
+    assert_clean(at)
+    assert at.selectbox(key="spec_choice").value == "mlp_dataset_size.toml"
 
 
 def sleeper(progress):
