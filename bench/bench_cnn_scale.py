@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -46,11 +45,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
                         help=f"overrides of the measured run (default: {' '.join(MEASURED)})")
     args = parser.parse_args()
-    from bench.common import machine, write_results
+    from bench.common import machine, timed_study, write_results
     from core import tracking
     from core.data.demo import build_demo
     from core.features.mels import fill_mels
-    from core.study.engine import run_study
     from core.study.families.cnn import MelSection
     from core.study.spec import load_spec
 
@@ -70,20 +68,14 @@ def main() -> None:
     spec = load_spec(SPEC, [*AT_SIZE, *measured])
     lines, estimate = plan(spec, root)
     print("\n".join(lines), flush=True)
-    started = time.perf_counter()
-    rows = run_study(spec, data=str(root), out=lambda line: print(line, flush=True))
-    wall = time.perf_counter() - started
-    status = Path("/proc/self/status").read_text()
+    measured_run = timed_study(spec, root)
+    wall = measured_run.pop("wall")
     result = {
         "machine": machine(), "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "root": str(root), "build_seconds": round(build_seconds), "mel_cache_seconds": round(mel_seconds),
         "plan_as_written": full_lines, "estimate_as_written_seconds": round(full_estimate),
-        "overrides": measured, "plan": lines, "estimate_seconds": round(estimate), "measured_seconds": round(wall),
-        "measured_over_estimate": round(wall / estimate, 2),
-        "peak_rss_mib_study_process": round(int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024),
-        "peak_rss_mib_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        "results": [{k: r.get(k) for k in ("search", "cv_mean", "cv_std", "test_accuracy", "test_ci_low",
-                                           "test_ci_high", "n_test", "fits", "seconds")} for r in rows],
+        "overrides": measured, "plan": lines, "estimate_seconds": round(estimate),
+        "measured_over_estimate": round(wall / estimate, 2), **measured_run,
     }
     md = ["# The CNN clip-length study at fma_small's size: plan against measurement", "",
           f"`experiments/cnn_clip_length.toml` on a synthetic demo root of 3,000 30 s clips (Pop, Rock, "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -50,10 +49,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["8k"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    from bench.common import machine, write_results
+    from bench.common import machine, timed_study, write_results
     from bench.fma_size_root import build
     from core import tracking
-    from core.study.engine import run_study
     from core.study.spec import load_spec
 
     work = Path(tempfile.mkdtemp(prefix="bench_mlp_scale_"))
@@ -69,19 +67,13 @@ def main() -> None:
     labels = [f"{s} {k}" for s in args.sizes for k in kinds]
     workers = max(1, os.cpu_count() or 1)
     estimate = estimate_seconds(full, labels) / workers
-    start = time.perf_counter()
-    rows = run_study(spec, data=str(root), out=lambda line: print(line, flush=True))
-    wall = time.perf_counter() - start
-    status = Path("/proc/self/status").read_text()
+    measured_run = timed_study(spec, root)
+    wall = measured_run.pop("wall")
     result = {
         "machine": machine(), "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "root": made or str(root), "overrides": args.set, "searches": labels,
-        "plan": full, "estimate_seconds": round(estimate), "measured_seconds": round(wall),
-        "measured_over_estimate": round(wall / estimate, 2) if estimate else None,
-        "peak_rss_mib_study_process": round(int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024),
-        "peak_rss_mib_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        "results": [{k: r.get(k) for k in ("search", "cv_mean", "cv_std", "test_accuracy", "test_ci_low",
-                                           "test_ci_high", "n_test", "fits", "seconds")} for r in rows],
+        "plan": full, "estimate_seconds": round(estimate),
+        "measured_over_estimate": round(wall / estimate, 2) if estimate else None, **measured_run,
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     lines = ["# The dataset-size study at FMA scale: plan against measurement", "",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import resource
 import time
 from pathlib import Path
 
@@ -32,6 +34,23 @@ def machine() -> dict:
     return {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
             "load_average_1min": round(os.getloadavg()[0], 2),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def timed_study(spec, root: Path) -> dict:
+    """Run ``spec`` on ``root`` (lines printed as they come): wall seconds, peak memory of this process and
+    of the largest fit worker (MiB), and each search's scores (``run_study``'s rows, the fields a page reports)."""
+    from core.study.engine import run_study
+
+    start = time.perf_counter()
+    rows = run_study(spec, data=str(root), out=lambda line: print(line, flush=True))
+    wall = time.perf_counter() - start
+    status = Path("/proc/self/status").read_text()
+    fields = ("search", "cv_mean", "cv_std", "test_accuracy", "test_ci_low", "test_ci_high", "n_test", "fits",
+              "seconds")
+    return {"measured_seconds": round(wall), "wall": wall,
+            "peak_rss_mib_study_process": round(int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024),
+            "peak_rss_mib_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+            "results": [{k: r.get(k) for k in fields} for r in rows]}
 
 
 def steady_throughput(fn, jobs: list, workers: int, warmup) -> float:
