@@ -15,6 +15,7 @@ from core.registry.versions import (
     champion,
     default_versions,
     fallback_note,
+    lead_version,
     list_versions,
     promote,
     promote_if_better,
@@ -35,5 +36,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["AUDIO_INPUTS", "CHAMPION", "FEATURE_INPUTS", "INPUT_KINDS", "ModelCard", "Version", "champion",
-           "default_versions", "fallback_note", "is_comparable", "list_versions", "promote", "promote_if_better",
+           "default_versions", "fallback_note", "is_comparable", "lead_version", "list_versions", "promote", "promote_if_better",
            "register_version", "resolve", *_PYFUNC]

@@ -88,9 +88,19 @@ class ModelCard:
         return self.input_kind in AUDIO_INPUTS
 
     @property
+    def pretrained(self) -> bool:
+        """True for a model taken as trained elsewhere (the zero-shot taggers), never trained here."""
+        return self.extra.get("pretrained") == "true"
+
+    @property
+    def heard_real_music(self) -> bool:
+        """True when the model learnt its genres from music: pretrained, or trained on real data."""
+        return self.pretrained or not self.synthetic
+
+    @property
     def accuracy_text(self) -> str:
         """``"55.0% [45.2, 64.5] on 100 tracks"``, or just the accuracy when the interval is unknown."""
-        if self.extra.get("pretrained") == "true":
+        if self.pretrained:
             return "pretrained (no test score)"
         if self.n_test <= 0:
             return f"{self.test_accuracy:.1%}"

@@ -198,6 +198,19 @@ def default_versions(versions: list[Version]) -> list[Version]:
     return chosen
 
 
+def lead_version(versions: list[Version]) -> Version | None:
+    """The version whose answer leads (the Predict page's first answer): the best one that has heard
+    real music. Ranked by: heard real music (pretrained, or trained on real data), then trained and
+    scored here, then test accuracy; ties go to the first. None when no version has a card."""
+    usable = [v for v in versions if v.card is not None]
+
+    def rank(v: Version) -> tuple[bool, bool, float]:
+        scored = not v.card.pretrained and v.card.n_test > 0
+        return v.card.heard_real_music, scored, v.card.test_accuracy if scored else 0.0
+
+    return max(usable, key=rank, default=None)
+
+
 def resolve(ref: str, versions: list[Version]) -> Version:
     """The version ``ref`` names: ``NAME`` (its :func:`default_version`), ``NAME@alias`` or ``NAME/VERSION``."""
     if not versions:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from core.study import runtree as rt
 
@@ -115,34 +116,97 @@ def _test_trace(fig: go.Figure, frame: pd.DataFrame, x, name: str, color: str, g
                     customdata=frame[["test"]], hovertemplate="%{x}: test %{customdata[0]}<extra>" + name + "</extra>")
 
 
-def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame) -> go.Figure:
-    """Accuracy against dataset size: per series test accuracy with its 95% interval and the CV folds
-    with their mean ± std; baselines (grey, test with interval); the original study's reported figures.
+def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame,
+               show_baselines: bool = True) -> go.Figure:
+    """Accuracy against dataset size as small multiples: one panel per input (one row per experiment
+    when there are several), each with the test accuracy and its 95% interval, the CV folds and their
+    mean ± std; the best baseline at each size as a quiet grey band (its 95% interval); the best input
+    at each size ringed; the original study's reported figures as stars. Every panel draws the same
+    encodings, so the legend names them once (at most six entries, whatever the number of panels).
 
-    points: size, series, fold_values (list per row), test_accuracy, its interval and ``test`` (text);
-    baselines: size, series, model (label with the k used), the test columns; references: size,
-    test_accuracy, label. ``size`` values in axis order.
+    points: experiment, input, size, fold_values (list per row), test_accuracy, its interval and
+    ``test`` (text); baselines: experiment, size, model (label with the k used), the test columns;
+    references: size, test_accuracy, label. ``size`` values in axis order. Each trace's ``meta`` names
+    its panel (``input``, or ``input · experiment``).
     """
+    experiments = list(dict.fromkeys(points["experiment"]))
+    inputs = list(dict.fromkeys(points["input"]))
+    sizes = list(dict.fromkeys([*points["size"], *baselines["size"]]))
+    several = len(experiments) > 1
+    fig = make_subplots(rows=len(experiments), cols=len(inputs), shared_yaxes=True, horizontal_spacing=0.03,
+                        vertical_spacing=0.12, column_titles=inputs, row_titles=experiments if several else None)
+    shown: set[str] = set()
+
+    def add(trace: go.Scatter, row: int, col: int) -> None:
+        trace.update(legendgroup=trace.name, showlegend=trace.name not in shown)
+        shown.add(trace.name)
+        fig.add_trace(trace, row=row, col=col)
+
+    color, grey, gold = "#636EFA", "#9a9a9a", "#d4a017"
+    for row, experiment in enumerate(experiments, start=1):
+        mine = points[points["experiment"] == experiment]
+        tested = mine.dropna(subset=[rt.TEST_ACCURACY])
+        best = (tested.loc[tested.groupby("size", sort=False)[rt.TEST_ACCURACY].idxmax()]
+                if mine["input"].nunique() > 1 and len(tested) else tested.iloc[0:0])
+        floor = _best_baselines(baselines[baselines["experiment"] == experiment]) if show_baselines else None
+        for col, name in enumerate(inputs, start=1):
+            group = mine[mine["input"] == name]
+            panel = f"{name} · {experiment}" if several else name
+            if floor is not None and len(floor):
+                _baseline_band(fig, add, floor, sizes, row, col, grey, panel)
+            if len(group):
+                for trace in _test_and_cv(group, color, panel):
+                    add(trace, row, col)
+            ringed = best[best["input"] == name]
+            if len(ringed):
+                add(go.Scatter(x=ringed["size"], y=ringed[rt.TEST_ACCURACY], mode="markers", name="best input at "
+                               "this size (test)", offsetgroup="test", meta=panel, hoverinfo="skip",
+                               marker=dict(symbol="circle-open", size=22, color=gold, line=dict(width=2.5))), row, col)
+            if len(references):
+                add(go.Scatter(x=references["size"], y=references["test_accuracy"], mode="markers",
+                               name="original study (reported)", text=references["label"], meta=panel,
+                               marker=dict(symbol="star", size=13, color="black"),
+                               hovertemplate="%{text}<extra></extra>"), row, col)
+    fig.update_layout(scattermode="group", scattergap=0.5,
+                      legend=dict(orientation="h", yanchor="top", y=-0.22 / len(experiments), x=0, xanchor="left"))
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
+    fig.update_yaxes(title_text="accuracy", col=1)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=sizes)
+    fig.update_xaxes(title_text="dataset size", row=len(experiments))
+    return _layout(fig, "Accuracy against dataset size, one panel per input", height=360 * len(experiments) + 140)
+
+
+def _test_and_cv(group: pd.DataFrame, color: str, panel: str) -> list[go.Scatter]:
+    """One panel's test accuracy (with its 95% interval) and CV traces (folds, mean ± std)."""
     fig = go.Figure()
-    palette = px.colors.qualitative.Plotly
-    for i, (series, group) in enumerate(points.groupby("series", sort=False)):
-        color = palette[i % len(palette)]
-        _test_trace(fig, group, group["size"], series, color, f"{series} test")
-        _cv_traces(fig, group["size"].tolist(), group["fold_values"].tolist(), series, color, f"{series} cv")
-    symbols = ["square", "diamond", "triangle-up", "cross", "x"]
-    for i, (series, group) in enumerate(baselines.groupby("series", sort=False)):
-        name = " / ".join(dict.fromkeys(group["model"].astype(str)))  # the labels say the k a kNN used
-        name += series[series.index(" · "):] if " · " in series else ""
-        _test_trace(fig, group, group["size"], name, "#7f7f7f", f"baseline {series}", symbols[i % len(symbols)],
-                    line=False)
-    if len(references):
-        fig.add_scatter(x=references["size"], y=references["test_accuracy"], mode="markers+text",
-                        name="original study (reported)", text=references["label"], textposition="top center",
-                        marker=dict(symbol="star", size=14, color="black"), hovertemplate="%{text}<extra></extra>")
-    fig.update_layout(scattermode="group", scattergap=0.5)
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.05])
-    fig.update_xaxes(title_text="dataset size", type="category")
-    return _layout(fig, "Accuracy against dataset size", height=460)
+    _test_trace(fig, group, group["size"], "", color, "test")
+    _cv_traces(fig, group["size"].tolist(), group["fold_values"].tolist(), "", color, "cv")
+    for trace, name in zip(fig.data, ["test accuracy (95% CI)", "CV folds", "CV mean ± std"]):
+        trace.update(name=name, meta=panel, hovertemplate=trace.hovertemplate.replace("<extra></extra>",
+                                                                                      f"<extra>{panel}</extra>"))
+    return list(fig.data)
+
+
+def _best_baselines(baselines: pd.DataFrame) -> pd.DataFrame:
+    """The baseline with the highest test accuracy at each size."""
+    scored = baselines.dropna(subset=[rt.TEST_ACCURACY])
+    if scored.empty:
+        return scored
+    return scored.loc[scored.groupby("size", sort=False)[rt.TEST_ACCURACY].idxmax()]
+
+
+def _baseline_band(fig: go.Figure, add, floor: pd.DataFrame, sizes: list, row: int, col: int, grey: str,
+                   panel: str) -> None:
+    """The best baseline at each size as a grey band over its 95% interval and a line at its accuracy."""
+    for _, base in floor.iterrows():
+        i = sizes.index(base["size"])
+        fig.add_shape(type="rect", x0=i - 0.45, x1=i + 0.45, y0=base[rt.TEST_CI_LOW], y1=base[rt.TEST_CI_HIGH],
+                      fillcolor=_faint(grey, 0.25), line_width=0, layer="below", row=row, col=col)
+    add(go.Scatter(x=floor["size"], y=floor[rt.TEST_ACCURACY], mode="markers", name="best baseline (95% CI band)",
+                   meta=panel, customdata=floor[["model", "test"]].to_numpy(),
+                   marker=dict(symbol="line-ew-open", size=34, color=grey, line=dict(width=2, color=grey)),
+                   hovertemplate="%{x}: %{customdata[0]}, test %{customdata[1]}<extra>best baseline</extra>"),
+        row, col)
 
 
 def clip_study(searches: pd.DataFrame, folds: pd.DataFrame) -> go.Figure:

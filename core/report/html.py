@@ -149,9 +149,7 @@ def _results(record: StudyRecord) -> list[str]:
            "<p class='muted'>CV accuracy: mean ± std over the folds, with each fold's value; test accuracy: "
            "the refit best candidate scored once on the test split, with its 95% interval and n.</p>"]
     if len(points):
-        out.append(_figure(charts.size_study(points.assign(series=points["input"]),
-                                             baselines.assign(series=baselines["family"]),
-                                             results.reference_marks([]))))
+        out.append(_figure(charts.size_study(points, baselines, results.reference_marks([]))))
         out.append(_table(results.score_table(points, ["size", "input"])))
         if len(baselines):
             out += ["<p>The FMA paper's baseline classifiers, on the same data:</p>",
@@ -174,6 +172,7 @@ def _comparisons(record: StudyRecord) -> list[str]:
         return out + ["<p>None: a study writes them when it finishes, for configurations scored on the same "
                       "folds.</p>"]
     rows = pd.DataFrame(record.comparisons)
+    out.append(_table(results.paired_table(record.comparisons)))
     out.append("<ul>" + "".join(f"<li>{_e(v[0].upper() + v[1:])}</li>" for v in rows["verdict"]) + "</ul>")
     out.append(_figure(charts.paired_differences(rows)))
     out.append("<p class='muted'>Each pair was scored on the same CV folds; the interval is a paired "

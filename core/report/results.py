@@ -199,6 +199,20 @@ def clip_study(t: StudyTree) -> tuple[pd.DataFrame, pd.DataFrame]:
     return searches, pd.DataFrame(rows, columns=["experiment", "study", "clip_seconds", "fold", "level", "accuracy"])
 
 
+def paired_table(comparisons: list[dict]) -> pd.DataFrame:
+    """A study's paired comparisons (its ``comparisons.json`` rows) as a short table: both sides, the
+    difference A − B in points with its 95% interval over the same folds, and which side is better
+    (the interval's side of zero, as the verdict sentence says)."""
+    rows = []
+    for c in comparisons:
+        low, high = 100 * c["ci_low"], 100 * c["ci_high"]
+        better = c["a"] if low > 0 else c["b"] if high < 0 else "neither (fold noise)"
+        rows.append({"A": c["a"], "B": c["b"],
+                     "A − B, points (95% CI)": f"{100 * c['mean_diff']:+.1f} ({low:+.1f} to {high:+.1f})",
+                     "better": better, "folds": int(c["n_folds"])})
+    return pd.DataFrame(rows, columns=["A", "B", "A − B, points (95% CI)", "better", "folds"])
+
+
 # ---------------------------------------------------------------------------------- chosen runs
 def result_runs(t: StudyTree) -> pd.DataFrame:
     """Runs someone would compare (searches, baselines, candidates) with their scores, newest first."""

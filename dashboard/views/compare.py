@@ -50,7 +50,8 @@ uri = common.store_uri()
 
 
 def paired_section(study_ids: list[str]) -> None:
-    """Each study's paired comparisons: one sentence each, and the differences with their intervals."""
+    """Each study's paired comparisons as a short table naming both sides; the differences as a chart
+    in an expander."""
     st.subheader("Paired comparisons")
     found = False
     for study_id in [s for s in study_ids if s in shown.studies.index]:
@@ -60,9 +61,11 @@ def paired_section(study_ids: list[str]) -> None:
             continue
         found = True
         st.markdown(f"**{study['experiment']}** · study run `{study_id[:6]}`")
-        st.markdown("\n".join(f"- {r['verdict'][0].upper()}{r['verdict'][1:]}" for r in rows))
-        st.plotly_chart(charts.paired_differences(pd.DataFrame(rows)), key=f"paired_{study_id}",
-                        config=charts.TOOLBAR)
+        st.table(results.paired_table(rows), hide_index=True)
+        with st.expander("Each comparison in a sentence, and as a chart"):
+            st.markdown("\n".join(f"- {r['verdict'][0].upper()}{r['verdict'][1:]}" for r in rows))
+            st.plotly_chart(charts.paired_differences(pd.DataFrame(rows)), key=f"paired_{study_id}",
+                            config=charts.TOOLBAR)
     if found:
         st.caption("Each pair was scored on the same CV folds, so the fold-to-fold noise they share cancels; "
                    "the interval is a paired t-interval, widened for the overlap between CV training sets "
@@ -104,28 +107,34 @@ def size_view() -> None:
                 "(or the demo spec) from the **Launch** page.")
         return
     several = points["experiment"].nunique() > 1
-    series = points["input"] + (" · " + points["experiment"] if several else "")
     real = not points["synthetic"].any()
     references = results.reference_marks(points["size"].unique().tolist() if real else [])
-    base_series = baselines["family"] + (" · " + baselines["experiment"] if several else "")
-    st.plotly_chart(charts.size_study(points.assign(series=series), baselines.assign(series=base_series), references),
-                    key="size_study", config=charts.TOOLBAR)
-    note = ("Filled markers: test accuracy of the refit best candidate with its 95% interval (n = test tracks); "
-            "open dots: its CV folds, bar: their mean ± std; grey: the FMA paper's baseline classifiers, "
-            "measured here, with their 95% interval. Sizes are joined by a faint dotted line at most, not a "
-            "trend line: with intervals this wide, read the markers and their bars.")
-    note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
-             " The original study's reported figures are drawn for real FMA data only.")
-    st.caption(note)
-    window = results.window_note(points["window"])
-    if window:
-        st.caption(window[0].upper() + window[1:])
+    chart, paired = st.columns([3, 2])
+    with chart:
+        with_baselines = st.toggle("Baselines", value=True, key="size_baselines",
+                                   help="The best of the FMA paper's baseline classifiers at each size, as a grey "
+                                        "band over its 95% interval.")
+        st.plotly_chart(charts.size_study(points, baselines, references, show_baselines=with_baselines),
+                        key="size_study", config=charts.TOOLBAR)
+        note = ("One panel per input. Filled markers: test accuracy of the refit best candidate with its 95% "
+                "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; gold ring: the "
+                "best input at that size on the test split; grey band: the best baseline classifier, measured "
+                "here, with its 95% interval. Sizes are not joined by trend lines: with intervals this wide, "
+                "read the markers and their bars.")
+        note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
+                 " The original study's reported figures are drawn for real FMA data only.")
+        st.caption(note)
+        window = results.window_note(points["window"])
+        if window:
+            st.caption(window[0].upper() + window[1:])
+    with paired:
+        paired_section(points["study"].dropna().unique().tolist())
+    series = points["input"] + (" · " + points["experiment"] if several else "")
     headlines(points, points["size"] + " · " + series)
     first = ["experiment"] if several else []
     score_table(points, [*first, "size", "input"])
     if len(baselines):
         score_table(baselines, [*first, "size", "model"])
-    paired_section(points["study"].dropna().unique().tolist())
     report_buttons(list(dict.fromkeys(points["experiment"])))
 
 
@@ -137,15 +146,18 @@ def clip_view() -> None:
     names = sorted(clip_searches["experiment"].unique())
     name = st.selectbox("Study", names) if len(names) > 1 else names[0]
     searches = clip_searches[clip_searches["experiment"] == name]
-    st.plotly_chart(charts.clip_study(searches, clip_folds[clip_folds["experiment"] == name]),
-                    key="clip_study", config=charts.TOOLBAR)
-    st.caption("Track level (each track's clips vote; the study's score): CV folds with their mean ± std, and "
-               "the final model on the test split with its 95% interval. Clip level: each clip classified on "
-               "its own; its test score has no interval, since the clips of one track are not independent.")
+    chart, paired = st.columns([3, 2])
+    with chart:
+        st.plotly_chart(charts.clip_study(searches, clip_folds[clip_folds["experiment"] == name]),
+                        key="clip_study", config=charts.TOOLBAR)
+        st.caption("Track level (each track's clips vote; the study's score): CV folds with their mean ± std, and "
+                   "the final model on the test split with its 95% interval. Clip level: each clip classified on "
+                   "its own; its test score has no interval, since the clips of one track are not independent.")
+    with paired:
+        paired_section(searches["study"].dropna().unique().tolist())
     clips = searches.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s clips"))
     headlines(clips, clips["clip"])
     score_table(clips.assign(clip=searches["clip_seconds"].map(lambda s: f"{s:g} s")), ["clip"])
-    paired_section(searches["study"].dropna().unique().tolist())
     report_buttons([name])
 
 

@@ -1,9 +1,11 @@
-"""Predict: upload or record a clip, hear it, see it, and ask registered models its genre; choose champions.
+"""Predict: upload or record a clip and read one answer first; every other model below; choose champions.
 
 The work is :mod:`core.predict.predictor`'s: this page lists the registry, hands the clip to
-``predict_file`` and draws what it returns. By default each registered model answers with its
-``champion`` (its newest version, with a note, while it has none); the Champions section shows a
-version beside the champion, scores and data, and promotes it on request.
+``predict_file`` and draws what it returns. One model leads (``core.registry.lead_version``: the best
+one that has heard real music), large: its top genre, its bars, its genres along the clip, its tags.
+The other registered models (each one's ``champion``; its newest version, with one line, while it has
+none) answer in one table, each row's charts in an expander. The Champions section shows a version
+beside the champion, scores and data, and promotes it on request.
 
 A clip is written to this browser session's private folder (``tempfile.mkdtemp``: mode 0700, the
 file 0600) only while it is read, and deleted as soon as its predictions are done; the folder goes
@@ -29,7 +31,7 @@ import streamlit as st
 
 from core.errors import GenreLabError
 from core.predict import predictor
-from core.registry import Version, champion, fallback_note, is_comparable, promote
+from core.registry import Version, champion, fallback_note, is_comparable, lead_version, promote
 from core.report import charts
 from dashboard import common
 
@@ -44,6 +46,8 @@ PREVIEW_SECONDS = 30.0
 PREVIEW_SAMPLE_RATE = 22050
 #: Tags shown in a zero-shot answer's tag timeline (the clip's strongest, per tagger).
 TIMELINE_TAGS = 15
+#: Genres drawn along the clip (the rest summed as "other genres").
+TIMELINE_GENRES = 6
 
 
 @st.cache_data(ttl=common.RUNS_TTL_SECONDS, show_spinner=False, max_entries=4)
@@ -86,33 +90,56 @@ def clip_file(data: bytes, suffix: str) -> Iterator[Path]:
 
 
 def probability_bars(probabilities: dict[str, float], title: str) -> go.Figure:
+    """Horizontal bars, the strongest on top."""
     ranked = sorted(probabilities.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[p for _, p in ranked], y=[g for g, _ in ranked], orientation="h",
                            text=[f"{p:.0%}" for _, p in ranked], textposition="auto",
                            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="probability")
-    fig.update_layout(title=title, height=max(220, 28 * len(ranked) + 90), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, height=max(220, 26 * len(ranked) + 90), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
-def segment_timeline(segments: list[dict], title: str) -> go.Figure:
-    """Genre probabilities of each segment along the clip, stacked to 1."""
-    rows = [{"time (s)": (s["start"] + s["end"]) / 2, "genre": genre, "probability": p}
-            for s in segments for genre, p in s["probabilities"].items()]
+def segment_timeline(segments: list[dict], title: str, top: int = TIMELINE_GENRES) -> go.Figure:
+    """Genre probabilities of each segment along the clip, stacked to 1: the clip's ``top`` strongest
+    genres, the rest summed as "other genres" (a legend of 16 genres would not fit beside the chart)."""
+    genres = list(segments[0]["probabilities"])
+    mean = {g: np.mean([s["probabilities"][g] for s in segments]) for g in genres}
+    shown = sorted(genres, key=mean.get, reverse=True)[:top]
+    rows = []
+    for s in segments:
+        middle, p = (s["start"] + s["end"]) / 2, s["probabilities"]
+        rows += [{"time (s)": middle, "genre": g, "probability": p[g]} for g in shown]
+        if len(genres) > len(shown):
+            rows.append({"time (s)": middle, "genre": "other genres",
+                         "probability": sum(p[g] for g in genres if g not in shown)})
     fig = px.area(pd.DataFrame(rows), x="time (s)", y="probability", color="genre", line_shape="hv")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=50, b=10), legend_title_text="")
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), legend_title_text="")
     return fig
 
 
 def training_label(card) -> str:
     """What a model has heard, in a few words: real music (pretrained), the synthetic demo, or a dataset."""
-    if card.extra.get("pretrained") == "true":
+    if card.pretrained:
         return "pretrained on real music (not trained on your data)"
     ears = " on musicnn embeddings (pretrained on real music)" if card.input_kind == "embeddings" else ""
     if card.synthetic:
         return f"trained on synthetic demo data{ears}"
     return f"trained on {card.dataset or 'unknown data'}{ears}"
+
+
+def heard(card) -> str:
+    """The picker's few words on what a model learnt its genres from."""
+    if card.pretrained:
+        return "real music, pretrained"
+    return "synthetic demo" if card.synthetic else (card.dataset or "unknown data")
+
+
+def calibration(card) -> str:
+    """How far its probabilities can be taken at their word: its expected calibration error when measured."""
+    ece = card.extra.get("ece")
+    return f"ECE {float(ece):.2f}" if ece else "not measured"
 
 
 def unknown_genres(card) -> list[str]:
@@ -121,14 +148,6 @@ def unknown_genres(card) -> list[str]:
         return [str(g) for g in json.loads(card.extra.get("unknown_genres", "[]"))]
     except (ValueError, TypeError):
         return []
-
-
-def model_label(info: Version) -> str:
-    """The picker's line: name/version, aliases, input, score, and what the model has heard."""
-    card = info.card
-    aliases = f" @{', @'.join(info.aliases)}" if info.aliases else ""
-    score = "no test score" if card.extra.get("pretrained") == "true" else f"test accuracy {card.accuracy_text}"
-    return f"{info.ref}{aliases}  ·  {card.input_kind}, {card.window}  ·  {score}  ·  {training_label(card)}"
 
 
 def tag_timeline(taggram: dict, segments: list[dict], title: str, top: int = TIMELINE_TAGS) -> go.Figure:
@@ -153,37 +172,96 @@ def show_tags(result: dict, key: str) -> None:
     taggers = list(result["tags"])
     for tab, tagger in zip(st.tabs(taggers), taggers):
         with tab:
-            st.plotly_chart(probability_bars(result["tags"][tagger], f"Top tags of the clip ({tagger})"),
-                            key=f"tags-{key}-{tagger}", config=charts.TOOLBAR)
+            left, right = st.columns([2, 3])
+            left.plotly_chart(probability_bars(result["tags"][tagger], f"Top tags of the clip ({tagger})"),
+                              key=f"tags-{key}-{tagger}", config=charts.TOOLBAR)
             taggram = result.get("taggram", {}).get(tagger)
             if taggram and taggram["values"]:
-                st.plotly_chart(tag_timeline(taggram, result["segments"], f"Tag timeline ({tagger})"),
-                                key=f"taggram-{key}-{tagger}", config=charts.TOOLBAR)
+                right.plotly_chart(tag_timeline(taggram, result["segments"], f"Tag timeline ({tagger})"),
+                                   key=f"taggram-{key}-{tagger}", config=charts.TOOLBAR)
 
 
-def show_result(info: Version, result: dict, key: str) -> None:
-    st.subheader(info.ref)
+def describe(info: Version) -> None:
+    """One caption on what the model is: what it heard, its score, its input, its calibration."""
     card = info.card
     clip = f" · {float(card.extra['clip_seconds']):g} s segments" if "clip_seconds" in card.extra else ""
-    score = "" if card.extra.get("pretrained") == "true" else f"test accuracy {card.accuracy_text} · "
-    st.caption(f"{training_label(card)} · {score}{card.input_kind} of the {card.window} window{clip}")
+    score = "" if card.pretrained else f"test accuracy {card.accuracy_text} · "
+    st.caption(f"{training_label(card)} · {score}{card.input_kind} of the {card.window} window{clip} · "
+               f"calibration {calibration(card)}")
     unknown = unknown_genres(card)
     if unknown:
         st.caption(f"Cannot know {', '.join(unknown)}: no tag it hears maps to "
                    f"{'this genre' if len(unknown) == 1 else 'these genres'}, so it never answers them.")
+
+
+def timeline(result: dict, key: str, where=st) -> None:
+    """The genres along the clip, when it has more than one segment (one says no more than the bars)."""
+    if len(result["segments"]) > 1:
+        where.plotly_chart(segment_timeline(result["segments"], f"Genres along the clip ({len(result['segments'])} "
+                                                                "segments)"),
+                           key=f"timeline-{key}", config=charts.TOOLBAR)
+
+
+def show_charts(result: dict, key: str) -> None:
+    """A model's probabilities and its genres along the clip side by side, then (zero-shot) its raw tags."""
+    left, right = st.columns([2, 3]) if len(result["segments"]) > 1 else (st, st)
+    left.plotly_chart(probability_bars(result["probabilities"], "Probability per genre"), key=f"bars-{key}",
+                      config=charts.TOOLBAR)
+    timeline(result, key, right)
+    if result.get("tags"):
+        show_tags(result, key)
+
+
+def show_lead(info: Version, result: dict) -> None:
+    """The lead answer, large: the top genre with its probability beside its bars, its genres along the
+    clip across the page, then its raw tags."""
+    st.subheader(info.ref, anchor="lead")
     if "error" in result:
+        describe(info)
         st.error(result["error"], icon=":material/error:")
         return
     top = result["top"]
-    st.metric("Top genre", top, f"{result['probabilities'][top]:.0%}", delta_color="off")
-    st.plotly_chart(probability_bars(result["probabilities"], "Probabilities"), key=f"bars-{key}",
-                    config=charts.TOOLBAR)
-    if result["segments"]:
-        st.plotly_chart(segment_timeline(result["segments"], f"Along the clip ({len(result['segments'])} segments)"),
-                        key=f"timeline-{key}", config=charts.TOOLBAR)
+    left, right = st.columns([1, 2])
+    with left:
+        st.metric("Top genre", top, f"{result['probabilities'][top]:.0%} probability", delta_color="off",
+                  delta_arrow="off", border=True)
+        describe(info)
+        st.caption(f"answered in {result['seconds']:.2f} s")
+    right.plotly_chart(probability_bars(result["probabilities"], "Probability per genre"), key=f"bars-{info.ref}",
+                       config=charts.TOOLBAR)
+    timeline(result, info.ref)
     if result.get("tags"):
-        show_tags(result, key)
-    st.caption(f"answered in {result['seconds']:.2f} s")
+        show_tags(result, info.ref)
+
+
+def others_table(versions: list[Version], answers: dict[str, dict]) -> pd.DataFrame:
+    """One row per other model: what it heard, what it answered, how sure it may be, how fast."""
+    rows = []
+    for info in versions:
+        result, card = answers[info.ref], info.card
+        top = result.get("top")
+        rows.append({"model": info.ref, "trained on": heard(card), "top genre": top or "error",
+                     "probability": result["probabilities"][top] if top else None,
+                     "calibration": calibration(card), "answered in (s)": result.get("seconds")})
+    return pd.DataFrame(rows)
+
+
+def show_others(versions: list[Version], answers: dict[str, dict]) -> None:
+    st.subheader("Other models")
+    st.dataframe(others_table(versions, answers), hide_index=True, width="stretch",
+                 column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                                max_value=1),
+                                "answered in (s)": st.column_config.NumberColumn(format="%.2f")})
+    for info in versions:
+        result = answers[info.ref]
+        label = f"{info.ref}: {result['top']} ({result['probabilities'][result['top']]:.0%})" if "top" in result \
+            else f"{info.ref}: error"
+        with st.expander(label):
+            describe(info)
+            if "error" in result:
+                st.error(result["error"], icon=":material/error:")
+            else:
+                show_charts(result, key=info.ref)
 
 
 def card_facts(version: Version) -> dict[str, str]:
@@ -206,14 +284,14 @@ def champions(models: list[Version]) -> None:
                                   format_func=lambda number: f"{name}/{number}")
     chosen = next(v for v in versions if v.version == chosen_version)
     shown = [chosen] if current is None or current is chosen else [current, chosen]
-    st.dataframe(pd.DataFrame({("champion " if v is current else "") + v.ref: card_facts(v) for v in shown}),
-                 width="stretch")
-    if current is None:
-        st.caption(f"{name} has no champion yet: predictions use its newest version.")
-    elif current is not chosen and is_comparable(chosen.card, current.card):
+    headers = {v.ref: ("champion " if v is current else "") + v.ref for v in shown}
+    if current is None:  # the page's one line about champions says that predictions use the newest
+        headers[chosen.ref] += " (no champion yet)"
+    st.dataframe(pd.DataFrame({headers[v.ref]: card_facts(v) for v in shown}), width="stretch")
+    if current is not None and current is not chosen and is_comparable(chosen.card, current.card):
         delta = chosen.card.test_accuracy - current.card.test_accuracy
         st.caption(f"Same test split: {chosen.ref} scores {100 * delta:+.1f} points against the champion.")
-    elif current is not chosen:
+    elif current is not None and current is not chosen:
         st.caption("Scored on different test data (fingerprints differ): the two accuracies do not compare.")
     if st.button(f"Make {chosen.ref} the champion", key="promote", disabled=current is chosen,
                  icon=":material/trophy:"):
@@ -224,7 +302,8 @@ def champions(models: list[Version]) -> None:
 
 
 def predict_all(data: bytes, name: str, chosen: list[Version], uri: str) -> dict[str, dict]:
-    """Draw the clip's waveform and log-mel; return every chosen model's answer (kept in the session)."""
+    """Every chosen model's answer (kept in the session per clip content and store), and the clip's
+    preview under ``"preview"``: (waveform, log-mel dB, hop length)."""
     digest = hashlib.sha256(data).hexdigest()
     answers = st.session_state.setdefault("answers", {})
     if answers.get("clip") != (digest, uri):
@@ -232,7 +311,7 @@ def predict_all(data: bytes, name: str, chosen: list[Version], uri: str) -> dict
         answers["clip"] = (digest, uri)
     with clip_file(data, Path(name).suffix.lower() or ".wav") as path:
         try:
-            y, db, hop = preview(digest, str(path))
+            answers["preview"] = preview(digest, str(path))
         except GenreLabError as err:
             st.error(str(err).replace(str(path), name), icon=":material/error:")
             st.stop()
@@ -248,10 +327,22 @@ def predict_all(data: bytes, name: str, chosen: list[Version], uri: str) -> dict
             if "error" in result:
                 result["error"] = result["error"].replace(str(path), name)
             answers[info.ref] = result
+    return answers
+
+
+def show_clip(y: np.ndarray, db: np.ndarray, hop: int) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.waveform(y, PREVIEW_SAMPLE_RATE), key="waveform", config=charts.TOOLBAR)
     right.plotly_chart(charts.spectrogram(db, PREVIEW_SAMPLE_RATE, hop), key="log_mel", config=charts.TOOLBAR)
-    return answers
+
+
+def champion_note(defaults: list[Version]) -> str | None:
+    """One line naming every model that answers with its newest version for want of a champion."""
+    names = [v.name for v in defaults if fallback_note(v)]
+    if not names:
+        return None
+    return (f"No champion yet for {', '.join(names)}: {'its' if len(names) == 1 else 'their'} newest version "
+            "answers (choose one under Champions, or `python -m core models promote NAME VERSION`).")
 
 
 st.title("Predict")
@@ -269,15 +360,26 @@ if not models:
 
 by_ref = {m.ref: m for m in models}
 defaults = predictor.default_models(models)
-chosen = st.multiselect("Models", list(by_ref), default=[m.ref for m in defaults],
-                        format_func=lambda ref: model_label(by_ref[ref]),
-                        help="Registered versions; by default the champion of each registered model. "
-                             "Input, window, test accuracy with its 95% interval and what the model has heard "
-                             "(real music, or only the synthetic demo) are shown.")
-for note in filter(None, map(fallback_note, defaults)):
+lead_default = lead_version(defaults)
+if st.session_state.get("default_refs") != [m.ref for m in defaults]:  # first visit, a promotion, a new model
+    st.session_state.default_refs = [m.ref for m in defaults]
+    st.session_state.lead = lead_default.ref
+    st.session_state.others = [m.ref for m in defaults if m is not lead_default]
+if st.session_state.lead not in by_ref:  # a chosen version was deleted from the registry
+    st.session_state.lead = lead_default.ref
+st.session_state.others = [ref for ref in st.session_state.others if ref in by_ref]
+pick_lead, pick_others = st.columns([2, 3])
+lead_ref = pick_lead.selectbox(
+    "Lead answer", list(by_ref), key="lead", format_func=lambda ref: f"{ref} ({heard(by_ref[ref].card)})",
+    help="The model whose answer comes first. By default the best model that has heard real music "
+         "(pretrained, or trained on real data), else the best test accuracy.")
+other_refs = pick_others.pills(
+    "Also ask", list(by_ref), selection_mode="multi", key="others",
+    help="Registered versions answering below the lead, in one table; by default the champion of each "
+         "registered model. The table says what each has heard; its row opens to its score and charts.")
+note = champion_note(defaults)
+if note:
     st.caption(note)
-with st.expander("Champions: the versions predictions and `make serve` use by default"):
-    champions(models)
 
 upload_tab, record_tab = st.tabs(["Upload a file", "Record"])
 with upload_tab:
@@ -289,14 +391,16 @@ with record_tab:
 clip = uploaded or recorded
 if clip is None:
     st.caption("Upload or record a clip to see what the models make of it.")
-    st.stop()
+else:
+    data = clip.getvalue()
+    st.audio(data)
+    others = [by_ref[ref] for ref in other_refs if ref != lead_ref]
+    answers = predict_all(data, clip.name or "recording.wav", [by_ref[lead_ref], *others], uri)
+    show_lead(by_ref[lead_ref], answers[lead_ref])
+    if others:
+        show_others(others, answers)
+    with st.expander("The clip: waveform and log-mel of its first 30 s"):
+        show_clip(*answers["preview"])
 
-data = clip.getvalue()
-st.audio(data)
-answers = predict_all(data, clip.name or "recording.wav", [by_ref[ref] for ref in chosen], uri)
-if not chosen:
-    st.info("Choose at least one model above.")
-    st.stop()
-for column, ref in zip(st.columns(len(chosen)), chosen):
-    with column:
-        show_result(by_ref[ref], answers[ref], key=ref)
+with st.expander("Champions: the versions predictions and `make serve` use by default"):
+    champions(models)

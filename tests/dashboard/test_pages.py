@@ -94,19 +94,32 @@ def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, op
     assert_clean(at)
     assert "Synthetic demo data" in texts(at.warning), "the CNN study ran on the demo root"
     size = charts(at)["size_study"]
-    traces = {trace.name: trace for trace in size.data}
+    traces = {(trace.meta, trace.name): trace for trace in size.data}  # meta: the panel (the input)
     features = search_of(tree, "dash_mlp", "small features")
-    test = traces["raw features: test (95% CI)"]
+    test = traces["raw features", "test accuracy (95% CI)"]
     assert list(test.x) == ["small"] and test.mode == "markers", "one point: nothing to join"
     assert test.error_y.array[0] == pytest.approx(features["test_accuracy_ci_high"] - features["test_accuracy"])
     assert test.error_y.arrayminus[0] == pytest.approx(features["test_accuracy"] - features["test_accuracy_ci_low"])
     best_folds = tree.folds[tree.folds["parent"] == features["best_candidate_run"]].sort_values("fold")
-    assert list(traces["raw features: CV folds"].y) == pytest.approx(best_folds["fold_accuracy"].tolist())
-    assert traces["raw features: CV mean ± std"].error_y.array[0] == pytest.approx(features["cv_accuracy_std"])
-    assert "autoencoder codes: test (95% CI)" in traces
-    knn = next(name for name in traces if name.startswith("knn (k="))
-    assert traces[knn].error_y.visible and "lines" not in traces[knn].mode
-    assert "original study (reported)" in traces, "the size study's own data are not synthetic"
+    assert list(traces["raw features", "CV folds"].y) == pytest.approx(best_folds["fold_accuracy"].tolist())
+    assert traces["raw features", "CV mean ± std"].error_y.array[0] == pytest.approx(features["cv_accuracy_std"])
+    assert ("autoencoder codes", "test accuracy (95% CI)") in traces
+    # Small multiples: one panel per input, the legend names each encoding once.
+    assert [a.text for a in size.layout.annotations][:2] == ["raw features", "autoencoder codes"]
+    legend = [t.name for t in size.data if t.showlegend]
+    assert len(legend) == len(set(legend)) <= 8
+    assert {"test accuracy (95% CI)", "CV folds", "CV mean ± std", "best baseline (95% CI band)",
+            "original study (reported)"} <= set(legend)
+    # The best baseline at the size (the FMA paper's classifiers) as one grey band with its interval.
+    floor = traces["raw features", "best baseline (95% CI band)"]
+    assert floor.customdata[0][0].startswith(("knn (k=", "logistic", "svm", "linear")) and "lines" not in floor.mode
+    assert len([s for s in size.layout.shapes if s.type == "rect"]) == 2  # one band per panel
+    ring = traces.get(("raw features", "best input at this size (test)")) or \
+        traces[("autoencoder codes", "best input at this size (test)")]
+    tested = tree.searches[(tree.searches["experiment"] == "dash_mlp")]["test_accuracy"]
+    assert list(ring.y) == [pytest.approx(tested.max())]
+    assert "original study (reported)" in legend, "the size study's own data are not synthetic"
+    assert set(results_table(at).columns) == {"A", "B", "A − B, points (95% CI)", "better", "folds"}
 
     page = texts(at.markdown)
     assert "Features computed on full tracks (FMA's published table)." in texts(at.caption)
@@ -122,6 +135,11 @@ def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, op
     assert scores["CV accuracy (mean ± std)"].str.fullmatch(r"\d+\.\d ± \d+\.\d % \(2 folds by track\)").all()
     assert "experiment" not in scores, "one experiment shown: no column repeating it"
     assert scores["CV folds"].str.count(",").eq(1).all(), "both fold values are shown"
+
+
+def results_table(at):
+    """The first paired-comparison table (``st.table``) on the page."""
+    return at.table[0].value
 
 
 def features_text(search) -> str:
@@ -148,7 +166,7 @@ def test_compare_marks_the_original_study_on_real_fma(env, open_page, populated_
     at.multiselect[0].set_value(["dash_mlp"]).run()
     assert_clean(at)
     assert not at.warning, "the MLP study's data are not synthetic"
-    marks = next(t for t in charts(at)["size_study"].data if t.name == "original study (reported)")
+    marks = next(t for t in charts(at)["size_study"].data if t.name == "original study (reported)")  # per panel
     assert list(marks.x) == ["small"] and list(marks.y) == [0.49]
     assert "original study, small: 49%" in marks.text
 
@@ -215,7 +233,7 @@ def test_compare_filters_by_family(env, open_page, populated_store):
     at.segmented_control(key="compare_view").set_value("Dataset size").run()
     assert_clean(at)
     traces = {t.name for t in charts(at)["size_study"].data}
-    assert any(name.startswith("knn (k=") for name in traces), "a study's baselines come with it"
+    assert "best baseline (95% CI band)" in traces, "a study's baselines come with it"
 
 
 def test_a_store_from_an_older_version_says_so_in_one_line(env, open_page, fresh_store):

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.config import PROJECT_ROOT
+from tests.e2e.window import VIEWPORT
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "e2e"
@@ -105,8 +106,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, dashboard):
-    # Tall: Streamlit scrolls inside its main block, so a screenshot shows one viewport at most.
-    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    context = browser.new_context(viewport=VIEWPORT)
     tab = context.new_page()
     tab.set_default_timeout(90_000)
     tab.goto(dashboard.url)

@@ -1,4 +1,4 @@
-"""The Predict page (AppTest): champions by default, promotion, uploads in several formats, private
+"""The Predict page (AppTest): one lead answer and a table of the others, champions by default, promotion, uploads in several formats, private
 temporary files, a corrupt file, an empty registry."""
 from __future__ import annotations
 
@@ -24,16 +24,35 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def test_lists_models_and_defaults_to_each_champion(registry):
+def test_leads_with_the_best_model_and_asks_every_other_champion(registry):
     at = page()
     assert not at.exception and not errors(at)
-    chooser = at.multiselect[0]
-    assert [o.split()[0] for o in chooser.options] == ["genre-cnn/1", "genre-mlp/1", "genre-mlp/2"]
-    assert "@champion" in chooser.options[1] and "@clip-3s" in chooser.options[0]
-    assert "test accuracy 55.0% [" in chooser.options[2] and "trained on synthetic demo data" in chooser.options[2]
-    assert chooser.value == ["genre-cnn/1", "genre-mlp/1"]  # genre-mlp/2 scores higher but is not the champion
-    assert any(c.value.startswith("genre-cnn has no champion: using its newest version genre-cnn/1")
-               for c in at.caption)
+    lead, others = at.selectbox(key="lead"), at.pills(key="others")
+    # No model heard real music here: the best test accuracy leads (genre-cnn/1 0.50 > genre-mlp/1 0.40);
+    # genre-mlp/2 scores 0.55 but is not the champion, so it answers only when asked.
+    assert lead.value == "genre-cnn/1" and lead.options[0] == "genre-cnn/1 (synthetic demo)"
+    assert others.value == ["genre-mlp/1"]
+    assert [o.content for o in others.proto.options] == ["genre-cnn/1", "genre-mlp/1", "genre-mlp/2"]
+    notes = [c.value for c in at.caption if "champion" in c.value]
+    assert notes == ["No champion yet for genre-cnn: its newest version answers (choose one under Champions, "
+                     "or `python -m core models promote NAME VERSION`)."]
+
+
+def test_lead_prefers_a_model_that_heard_real_music():
+    from core.registry import ModelCard, Version, lead_version
+
+    def version(name: str, accuracy: float, synthetic: bool = True, pretrained: bool = False) -> Version:
+        card = ModelCard(family="keras_mlp", input_kind="features", window="full", dataset="d", fingerprint="f",
+                         synthetic=synthetic, genres=["Pop", "Rock"], test_accuracy=accuracy, n_test=100,
+                         test_accuracy_ci_low=accuracy - 0.1, test_accuracy_ci_high=accuracy + 0.1, run_id="r",
+                         extra={"pretrained": "true"} if pretrained else {})
+        return Version(name=name, version="1", aliases=[], card=card)
+
+    demo, zeroshot, fma = version("demo", 0.9), version("zs", 0.5, pretrained=True), version("fma", 0.6, False)
+    assert lead_version([demo, zeroshot]) is zeroshot  # heard real music, though unscored
+    assert lead_version([demo, zeroshot, fma]) is fma  # real music and scored on a test split
+    assert lead_version([version("a", 0.4), demo]) is demo
+    assert lead_version([]) is None
 
 
 @pytest.fixture
@@ -61,18 +80,27 @@ def test_champions_section_compares_and_promotes(registry, restore_champion):
     from core.registry import champion
 
     assert champion("genre-mlp").version == "2"
-    assert at.multiselect[0].value == ["genre-cnn/1", "genre-mlp/2"]
+    assert "genre-mlp/2" in [at.selectbox(key="lead").value, *at.pills(key="others").value]
 
 
 @pytest.mark.parametrize("ext, mime", [("wav", "audio/wav"), ("mp3", "audio/mpeg"), ("flac", "audio/flac"),
                                        ("ogg", "audio/ogg")])
-def test_upload_shows_probabilities_of_every_chosen_model(registry, audio_file, ext, mime):
+def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file, ext, mime):
     at = page()
     at.file_uploader(key="upload").upload(f"clip.{ext}", audio_file(f"clip.{ext}", seconds=7).read_bytes(), mime).run()
     assert not at.exception and not errors(at), errors(at)
-    assert [s.value for s in at.subheader] == ["genre-cnn/1", "genre-mlp/1"]
-    assert len(at.metric) == 2 and {m.value for m in at.metric} <= {"Electronic", "Pop", "Rock"}
-    # waveform, log-mel, then per model: bars (+ a timeline for the clip model)
+    assert [s.value for s in at.subheader] == ["genre-cnn/1", "Other models"]
+    assert len(at.metric) == 1 and at.metric[0].value in {"Electronic", "Pop", "Rock"}  # the lead's, large
+    others = at.dataframe[0].value
+    assert list(others.columns) == ["model", "trained on", "top genre", "probability", "calibration",
+                                    "answered in (s)"]
+    row = others.iloc[0]
+    assert row["model"] == "genre-mlp/1" and row["trained on"] == "synthetic demo"
+    assert row["top genre"] in {"Electronic", "Pop", "Rock"} and 0 < row["probability"] <= 1
+    assert row["calibration"] == "not measured"
+    assert [e.label for e in at.expander][0].startswith(f"genre-mlp/1: {row['top genre']} (")
+    assert any(c.value.startswith("trained on synthetic demo data · test accuracy 40.0% [") for c in at.caption)
+    # waveform, log-mel; the lead's bars and timeline; the other model's bars (in its row's expander)
     assert len(at.get("plotly_chart")) == 2 + 2 + 1
 
 
@@ -89,12 +117,12 @@ def test_an_upload_is_private_while_it_exists_and_gone_afterwards(registry, audi
     monkeypatch.setattr(predictor, "predict_file", watching)
     at = page()
     at.file_uploader(key="upload").upload("clip.wav", audio_file("clip.wav", seconds=4).read_bytes(), "audio/wav").run()
-    assert not at.exception and len(at.metric) == 2
+    assert not at.exception and len(at.metric) == 1 and len(at.dataframe[0].value) == 1
     assert seen == [(0o600, 0o700)] * 2
     folder = at.session_state["clip_folder"].name
     assert os.listdir(folder) == []
-    at.multiselect[0].unselect("genre-cnn/1").run()  # a rerun answers from the session: nothing written again
-    assert len(seen) == 2 and os.listdir(folder) == [] and len(at.metric) == 1
+    at.selectbox(key="lead").set_value("genre-mlp/1").run()  # a rerun answers from the session: nothing written
+    assert len(seen) == 2 and os.listdir(folder) == [] and at.subheader[0].value == "genre-mlp/1"
     del at  # the session ends: its state, and the folder with it, goes
     gc.collect()
     assert not os.path.exists(folder)
@@ -115,13 +143,13 @@ def test_corrupt_upload_shows_one_line_and_the_page_stays_usable(registry, audio
     message = errors(at)[0]
     assert message.startswith("broken.mp3: ") and "\n" not in message
     at.file_uploader(key="upload").upload("fine.wav", audio_file("fine.wav").read_bytes(), "audio/wav").run()
-    assert not at.exception and not errors(at) and len(at.metric) == 2
+    assert not at.exception and not errors(at) and len(at.metric) == 1
 
 
 def test_recording_is_predicted(registry, audio_file):
     at = page()
     at.audio_input(key="record").upload("recording.wav", audio_file("rec.wav", sr=44100).read_bytes()).run()
-    assert not at.exception and not errors(at) and len(at.metric) == 2
+    assert not at.exception and not errors(at) and len(at.metric) == 1
 
 
 def test_empty_registry_says_what_to_do(empty_registry):

@@ -44,24 +44,27 @@ def figures(at: AppTest) -> list[dict]:
 def test_the_picker_says_which_models_heard_real_music(store):
     at = page()
     assert not at.exception and not at.error
-    chooser = at.multiselect[0]
-    assert chooser.value == ["genre-mlp/1", "genre-zeroshot/1"]  # both champions
-    mlp, zeroshot = chooser.options
-    assert mlp.endswith(SYNTHETIC) and "test accuracy 40.0% [" in mlp
-    assert zeroshot.endswith(PRETRAINED) and "no test score" in zeroshot and "nan" not in zeroshot
+    lead = at.selectbox(key="lead")
+    assert lead.value == "genre-zeroshot/1"  # the champion that has heard real music leads
+    assert lead.options == ["genre-mlp/1 (synthetic demo)", "genre-zeroshot/1 (real music, pretrained)"]
+    assert at.pills(key="others").value == ["genre-mlp/1"]  # the other champion
+    assert not [c.value for c in at.caption if "champion" in c.value]  # both are champions: no note
 
 
 def test_a_zero_shot_answer_shows_its_raw_tags_and_tag_timeline(store):
     at = page()
     at.file_uploader(key="upload").upload("chaos.ogg", CLIP.read_bytes(), "audio/ogg").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [s.value for s in at.subheader] == ["genre-mlp/1", "genre-zeroshot/1"]
+    assert [s.value for s in at.subheader] == ["genre-zeroshot/1", "Other models"]
     captions = [c.value for c in at.caption]
     assert any(c.startswith(SYNTHETIC) for c in captions) and any(c.startswith(PRETRAINED) for c in captions)
+    assert any(c.startswith(PRETRAINED) and "no test score" not in c and "nan" not in c for c in captions)
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == ["genre-mlp/1"] and table["trained on"].tolist() == ["synthetic demo"]
     assert any(c.startswith("Cannot know Old-Time / Historic, Spoken: ") for c in captions)
     assert any(m.value.startswith("**Raw tags**") for m in at.markdown)
     assert [t.label for t in at.tabs][2:] == ["MSD_musicnn", "MTT_musicnn"]  # after Upload / Record
-    # waveform, log-mel; the MLP's bars; the zero-shot bars and segment timeline, then per tagger tags + taggram
+    # waveform, log-mel; the zero-shot bars and segment timeline, then per tagger tags + taggram; the MLP's bars
     specs = figures(at)
     assert len(specs) == 2 + 1 + 2 + 2 * 2
     bars = [s for s in specs if s["layout"]["title"]["text"].startswith("Top tags of the clip")]
@@ -78,7 +81,8 @@ def test_a_zero_shot_answer_shows_its_raw_tags_and_tag_timeline(store):
 
 def test_demo_models_show_no_tags(store):
     at = page()
-    at.multiselect[0].unselect("genre-zeroshot/1").run()
+    at.selectbox(key="lead").set_value("genre-mlp/1")
+    at.pills(key="others").set_value([]).run()
     at.file_uploader(key="upload").upload("chaos.ogg", CLIP.read_bytes(), "audio/ogg").run()
     assert not at.exception and not at.error
     assert len(at.tabs) == 2 and not any(m.value.startswith("**Raw tags**") for m in at.markdown)
