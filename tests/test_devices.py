@@ -37,7 +37,7 @@ def test_one_worker_per_gpu_each_pinned_to_its_own(monkeypatch):
 
 def test_cpu_when_asked_or_when_there_is_no_gpu(monkeypatch):
     monkeypatch.setattr(devices, "visible_gpus", list)
-    assert make_executor("processes", 2, None, "auto").describe() == "2 local processes"
+    assert make_executor("processes", 2, None, "auto").describe() == "2 local processes on the CPU"
     with pytest.raises(GenreLabError, match="sees no GPU"):
         make_executor("processes", 2, None, "gpu")
     monkeypatch.setattr(devices, "visible_gpus", lambda: pytest.fail("device cpu must not look for GPUs"))

@@ -61,8 +61,8 @@ class Executor:
     def describe(self) -> str:
         if self.gpus:
             return f"{self.n_jobs} local process{'es' if self.n_jobs > 1 else ''}, one per GPU ({', '.join(self.gpus)})"
-        return {"none": "inline", "threads": f"{self.n_jobs} threads"}.get(
-            self.parallel, f"{self.n_jobs} local processes")
+        where = {"none": "inline", "threads": f"{self.n_jobs} threads"}.get(self.parallel, f"{self.n_jobs} local processes")
+        return f"{where} on the CPU"  # the device in every plan and run, as for GPUs
 
     def share(self, array: np.ndarray) -> Any:
         if self._workdir is None:

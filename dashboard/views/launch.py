@@ -1,5 +1,6 @@
-"""Launch: pick an experiment spec, edit its main settings, see the dry-run plan, start it as a
-background job (``core.jobs``) and follow its progress; the job outlives this page and the server."""
+"""Launch: pick an experiment spec, edit its main settings, read the dry-run plan beside the Start button
+(redone as the settings change), start it as a background job (``core.jobs``) and follow its progress;
+the job outlives this page and the server."""
 from __future__ import annotations
 
 import time
@@ -29,6 +30,13 @@ LOG_LINES = 15
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
 def plan(spec: str, stamp: float, overrides: tuple[tuple[str, object], ...], root: str) -> str:
     return study_jobs.dry_run(spec, dict(overrides), root)
+
+
+def plan_summary(text: str) -> str:
+    """The plan's total line ("24 fits; about 3 min on 2 worker processes (CPU)"), else its last line."""
+    lines = text.splitlines()
+    return next((line.removeprefix("total: ") for line in lines if line.startswith("total: ")),
+                lines[-1] if lines else "")
 
 
 def main_settings(data: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -146,30 +154,38 @@ settings += [(k, spec.get(k)) for k in ("search.n_candidates", "search.folds") i
 genres = sorted(summary["genres"])
 common.note_synthetic(summary["synthetic"])
 
-with st.form("settings"):
-    cols = st.columns(2)
-    values = {}
-    last_parts = [dotted.rsplit(".", 1)[-1] for dotted, _ in settings]
-    for i, (dotted, value) in enumerate(settings):
-        with cols[i % 2]:
-            values[dotted] = setting_widget(dotted, value, genres, setting_label(dotted, last_parts))
-    extra = st.text_area("More settings (one `key=value` per line, value in TOML)", height=80,
-                         placeholder="search.seed=1\ncompute.n_jobs=2")
-    buttons = st.columns([1, 1, 4])
-    show_plan = buttons[0].form_submit_button("Show plan", icon=":material/list_alt:")
-    start = buttons[1].form_submit_button("Start run", type="primary", icon=":material/play_arrow:")
+cols = st.columns(2)
+values = {}
+last_parts = [dotted.rsplit(".", 1)[-1] for dotted, _ in settings]
+for i, (dotted, value) in enumerate(settings):
+    with cols[i % 2]:
+        values[dotted] = setting_widget(dotted, value, genres, setting_label(dotted, last_parts))
+extra = st.text_area("More settings (one `key=value` per line, value in TOML)", height=80,
+                     placeholder="search.seed=1\ncompute.n_jobs=2")
+try:
+    overrides = overrides_from(values, dict(settings), extra)
+except GenreLabError as err:
+    st.error(str(err), icon=":material/error:")
+    overrides = None
 
-if show_plan or start:
-    try:
-        overrides = overrides_from(values, dict(settings), extra)
-        if show_plan:
+# The plan (fits, where they run, how long) beside the button that starts it, redone as settings change.
+start_column, plan_column = st.columns([1, 4])
+start = start_column.button("Start run", type="primary", icon=":material/play_arrow:", disabled=overrides is None)
+with plan_column:
+    if overrides is not None:
+        try:
             with st.spinner("Planning (dry run)..."):
                 text = plan(str(spec_path), spec_path.stat().st_mtime, tuple(overrides.items()), str(root))
-            st.code(text, language=None)
-        else:
-            job_id = study_jobs.submit(spec_path, overrides, root)
-            st.success(f"Job {job_id} submitted: it runs in its own process and keeps running if you "
-                       "close this page.", icon=":material/check_circle:")
+            st.markdown(f"**Plan:** {plan_summary(text)}")
+            with st.expander("The whole plan: fits and estimated time per search"):
+                st.code(text, language=None)
+        except GenreLabError as err:
+            st.error(str(err), icon=":material/error:")
+if start and overrides is not None:
+    try:
+        job_id = study_jobs.submit(spec_path, overrides, root)
+        st.success(f"Job {job_id} submitted: it runs in its own process and keeps running if you "
+                   "close this page.", icon=":material/check_circle:")
     except GenreLabError as err:
         st.error(str(err), icon=":material/error:")
 

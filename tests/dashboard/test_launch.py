@@ -1,6 +1,7 @@
-"""Launch page: plan a spec, start it as a background job, follow it to the end; cancel and queue."""
+"""Launch page: the plan beside Start, redone as settings change; start a spec as a background job, follow it to the end; cancel and queue."""
 from __future__ import annotations
 
+import re
 import sys
 import time
 
@@ -39,9 +40,18 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
     at = open_page("views/launch.py")
     pick_spec(at, spec)
     assert_clean(at)
+    assert "study tiny_mlp" in texts(at.code), "the plan is shown beside Start without asking"
+
+    def plan_line() -> str:
+        return next(m.value for m in at.markdown if m.value.startswith("**Plan:** "))
+
+    assert re.fullmatch(r"\*\*Plan:\*\* \d+ fits; about .+ on inline on the CPU", plan_line()), plan_line()
+    two_candidates = plan_line()
     candidates = next(w for w in at.number_input if w.label == "Candidates per search")
     assert candidates.help == "spec key `search.n_candidates`"
-    candidates.set_value(1)
+    candidates.set_value(1).run()
+    fits = [int(re.search(r"(\d+) fits", line).group(1)) for line in (two_candidates, plan_line())]
+    assert fits[0] - fits[1] == 2, "one candidate fewer: its 2 folds fewer, in the plan as the setting changes"
     next(b for b in at.button if b.label == "Start run").click().run()
     assert_clean(at)
     assert "submitted" in texts(at.success)
@@ -61,12 +71,7 @@ def test_launch_plans_runs_and_shows_the_finished_run(env, open_page, fresh_stor
             time.sleep(1)
         return seen
 
-    saw_progress = watch(until_progress=True)  # first, while the job surely runs
-    # The plan is a separate dry run; it takes a while, so it overlaps the rest of the job.
-    next(b for b in at.button if b.label == "Show plan").click().run()
-    assert_clean(at)
-    plan = texts(at.code)
-    assert "study tiny_mlp" in plan and "total:" in plan
+    saw_progress = watch(until_progress=True)
     watch(until_progress=False)
     at.run()
     finished = jobs.get_job(job["id"])
