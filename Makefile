@@ -21,10 +21,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	$(PY) -m pip install -qq --no-deps -e .
 	touch $@
 
-# The main job: demo data, then the pretrained zero-shot model (real music out of the box), features,
-# the demo studies, musicnn embeddings and the embeddings study as queued background jobs (they run one after another and resume if interrupted), then the
-# dashboard, which shows their progress.
-demo: data
+# The main job, as queued background jobs that run one after another and resume if interrupted: the
+# demo data first, then the pretrained zero-shot model (real music out of the box), features, the demo
+# studies, musicnn embeddings and the embeddings study. The dashboard starts at once and shows their
+# progress (bench/bench_demo.py times it all).
+demo: setup
+	$(PY) -m core jobs submit-command --once "demo data $(DATA)" -- $(PY) -m core data demo --dest $(DATA)
 	$(PY) -m core jobs submit-command --once "zero-shot model" -- $(PY) -m core models register-zeroshot --if-missing
 	$(PY) -m core jobs submit-command --once "features $(DATA)" -- $(PY) -m core features --data $(DATA)
 	$(PY) -m core jobs submit --once experiments/demo_mlp.toml --data $(DATA)

@@ -118,62 +118,51 @@ def _test_trace(fig: go.Figure, frame: pd.DataFrame, x, name: str, color: str, g
 
 def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame,
                show_baselines: bool = True) -> go.Figure:
-    """Accuracy against dataset size as small multiples: one panel per input (one row per experiment
-    when there are several), each with the test accuracy and its 95% interval, the CV folds and their
-    mean ± std; the best baseline at each size as a quiet grey band (its 95% interval); the best input
-    at each size ringed; the original study's reported figures as stars. Every panel draws the same
-    encodings, so the legend names them once (at most six entries, whatever the number of panels).
+    """Accuracy against dataset size of one study as small multiples, one panel per input: the test
+    accuracy with its 95% interval, the CV folds and their mean ± std; the best baseline at each size as a
+    quiet grey band (its 95% interval); the best input at each size ringed; the original study's reported
+    figures as stars. Every panel draws the same encodings, so the legend names them once (at most six
+    entries, whatever the number of panels).
 
-    points: experiment, input, size, fold_values (list per row), test_accuracy, its interval and
-    ``test`` (text); baselines: experiment, size, model (label with the k used), the test columns;
-    references: size, test_accuracy, label. ``size`` values in axis order. Each trace's ``meta`` names
-    its panel (``input``, or ``input · experiment``).
+    points: input, size, fold_values (list per row), test_accuracy, its interval and ``test`` (text);
+    baselines: size, model (label with the k used), the test columns; references: size, test_accuracy,
+    label. ``size`` values in axis order. Each trace's ``meta`` names its panel (the input).
     """
-    experiments = list(dict.fromkeys(points["experiment"]))
     inputs = list(dict.fromkeys(points["input"]))
     sizes = list(dict.fromkeys([*points["size"], *baselines["size"]]))
-    several = len(experiments) > 1
-    fig = make_subplots(rows=len(experiments), cols=len(inputs), shared_yaxes=True, horizontal_spacing=0.03,
-                        vertical_spacing=0.12, column_titles=inputs, row_titles=experiments if several else None)
+    fig = make_subplots(rows=1, cols=len(inputs), shared_yaxes=True, horizontal_spacing=0.03, column_titles=inputs)
     shown: set[str] = set()
 
-    def add(trace: go.Scatter, row: int, col: int) -> None:
+    def add(trace: go.Scatter, col: int) -> None:
         trace.update(legendgroup=trace.name, showlegend=trace.name not in shown)
         shown.add(trace.name)
-        fig.add_trace(trace, row=row, col=col)
+        fig.add_trace(trace, row=1, col=col)
 
-    color, grey, gold = "#636EFA", "#9a9a9a", "#d4a017"
-    for row, experiment in enumerate(experiments, start=1):
-        mine = points[points["experiment"] == experiment]
-        tested = mine.dropna(subset=[rt.TEST_ACCURACY])
-        best = (tested.loc[tested.groupby("size", sort=False)[rt.TEST_ACCURACY].idxmax()]
-                if mine["input"].nunique() > 1 and len(tested) else tested.iloc[0:0])
-        floor = _best_baselines(baselines[baselines["experiment"] == experiment]) if show_baselines else None
-        for col, name in enumerate(inputs, start=1):
-            group = mine[mine["input"] == name]
-            panel = f"{name} · {experiment}" if several else name
-            if floor is not None and len(floor):
-                _baseline_band(fig, add, floor, sizes, row, col, grey, panel)
-            if len(group):
-                for trace in _test_and_cv(group, color, panel):
-                    add(trace, row, col)
-            ringed = best[best["input"] == name]
-            if len(ringed):
-                add(go.Scatter(x=ringed["size"], y=ringed[rt.TEST_ACCURACY], mode="markers", name="best input at "
-                               "this size (test)", offsetgroup="test", meta=panel, hoverinfo="skip",
-                               marker=dict(symbol="circle-open", size=22, color=gold, line=dict(width=2.5))), row, col)
-            if len(references):
-                add(go.Scatter(x=references["size"], y=references["test_accuracy"], mode="markers",
-                               name="original study (reported)", text=references["label"], meta=panel,
-                               marker=dict(symbol="star", size=13, color="black"),
-                               hovertemplate="%{text}<extra></extra>"), row, col)
+    tested = points.dropna(subset=[rt.TEST_ACCURACY])
+    best = (tested.loc[tested.groupby("size", sort=False)[rt.TEST_ACCURACY].idxmax()]
+            if len(inputs) > 1 and len(tested) else tested.iloc[0:0])
+    floor = _best_baselines(baselines) if show_baselines else baselines.iloc[0:0]
+    for col, name in enumerate(inputs, start=1):
+        if len(floor):
+            _baseline_band(fig, lambda trace, c=col: add(trace, c), floor, sizes, col, name)
+        for trace in _test_and_cv(points[points["input"] == name], "#636EFA", name):
+            add(trace, col)
+        ringed = best[best["input"] == name]
+        if len(ringed):
+            add(go.Scatter(x=ringed["size"], y=ringed[rt.TEST_ACCURACY], mode="markers", meta=name,
+                           name="best input at this size (test)", offsetgroup="test", hoverinfo="skip",
+                           marker=dict(symbol="circle-open", size=22, color="#d4a017", line=dict(width=2.5))), col)
+        if len(references):
+            add(go.Scatter(x=references["size"], y=references["test_accuracy"], mode="markers", meta=name,
+                           name="original study (reported)", text=references["label"],
+                           marker=dict(symbol="star", size=13, color="black"),
+                           hovertemplate="%{text}<extra></extra>"), col)
     fig.update_layout(scattermode="group", scattergap=0.5,
-                      legend=dict(orientation="h", yanchor="top", y=-0.22 / len(experiments), x=0, xanchor="left"))
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
     fig.update_yaxes(title_text="accuracy", col=1)
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=sizes)
-    fig.update_xaxes(title_text="dataset size", row=len(experiments))
-    return _layout(fig, "Accuracy against dataset size, one panel per input", height=360 * len(experiments) + 140)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=sizes, title_text="dataset size")
+    return _layout(fig, "Accuracy against dataset size, one panel per input", height=500)
 
 
 def _test_and_cv(group: pd.DataFrame, color: str, panel: str) -> list[go.Scatter]:
@@ -195,18 +184,17 @@ def _best_baselines(baselines: pd.DataFrame) -> pd.DataFrame:
     return scored.loc[scored.groupby("size", sort=False)[rt.TEST_ACCURACY].idxmax()]
 
 
-def _baseline_band(fig: go.Figure, add, floor: pd.DataFrame, sizes: list, row: int, col: int, grey: str,
-                   panel: str) -> None:
+def _baseline_band(fig: go.Figure, add, floor: pd.DataFrame, sizes: list, col: int, panel: str) -> None:
     """The best baseline at each size as a grey band over its 95% interval and a line at its accuracy."""
+    grey = "#9a9a9a"
     for _, base in floor.iterrows():
         i = sizes.index(base["size"])
         fig.add_shape(type="rect", x0=i - 0.45, x1=i + 0.45, y0=base[rt.TEST_CI_LOW], y1=base[rt.TEST_CI_HIGH],
-                      fillcolor=_faint(grey, 0.25), line_width=0, layer="below", row=row, col=col)
+                      fillcolor=_faint(grey, 0.25), line_width=0, layer="below", row=1, col=col)
     add(go.Scatter(x=floor["size"], y=floor[rt.TEST_ACCURACY], mode="markers", name="best baseline (95% CI band)",
                    meta=panel, customdata=floor[["model", "test"]].to_numpy(),
                    marker=dict(symbol="line-ew-open", size=34, color=grey, line=dict(width=2, color=grey)),
-                   hovertemplate="%{x}: %{customdata[0]}, test %{customdata[1]}<extra>best baseline</extra>"),
-        row, col)
+                   hovertemplate="%{x}: %{customdata[0]}, test %{customdata[1]}<extra>best baseline</extra>"))
 
 
 def clip_study(searches: pd.DataFrame, folds: pd.DataFrame) -> go.Figure:

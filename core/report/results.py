@@ -123,7 +123,7 @@ def scored(t: StudyTree, frame: pd.DataFrame) -> pd.DataFrame:
         if column not in out:
             out[column] = np.nan
     folds = t.folds.assign(accuracy=metric(t.folds, rt.FOLD_ACCURACY)).dropna(subset=["accuracy"])
-    accuracies = {parent: group["accuracy"].tolist() for parent, group in folds.sort_values("fold").groupby("parent")}
+    accuracies = folds.sort_values("fold").groupby("parent")["accuracy"].agg(list).to_dict()  # one pass, not a frame per group
     folds = [accuracies.get(fold_source(t, run_id), []) for run_id in out.index]
     out["fold_values"] = folds
     out["cv_folds"] = [", ".join(f"{100 * v:.1f}" for v in values) + " %" if values else "" for values in folds]

@@ -106,15 +106,17 @@ def size_view() -> None:
         st.info("No dataset-size study among these runs: run `experiments/mlp_dataset_size.toml` "
                 "(or the demo spec) from the **Launch** page.")
         return
-    several = points["experiment"].nunique() > 1
-    real = not points["synthetic"].any()
-    references = results.reference_marks(points["size"].unique().tolist() if real else [])
+    names = list(dict.fromkeys(points.sort_values("start_time", ascending=False)["experiment"]))
+    name = st.selectbox("Study", names, key="size_experiment", help="Newest first") if len(names) > 1 else names[0]
+    searches, floors = points[points["experiment"] == name], baselines[baselines["experiment"] == name]
+    real = not searches["synthetic"].any()
+    references = results.reference_marks(searches["size"].unique().tolist() if real else [])
     chart, paired = st.columns([3, 2])
     with chart:
         with_baselines = st.toggle("Baselines", value=True, key="size_baselines",
                                    help="The best of the FMA paper's baseline classifiers at each size, as a grey "
                                         "band over its 95% interval.")
-        st.plotly_chart(charts.size_study(points, baselines, references, show_baselines=with_baselines),
+        st.plotly_chart(charts.size_study(searches, floors, references, show_baselines=with_baselines),
                         key="size_study", config=charts.TOOLBAR)
         note = ("One panel per input. Filled markers: test accuracy of the refit best candidate with its 95% "
                 "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; gold ring: the "
@@ -124,18 +126,16 @@ def size_view() -> None:
         note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
                  " The original study's reported figures are drawn for real FMA data only.")
         st.caption(note)
-        window = results.window_note(points["window"])
+        window = results.window_note(searches["window"])
         if window:
             st.caption(window[0].upper() + window[1:])
     with paired:
-        paired_section(points["study"].dropna().unique().tolist())
-    series = points["input"] + (" · " + points["experiment"] if several else "")
-    headlines(points, points["size"] + " · " + series)
-    first = ["experiment"] if several else []
-    score_table(points, [*first, "size", "input"])
-    if len(baselines):
-        score_table(baselines, [*first, "size", "model"])
-    report_buttons(list(dict.fromkeys(points["experiment"])))
+        paired_section(searches["study"].dropna().unique().tolist())
+    headlines(searches, searches["size"] + " · " + searches["input"])
+    score_table(searches, ["size", "input"])
+    if len(floors):
+        score_table(floors, ["size", "model"])
+    report_buttons([name])
 
 
 def clip_view() -> None:

@@ -3,16 +3,14 @@
 the job outlives this page and the server."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from core import config, jobs
+from core import config
 from core.errors import GenreLabError
 from core.study import jobs as study_jobs
-from dashboard import common
+from dashboard import common, job_panel
 
 #: Spec keys (by their last part) offered in the form, with the label people read (the key is the help);
 #: everything else is still settable as text.
@@ -23,8 +21,6 @@ MAIN_KEYS = {"sizes": "Dataset sizes", "subset": "FMA subset", "genres": "Genres
 FITTING_SPEC = {True: "demo_mlp.toml", False: "mlp_dataset_size.toml"}
 SIZE_CHOICES = ["8k", "25k", "45k", "small", "medium", "large"]
 OTHER_SPEC = "other spec file..."
-POLL_SECONDS = 2.0
-LOG_LINES = 15
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
@@ -179,8 +175,8 @@ with plan_column:
             st.markdown(f"**Plan:** {plan_summary(text)}")
             with st.expander("The whole plan: fits and estimated time per search"):
                 st.code(text, language=None)
-        except GenreLabError as err:
-            st.error(str(err), icon=":material/error:")
+        except GenreLabError as err:  # nothing failed yet: the run would, as the plan says
+            st.warning(f"Not runnable as set: {err}", icon=":material/warning:")
 if start and overrides is not None:
     try:
         job_id = study_jobs.submit(spec_path, overrides, root)
@@ -191,64 +187,5 @@ if start and overrides is not None:
 
 
 # --- jobs -----------------------------------------------------------------------------------------
-def show_running(job: dict) -> None:
-    progress = jobs.read_progress(job["id"]) or {}
-    done, total = progress.get("fits_done", 0), progress.get("fits_total", 0)
-    elapsed = time.time() - (job["started_at"] or time.time())
-    remaining = jobs.remaining_seconds(progress) if progress else None
-    with st.container(border=True):
-        st.markdown(f"`{job['label']}` · job `{job['id']}` · pid {job['pid']}")
-        st.progress(done / total if total else 0.0,
-                    text=f"{done} of {total} fits" if total else "starting...")
-        cols = st.columns(3)
-        cols[0].metric("Now", progress.get("current") or "starting")
-        cols[1].metric("Elapsed", _duration(elapsed))
-        cols[2].metric("Remaining (estimate)", _duration(remaining) if remaining is not None else "-")
-        st.code(jobs.tail_log(job["id"], LOG_LINES) or "(no output yet)", language=None)
-        if job.get("cancel_requested_at"):
-            st.caption("Cancelling: the runner is ending its MLflow runs as KILLED.")
-        else:
-            # A callback runs before the rerun the click causes, so that rerun already shows the cancel.
-            st.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop_circle:",
-                      on_click=jobs.cancel, args=(job["id"],))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def job_panel() -> None:
-    try:
-        all_jobs = jobs.refresh()
-    except GenreLabError as err:
-        st.error(str(err), icon=":material/error:")
-        return
-    finished = {j["id"] for j in all_jobs if j["status"] not in jobs.ACTIVE}
-    if finished - st.session_state.get("seen_finished", set()):
-        common.forget_runs()  # a job just ended: its runs should show on the other pages now
-    st.session_state["seen_finished"] = finished
-    running = [j for j in all_jobs if j["status"] == "running"]
-    queued = [j for j in all_jobs if j["status"] == "queued"]
-    if not all_jobs:
-        st.caption("No jobs yet.")
-    for job in running:
-        show_running(job)
-    if queued:
-        st.markdown(f"**Queue** ({len(queued)} waiting, at most {jobs.max_jobs()} running at once)")
-        st.table(pd.DataFrame([{"job": j["id"], "what": j["label"]} for j in reversed(queued)]).set_index("job"))
-    ended = [j for j in all_jobs if j["status"] not in jobs.ACTIVE][:10]
-    if ended:
-        st.markdown("**Finished jobs**")
-        st.table(pd.DataFrame([{
-            "job": j["id"], "what": j["label"], "status": j["status"], "message": j.get("message", ""),
-            "minutes": f"{((j['finished_at'] or 0) - (j['started_at'] or j['finished_at'] or 0)) / 60:.1f}",
-        } for j in ended]).set_index("job"))
-        with st.expander(f"Log of {ended[0]['id']}"):
-            st.code(jobs.tail_log(ended[0]["id"], 60) or "(empty)", language=None)
-
-
 st.header("Jobs", divider="gray")
-job_panel()
+job_panel.job_panel()

@@ -1,25 +1,38 @@
-"""Overview: the active dataset (what it holds, which caches exist), the latest runs, the MLflow UI."""
+"""Overview: the jobs at work (when there are), the active dataset (what it holds, which caches exist), the latest runs, the MLflow UI."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from core import config
+from core import config, jobs
 from core.errors import GenreLabError
 from core.report import charts, results
-from dashboard import common
+from dashboard import common, job_panel
 
 st.title("Overview")
 root = common.active_root()
+
+# --- jobs at work (after `make demo`: the demo data, then the studies) -----------------------------
+try:
+    working = any(j["status"] in jobs.ACTIVE for j in jobs.list_jobs())
+except GenreLabError:
+    working = False  # the Launch page says what is wrong with the job folder
+if working:
+    st.header("Jobs at work", divider="gray")
+    job_panel.job_panel(active_only=True)
 
 # --- dataset --------------------------------------------------------------------------------------
 st.header("Dataset", divider="gray")
 try:
     info = common.dataset_summary(root)
 except GenreLabError as err:
-    st.error(str(err), icon=":material/error:")
-    st.markdown("Build the synthetic demo dataset with `make data`, or point `GENRELAB_DATA` at an FMA "
-                "root (`fma_metadata/tracks.csv` and `genres.csv`, audio in `fma_small/` ...).")
+    if working:
+        st.info(f"{err}: a job above may be building it; this page fills in when it is done.",
+                icon=":material/hourglass_top:")
+    else:
+        st.error(str(err), icon=":material/error:")
+        st.markdown("Build the synthetic demo dataset with `make data`, or point `GENRELAB_DATA` at an FMA "
+                    "root (`fma_metadata/tracks.csv` and `genres.csv`, audio in `fma_small/` ...).")
     info = None
 
 if info is not None:
