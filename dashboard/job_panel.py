@@ -26,9 +26,10 @@ def show_running(job: dict) -> None:
         st.progress(done / total if total else 0.0,
                     text=f"{done} of {total} fits" if total else "running (its log below)")
         cols = st.columns(3)
-        cols[0].metric("Now", progress.get("current") or "starting")
         cols[1].metric("Elapsed", _duration(elapsed))
-        cols[2].metric("Remaining (estimate)", _duration(remaining) if remaining is not None else "-")
+        if progress:  # a study: what it fits now and how long the rest should take (a command has its log)
+            cols[0].metric("Now", progress.get("current") or "starting")
+            cols[2].metric("Remaining (estimate)", _duration(remaining) if remaining is not None else "-")
         st.code(jobs.tail_log(job["id"], LOG_LINES) or "(no output yet)", language=None)
         if job.get("cancel_requested_at"):
             st.caption("Cancelling: the runner is ending its MLflow runs as KILLED.")
