@@ -1,10 +1,10 @@
-"""How fast the Compare page renders with 2,000 runs in the store (target: under 2 s).
+"""How fast the Compare page renders with 2,000 runs in the store (targets: warm 0.3 s, cold 0.6 s).
 
 Fills a temporary SQLite store with real study trees written by the engine (``core.study.engine``)
 on a small synthetic root (``tests.dashboard.builders.tiny_root``, 1.5 s tracks): one CNN clip-length
 study (1.5, 1 and 0.5 s clips) and as many MLP dataset-size studies (3 sizes, 10 candidates x 5 folds,
 the FMA paper's baselines; scikit-learn MLPs, so the fits take no time) as it takes to reach ``--runs``
-runs. Then times AppTest reruns of the Compare page for each of its three views: cold (the runs cache
+runs. Then, in a new process (a dashboard server does not write the runs it reads), times AppTest reruns of the Compare page for each of its three views: cold (the runs cache
 emptied, so the store is read) and warm (the store unchanged since the last read). Writes
 bench/results/dashboard.json and .md.
 
@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ RESULTS = PROJECT_ROOT / "bench" / "results"
 ENTRY = PROJECT_ROOT / "dashboard" / "app.py"
 COMPARE = "views/compare.py"
 VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
-TARGET_SECONDS = 2.0
+TARGETS = {"warm": 0.3, "cold": 0.6}  # seconds per view (issue 23)
 TRACKS_PER_GENRE = 20
 MLP_SPEC = """
 [dataset]
@@ -139,9 +140,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--store", help="time the views on this folder's mlflow.db (filled earlier) and print "
+                                        "them as JSON; without it: fill a store, then time it in a new process")
     args = parser.parse_args()
 
     from core import tracking
+
+    if args.store:  # the timing process: like a dashboard server, it did not write the runs it reads
+        uri = tracking.configure(f"sqlite:///{args.store}/mlflow.db")
+        os.environ.update(MLFLOW_TRACKING_URI=uri, GENRELAB_JOBS=f"{args.store}/jobs")
+        start = time.perf_counter()
+        frame = tracking.runs_frame()
+        read_seconds = time.perf_counter() - start
+        views = {view: time_view(view, args.repeats) for view in VIEWS}
+        print(json.dumps({"read_seconds": read_seconds, "columns": int(frame.shape[1]), "views": views}))
+        return 0
 
     base = tempfile.mkdtemp(prefix="genrelab-bench-dash-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     try:
@@ -152,15 +165,13 @@ def main() -> int:
         n_runs, n_studies = fill_store(args.runs, Path(base))
         fill_seconds = time.perf_counter() - start
         print(f"wrote {n_runs} runs ({n_studies} studies) in {fill_seconds:.1f} s", flush=True)
-
-        start = time.perf_counter()
-        frame = tracking.runs_frame()
-        read_seconds = time.perf_counter() - start
-        results = {}
-        for view in VIEWS:
-            results[view] = time_view(view, args.repeats)
-            print(f"{view:>13}: cold {results[view]['cold_median_s']:.2f} s, "
-                  f"warm {results[view]['warm_median_s']:.2f} s (medians of {args.repeats})", flush=True)
+        timing = subprocess.run([sys.executable, __file__, "--store", base, "--repeats", str(args.repeats)],
+                                capture_output=True, text=True, check=True)
+        measured = json.loads(timing.stdout.strip().splitlines()[-1])
+        read_seconds, results = measured["read_seconds"], measured["views"]
+        for view, r in results.items():
+            print(f"{view:>13}: cold {r['cold_median_s']:.2f} s, warm {r['warm_median_s']:.2f} s "
+                  f"(medians of {args.repeats})", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -168,9 +179,9 @@ def main() -> int:
 
     report = {
         "what": "AppTest render of dashboard/views/compare.py with the store holding n_runs runs",
-        "n_runs": n_runs, "n_studies": n_studies, "runs_frame_columns": int(frame.shape[1]),
+        "n_runs": n_runs, "n_studies": n_studies, "runs_frame_columns": measured["columns"],
         "store_fill_seconds": round(fill_seconds, 1),
-        "runs_frame_read_s": round(read_seconds, 3), "target_s": TARGET_SECONDS, "views": results,
+        "runs_frame_read_s": round(read_seconds, 3), "targets_s": TARGETS, "views": results,
         "repeats": args.repeats, "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0],
                                              "python": platform.python_version(), "streamlit": streamlit.__version__},
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -184,7 +195,8 @@ def main() -> int:
         f"({report['runs_frame_columns']} columns in the runs frame); "
         f"AppTest render of the Compare page, median (max) of {args.repeats}. Cold: the runs cache is empty, so "
         f"the store is read (`runs_frame` alone: {read_seconds:.2f} s). Warm: the store unchanged since the last read. "
-        f"Target: under {TARGET_SECONDS:g} s. Measured {report['measured_at']} on {os.cpu_count()} CPUs, "
+        f"Targets: warm {TARGETS['warm']:g} s, cold {TARGETS['cold']:g} s. Timed in a process of its own, "
+        f"as a dashboard server reads a store others wrote. Measured {report['measured_at']} on {os.cpu_count()} CPUs, "
         f"1-minute load average {report['machine']['load_avg_1min']:.1f}.",
         "",
         "| view | cold (s) | warm (s) |",
