@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -225,6 +226,33 @@ def json_artifact(uri: str, run_id: str, name: str) -> dict | None:
             return json.loads(Path(path).read_text())
         except (MlflowException, OSError, ValueError) as err:
             raise GenreLabError(f"run {run_id}: cannot read {name} ({str(err).splitlines()[0]})") from None
+
+
+# --- a clip, seen -----------------------------------------------------------------------------------
+
+#: The first seconds of a clip a page draws (FMA clips are 30 s), at the rate features and mels use (Hz).
+PREVIEW_SECONDS, PREVIEW_SAMPLE_RATE = 30.0, 22050
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=16)
+def clip_preview(key: str, _path: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(waveform at PREVIEW_SAMPLE_RATE, log-mel dB (n_mels, frames), hop length) of the first
+    PREVIEW_SECONDS of the file at ``_path``, cached by ``key`` (a dataset file's path, an upload's
+    digest). GenreLabError (one line) when the file does not decode."""
+    from core.audio import load_audio
+    from core.features.mels import DEFAULT_HOP_LENGTH, log_mel
+
+    y, sr = load_audio(_path, sr=PREVIEW_SAMPLE_RATE, duration=PREVIEW_SECONDS)
+    return y, log_mel(y, sr, hop_length=DEFAULT_HOP_LENGTH), DEFAULT_HOP_LENGTH
+
+
+def show_clip(y: np.ndarray, db: np.ndarray, hop: int) -> None:
+    """A :func:`clip_preview`'s waveform and log-mel side by side."""
+    from core.report import charts
+
+    left, right = st.columns(2)
+    left.plotly_chart(charts.waveform(y, PREVIEW_SAMPLE_RATE), key="waveform", config=charts.TOOLBAR)
+    right.plotly_chart(charts.spectrogram(db, PREVIEW_SAMPLE_RATE, hop), key="log_mel", config=charts.TOOLBAR)
 
 
 # --- notices --------------------------------------------------------------------------------------

@@ -46,16 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise GenreLabError(f"--set {item}: expected KEY=VALUE")
-        overrides[key] = value
+    from core.study import jobs as study_jobs
+    from core.study.spec import split_override
+
+    overrides = dict(split_override(item, "--set") for item in args.overrides)
     # The job runs from the project root: make paths given relative to here absolute.
     data = args.data.resolve() if args.data is not None else None
-    from core.study import jobs as study_jobs
-
     print(study_jobs.submit(args.spec.resolve(), overrides, data, once=args.once))
     return 0
 

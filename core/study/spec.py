@@ -215,16 +215,22 @@ def read_spec_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return merged
 
 
+def split_override(item: str, where: str) -> tuple[str, str]:
+    """``"a.b=value"`` → ``("a.b", "value")``, the one reading of a ``key=value`` setting (``--set``,
+    ``jobs submit --set``, the Launch page's free text); GenreLabError starting with ``where`` if not one."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise GenreLabError(f"{where} {item.strip()}: expected key=value")
+    return key.strip(), raw.strip()
+
+
 def apply_override(data: dict, item: str, path: Path) -> None:
     """Set ``a.b.c=value`` in ``data``; the value is parsed as TOML, else taken as a plain string."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise GenreLabError(f"{path}: --set {item!r}: expected key=value")
+    key, raw = split_override(item, f"{path}: --set")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        value = raw
     node = data
     parts = key.split(".")
     for part in parts[:-1]:

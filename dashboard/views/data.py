@@ -1,7 +1,6 @@
 """Data: browse the active dataset's tracks, listen to one, see its waveform, log-mel and 518 features."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from core.errors import GenreLabError
@@ -10,21 +9,6 @@ from dashboard import common
 
 #: The track picker lists at most this many of the filtered tracks (FMA large has 100k).
 MAX_PICKER_TRACKS = 2000
-#: Seconds of audio decoded for the waveform and spectrogram (FMA clips are 30 s).
-PREVIEW_SECONDS = 30.0
-SAMPLE_RATE = 22050  # Hz, the rate the features and mels are computed at
-
-
-@st.cache_data(ttl=300, show_spinner=False, max_entries=16)
-def preview(path: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(waveform, log-mel dB (n_mels, frames), hop length) of the first PREVIEW_SECONDS of a file."""
-    from core.audio import load_audio
-    from core.features.mels import DEFAULT_HOP_LENGTH, log_mel
-
-    y, sr = load_audio(path, sr=SAMPLE_RATE, duration=PREVIEW_SECONDS)
-    return y, log_mel(y, sr, hop_length=DEFAULT_HOP_LENGTH), DEFAULT_HOP_LENGTH
-
-
 st.title("Data")
 root = common.active_root()
 info = common.dataset_summary(root)
@@ -72,12 +56,11 @@ else:
     else:
         st.audio(str(path))
         try:
-            y, db, hop = preview(str(path))
+            clip = common.clip_preview(str(path), str(path))
         except GenreLabError as err:
             st.error(str(err), icon=":material/error:")
         else:
-            st.plotly_chart(charts.waveform(y, SAMPLE_RATE), key="waveform", config=charts.TOOLBAR)
-            st.plotly_chart(charts.spectrogram(db, SAMPLE_RATE, hop), key="log_mel", config=charts.TOOLBAR)
+            common.show_clip(*clip)
 
     features = common.features_table(root)
     with st.expander("FMA features (518)", expanded=False):

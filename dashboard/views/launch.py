@@ -10,6 +10,7 @@ import streamlit as st
 from core import config
 from core.errors import GenreLabError
 from core.study import jobs as study_jobs
+from core.study.spec import load_spec, split_override
 from dashboard import common, job_panel
 
 #: Spec keys (by their last part) offered in the form, with the label people read (the key is the help);
@@ -89,12 +90,7 @@ def overrides_from(form: dict[str, object], original: dict[str, object], extra: 
             value = [_number(v) for v in items]
         if value != original[key]:
             changed[key] = value
-    for line in extra.splitlines():
-        if line.strip():
-            key, sep, raw = line.partition("=")
-            if not sep or not key.strip():
-                raise GenreLabError(f"more settings: {line.strip()!r}: expected key=value")
-            changed[key.strip()] = raw.strip()
+    changed.update(split_override(line, "more settings:") for line in extra.splitlines() if line.strip())
     return changed
 
 
@@ -133,8 +129,6 @@ else:
 if spec_path is None:
     st.info("Type the path of a spec file (TOML, see experiments/).")
     st.stop()
-
-from core.study.spec import load_spec
 
 try:
     spec = load_spec(spec_path)

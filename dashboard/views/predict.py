@@ -41,9 +41,6 @@ MAX_UPLOAD_MB = 100
 AUDIO_TYPES = ["mp3", "wav", "flac", "ogg", "opus", "aiff", "aif"]
 #: Recording rate: full-band music, not the 16 kHz speech default.
 RECORD_SAMPLE_RATE = 44100
-#: Seconds shown as waveform and log-mel (the prediction itself reads the whole file).
-PREVIEW_SECONDS = 30.0
-PREVIEW_SAMPLE_RATE = 22050
 #: Tags shown in a zero-shot answer's tag timeline (the clip's strongest, per tagger).
 TIMELINE_TAGS = 15
 #: Genres drawn along the clip (the rest summed as "other genres").
@@ -58,16 +55,6 @@ def registered_models(uri: str) -> list[Version]:  # the store is the cache key
 @st.cache_resource(show_spinner="Loading the model...", max_entries=8)
 def loaded_model(uri: str, ref: str, _info: Version) -> predictor.LoadedModel:  # keyed by store and ref
     return predictor.load(_info)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def preview(digest: str, _path: str) -> tuple[np.ndarray, np.ndarray, int]:  # keyed by the content
-    """(waveform at PREVIEW_SAMPLE_RATE, log-mel dB (n_mels, frames), hop length) of the first seconds."""
-    from core.audio import load_audio
-    from core.features.mels import DEFAULT_HOP_LENGTH, log_mel
-
-    y, sr = load_audio(_path, sr=PREVIEW_SAMPLE_RATE, duration=PREVIEW_SECONDS)
-    return y, log_mel(y, sr, hop_length=DEFAULT_HOP_LENGTH), DEFAULT_HOP_LENGTH
 
 
 def session_folder() -> Path:
@@ -311,7 +298,7 @@ def predict_all(data: bytes, name: str, chosen: list[Version], uri: str) -> dict
         answers["clip"] = (digest, uri)
     with clip_file(data, Path(name).suffix.lower() or ".wav") as path:
         try:
-            answers["preview"] = preview(digest, str(path))
+            answers["preview"] = common.clip_preview(digest, str(path))
         except GenreLabError as err:
             st.error(str(err).replace(str(path), name), icon=":material/error:")
             st.stop()
@@ -328,12 +315,6 @@ def predict_all(data: bytes, name: str, chosen: list[Version], uri: str) -> dict
                 result["error"] = result["error"].replace(str(path), name)
             answers[info.ref] = result
     return answers
-
-
-def show_clip(y: np.ndarray, db: np.ndarray, hop: int) -> None:
-    left, right = st.columns(2)
-    left.plotly_chart(charts.waveform(y, PREVIEW_SAMPLE_RATE), key="waveform", config=charts.TOOLBAR)
-    right.plotly_chart(charts.spectrogram(db, PREVIEW_SAMPLE_RATE, hop), key="log_mel", config=charts.TOOLBAR)
 
 
 def champion_note(defaults: list[Version]) -> str | None:
@@ -399,8 +380,8 @@ else:
     show_lead(by_ref[lead_ref], answers[lead_ref])
     if others:
         show_others(others, answers)
-    with st.expander("The clip: waveform and log-mel of its first 30 s"):
-        show_clip(*answers["preview"])
+    with st.expander(f"The clip: waveform and log-mel of its first {common.PREVIEW_SECONDS:g} s"):
+        common.show_clip(*answers["preview"])
 
 with st.expander("Champions: the versions predictions and `make serve` use by default"):
     champions(models)

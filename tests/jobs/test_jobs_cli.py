@@ -43,7 +43,7 @@ def test_cli_bad_input_is_one_line_error(jobs_root, tmp_path, capsys):
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing.toml'}: experiment spec not found\n"
     (tmp_path / "spec.toml").write_text("")
     assert main(["jobs", "submit", str(tmp_path / "spec.toml"), "--set", "epochs"]) == 1
-    assert capsys.readouterr().err == "error: --set epochs: expected KEY=VALUE\n"
+    assert capsys.readouterr().err == "error: --set epochs: expected key=value\n"
     assert main(["jobs", "submit-command", "nothing", "--"]) == 1
     assert "no command given" in capsys.readouterr().err
     assert main(["jobs", "cancel", "no-such-job"]) == 1
