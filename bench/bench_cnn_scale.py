@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     from bench.common import machine, timed_study, write_results
     from core import tracking
-    from core.data.demo import build_demo
+    from core.demo.build import build_demo
     from core.features.mels import fill_mels
     from core.study.families.cnn import MelSection
     from core.study.spec import load_spec

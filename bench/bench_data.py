@@ -101,7 +101,7 @@ def main() -> None:
     try:
         meta = work / fma.METADATA_DIR
         meta.mkdir()
-        shutil.copy(Path(fma.__file__).with_name("fma_genres.csv"), meta / "genres.csv")
+        shutil.copy(fma.GENRE_TABLE, meta / "genres.csv")
         tracks = synthetic_tracks(args.tracks, rng)
         fma.write_tracks(tracks, meta / "tracks.csv")
         fma.write_features(synthetic_features(tracks.index.to_numpy()[: args.feature_rows], rng),

@@ -9,7 +9,7 @@ building the network and reading its checkpoint once per process. One warm-up ca
 (librosa compiles with numba, TensorFlow traces its graph). Both models share one architecture,
 so they cost the same; MSD_musicnn is measured.
 
-Also the zero-shot genre model (``core.registry.zeroshot``, what ``genre-zeroshot`` runs once loaded):
+Also the zero-shot genre model (``core.serving.zeroshot``, what ``genre-zeroshot`` runs once loaded):
 warm ``classify_file`` on the same MP3 (decode, 3 s segments, taggers, tag -> genre table, raw tags),
 with both taggers (its default) and with MSD_musicnn alone, on one core and, in a child process
 (``--all-cores``), with TensorFlow's default threads on every core, as ``predict`` and ``mlflow models
@@ -75,7 +75,7 @@ def summary(wall: list[float], cpu: list[float]) -> dict:
 def zero_shot_times(clip: Path, repeats: int) -> dict:
     """Warm ``ZeroShotGenreModel.classify_file`` on ``clip``, for both taggers and for MSD alone (this
     process's cores and threads)."""
-    from core.registry.zeroshot import ZeroShotGenreModel
+    from core.serving.zeroshot import ZeroShotGenreModel
 
     rows = {}
     for label, taggers in (("MSD_musicnn + MTT_musicnn", ("MSD_musicnn", "MTT_musicnn")),

@@ -97,7 +97,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_mlp_levers_"))
     if args.root is None:
-        from core.data.demo import build_demo
+        from core.demo.build import build_demo
         from core.features.table import fill_features
 
         args.root = work / "demo"

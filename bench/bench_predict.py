@@ -1,6 +1,6 @@
 """Benchmark live prediction: ``python bench/bench_predict.py [--repeats N]`` (``make bench``).
 
-Writes bench/results/predict.json and predict.md: the warm time of ``core.predict.predictor.predict_file``
+Writes bench/results/predict.json and predict.md: the warm time of ``core.serving.predictor.predict_file``
 on a 30 s stereo 44.1 kHz MP3, on one CPU core (affinity and every thread pool pinned to 1), for
 
 - the feature path: decode the file at its own rate (the card's window, ``full``), FMA's 518
@@ -64,7 +64,7 @@ def register_mlp(clip: Path) -> None:
 
     from core.features.fma_features import FEATURE_NAMES, file_features
     from core.models.mlp import make_estimator
-    from core.registry import log_feature_model, register_version
+    from core.serving.pyfunc import log_feature_model, register_version
 
     rng = np.random.default_rng(0)
     base = np.nan_to_num(file_features(clip))  # what the predictor computes: the file at its own rate
@@ -85,7 +85,7 @@ def register_cnn(clip_seconds: float) -> None:
 
     from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
     from core.models.cnn import build_cnn
-    from core.registry import log_audio_model, register_version
+    from core.serving.pyfunc import log_audio_model, register_version
 
     frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
     network = build_cnn((DEFAULT_N_MELS, frames, 1), len(GENRES), "study")
@@ -101,7 +101,7 @@ def register_cnn(clip_seconds: float) -> None:
 
 
 def time_model(ref: str, clip: Path, repeats: int) -> dict:
-    from core.predict import predictor
+    from core.serving import predictor
 
     info = predictor.resolve(ref)
     started = time.perf_counter()

@@ -56,7 +56,7 @@ def build(root: Path, signal: float = 0.11, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     meta = root / fma.METADATA_DIR
     meta.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(fma.__file__).with_name("fma_genres.csv"), meta / "genres.csv")
+    shutil.copy(fma.GENRE_TABLE, meta / "genres.csv")
     rows = tracks_per_genre()
     rng.shuffle(rows)
     genre_top = np.array([g for g, _ in rows], dtype=object)

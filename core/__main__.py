@@ -18,9 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.data import commands as data_commands
     from core.features import commands as feature_commands
     from core.jobs import commands as jobs_commands
-    from core.predict import commands as predict_commands
     from core.registry import commands as registry_commands
     from core.report import commands as report_commands
+    from core.serving import commands as predict_commands
     from core.study import commands as study_commands
 
     parser = argparse.ArgumentParser(

@@ -22,7 +22,9 @@ import streamlit as st
 
 from core import config
 from core.errors import GenreLabError
+from core.features.mels import list_caches
 from core.report.results import KIND, PARENT
+from core.study import runtree
 
 #: Seconds a read of a changing MLflow store stays cached: long enough for reruns, short enough that
 #: a running job's progress shows up without a reload (an unchanged SQLite store is never re-read).
@@ -159,16 +161,8 @@ def _tracks(root: str, stamp: float) -> pd.DataFrame:
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=4)
 def mel_caches(root: Path) -> list[dict]:
-    """The log-mel caches under ``ROOT/cache/mels/<key>/``: key, arrays stored, their parameters."""
-    found = []
-    for params_file in sorted((Path(root) / "cache" / "mels").glob("*/params.json")):
-        try:
-            params = json.loads(params_file.read_text())
-        except (OSError, ValueError):
-            params = {}
-        arrays = sum(1 for _ in params_file.parent.rglob("*.npy"))
-        found.append({"key": params_file.parent.name, "arrays": arrays, "params": params})
-    return found
+    """The log-mel caches of ``root`` (:func:`core.features.mels.list_caches`)."""
+    return list_caches(root)
 
 
 def tracks_table(root: Path) -> pd.DataFrame:
@@ -289,10 +283,11 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
     started = pd.to_datetime(column("start_time"), utc=True)
     ended = pd.to_datetime(column("end_time"), utc=True)
     table = pd.DataFrame({
-        "experiment": column("experiment"), "run": column("tags.mlflow.runName"), "kind": column(KIND),
-        "status": column("status"), "dataset": column("tags.genrelab.dataset"), "started": started,
+        "experiment": column("experiment"), "run": column(f"tags.{runtree.RUN_NAME}"), "kind": column(KIND),
+        "status": column("status"), "dataset": column(f"tags.{runtree.DATASET}"), "started": started,
         "minutes": (ended - started).dt.total_seconds() / 60,
-        "test_accuracy": column("metrics.test_accuracy"), "cv_accuracy_mean": column("metrics.cv_accuracy_mean"),
+        "test_accuracy": column(f"metrics.{runtree.TEST_ACCURACY}"),
+        "cv_accuracy_mean": column(f"metrics.{runtree.CV_MEAN}"),
         "run_id": column("run_id"),
     })
     return table.sort_values("started", ascending=False, na_position="last")

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from core.data import fma
 
-GENRES_CSV = Path(fma.__file__).with_name("fma_genres.csv")
+GENRES_CSV = fma.GENRE_TABLE
 #: extension -> (soundfile format, subtype); Opus only takes 8/12/16/24/48 kHz.
 FORMATS = {
     "wav": ("WAV", None),

@@ -152,7 +152,7 @@ def test_direct_sqlite_read_matches_search_runs(mlflow_store):
         with tracking.start_run("b", experiment="e", kind="fold", parent=a.info.run_id):
             mlflow.log_metric("nan_metric", float("nan"))
     fast = tracking.runs_frame().set_index("run_id").sort_index()
-    slow = tracking._search_runs(None, 100).set_index("run_id").sort_index()
+    slow = tracking.reader._search_runs(None, 100).set_index("run_id").sort_index()
     assert sorted(fast.columns) == sorted(slow.columns)
     for column in slow.columns:
         assert fast[column].astype(object).where(fast[column].notna(), None).tolist() == \

@@ -73,7 +73,7 @@ def summary(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.data.demo import build_demo
+    from core.demo.build import build_demo
 
     sizing = {} if args.tracks_per_genre is None else {"tracks_per_genre": args.tracks_per_genre}
     if args.genres:

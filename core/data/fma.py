@@ -31,6 +31,8 @@ from core.files import atomic_write, write_atomic
 
 log = logging.getLogger(__name__)
 
+#: FMA's genre table (genres.csv as published: id, #tracks, parent, title, top_level), shipped with the code.
+GENRE_TABLE = Path(__file__).with_name("fma_genres.csv")
 METADATA_DIR = "fma_metadata"
 #: Derived arrays (feature vectors, log-mels) live under ``ROOT/cache/<kind>/<key>/``.
 CACHE_DIR = "cache"
@@ -83,6 +85,9 @@ FEATURE_COLUMNS = pd.MultiIndex.from_tuples(
     names=FEATURES_LEVELS,
 )
 #: What ``features_info`` says of a features.csv without a sidecar: FMA's own, on full-length tracks.
+#: Version of the values core.features.fma_features computes for these columns: bump when they change
+#: (feature caches and selection fingerprints are keyed by it).
+FEATURES_VERSION = "fma518-1"
 PUBLISHED_FEATURES = {"window": "full", "source": "fma published"}
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 FLOAT_FORMAT = "%.6e"  # features.csv's values, as FMA wrote them

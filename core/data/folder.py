@@ -20,7 +20,6 @@ from core.data import fma
 from core.errors import GenreLabError
 from core.files import write_atomic
 
-FMA_GENRES_CSV = Path(__file__).with_name("fma_genres.csv")
 SPLIT_SHARES = {"validation": 0.1, "test": 0.1}  # the rest is training
 
 
@@ -87,7 +86,7 @@ def _collect(src: Path) -> dict[str, list[Path]]:
 
 def _genre_ids(folders: list[str]) -> dict[str, tuple[int, str]]:
     """Folder name → (genre_id, title): FMA's own where the name matches a real genre title."""
-    real = pd.read_csv(FMA_GENRES_CSV, index_col=0)
+    real = pd.read_csv(fma.GENRE_TABLE, index_col=0)
     by_title = {title.casefold(): (int(gid), title) for gid, title in real["title"].items()}
     next_id = int(real.index.max()) + 1
     ids = {}

@@ -56,7 +56,7 @@ def select(
     size: '8k' | '25k' | '45k', the study's names for small / medium / large; excludes a different subset.
     genres: genre_top titles to keep (None: all). split: one or more of training/validation/test.
     require_audio: drop tracks without an audio file (reported in ``warnings``); error if none has one.
-    feature_version: folded into the fingerprint; None uses ``core.features.fma_features.FEATURES_VERSION``
+    feature_version: folded into the fingerprint; None uses ``core.data.fma.FEATURES_VERSION``
     when that module exists, else "none".
     """
     root = Path(root)
@@ -101,7 +101,7 @@ def select(
             track_ids, labels, splits_arr = track_ids[has_audio], labels[has_audio], splits_arr[has_audio]
             paths = [p for p in paths if p is not None]
 
-    version = feature_version if feature_version is not None else _default_feature_version()
+    version = feature_version if feature_version is not None else fma.FEATURES_VERSION
     info = fma.dataset_info(root)
     return Selection(
         root=root,
@@ -180,14 +180,6 @@ def _subset_for(subset: str | None, size: str | None) -> str | None:
 def _count_audio(folder: Path) -> int:
     return sum(1 for sub in folder.iterdir() if sub.is_dir()
                for f in sub.iterdir() if f.suffix in fma.AUDIO_EXTENSIONS)
-
-
-def _default_feature_version() -> str:
-    try:
-        from core.features.fma_features import FEATURES_VERSION
-    except ImportError:  # features layer not present: the fingerprint covers the tracks only
-        return "none"
-    return FEATURES_VERSION
 
 
 def artist_ids(selection: Selection) -> np.ndarray:

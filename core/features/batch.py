@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
@@ -102,6 +102,19 @@ def default_workers() -> int:
 def pool_size(workers: int | None, n_jobs: int) -> int:
     """Worker processes for ``n_jobs``: ``workers`` (default: usable CPUs), fewer for small batches; 1 = this process."""
     return max(1, min(workers or default_workers(), n_jobs // MIN_JOBS_PER_WORKER))
+
+
+def fill_store(store: ArrayStore, audio: Mapping, task: Callable[[Job], object], *,
+               done: Callable[[object], bool] | None = None, workers: int | None = None,
+               scheduler: str | None = None, warmup: Callable[[], None] | None = None,
+               desc: str = "tracks") -> BatchReport:
+    """The one cache-fill recipe: ``task`` on every track of ``audio`` (track id → path) that is not
+    ``done`` yet (default: the store holds its array), failures in ``<store>/failures.csv``, the tracks
+    already done counted as skipped. ``workers``, ``scheduler`` and ``warmup`` are :func:`run_jobs`'."""
+    done = done or store.has
+    todo = [Job(tid, path) for tid, path in audio.items() if not done(tid)]
+    return run_jobs(task, todo, failures_path=store.dir / "failures.csv", workers=workers, scheduler=scheduler,
+                    warmup=warmup, desc=desc, skipped=len(audio) - len(todo))
 
 
 def run_jobs(

@@ -37,7 +37,7 @@ import numpy as np
 
 from core.data import fma
 from core.errors import GenreLabError
-from core.features.batch import ArrayStore, BatchReport, Job, run_jobs
+from core.features.batch import ArrayStore, BatchReport, Job, fill_store
 from core.features.window import FULL, Window, parse_window
 from core.files import write_atomic
 from core.models.musicnn import MODELS, MSD_TAGS, MTT_TAGS, OUTPUTS, PATCH_FRAMES, SR
@@ -221,18 +221,10 @@ def fill_embeddings(root: str | os.PathLike, model: str = DEFAULT_MODEL, layer: 
     """
     window = as_window(window)
     store = EmbeddingStore.for_root(root, model, layer, window)
-    audio = fma.tracks_audio(root)
-    todo = [Job(tid, path) for tid, path in audio.items() if not store.has(tid)]
-    report = run_jobs(
-        partial(_compute, store_dir=str(store.dir.parent), model=model, layer=layer, window=str(window)),
-        todo,
-        failures_path=store.dir / "failures.csv",
-        workers=workers,
-        scheduler=scheduler,
-        warmup=partial(warm_up, model),
-        desc=f"embeddings ({model} {layer})",
-        skipped=len(audio) - len(todo),
-    )
+    report = fill_store(store, fma.tracks_audio(root),
+                        partial(_compute, store_dir=str(store.dir.parent), model=model, layer=layer, window=str(window)),
+                        workers=workers, scheduler=scheduler, warmup=partial(warm_up, model),
+                        desc=f"embeddings ({model} {layer})")
     return report, store
 
 

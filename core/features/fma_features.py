@@ -27,13 +27,15 @@ import numpy as np
 import pandas as pd
 
 from core.audio import MIN_SECONDS, AudioError, check_waveform, load_audio, resample
-from core.data.fma import FEATURE_COLUMNS, FEATURE_SIZES, STATISTICS  # features.csv's format, with its reader
+from core.data.fma import (  # features.csv's format, with its reader
+    FEATURE_COLUMNS,
+    FEATURE_SIZES,
+    STATISTICS,
+)
 from core.features.window import FULL, Window
 
 #: Flat names in the same order: "feature.statistics.number", e.g. "mfcc.mean.01".
 FEATURE_NAMES = [".".join(column) for column in FEATURE_COLUMNS]
-#: Bump when the values change (caches of extracted features are keyed by it).
-FEATURES_VERSION = "fma518-1"
 
 N_FFT = 2048
 HOP_LENGTH = 512

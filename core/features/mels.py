@@ -24,7 +24,7 @@ import numpy as np
 
 from core.audio import load_audio  # also locks numba's cache before librosa runs
 from core.data import fma
-from core.features.batch import ArrayStore, BatchReport, Job, run_jobs
+from core.features.batch import ArrayStore, BatchReport, Job, fill_store
 from core.files import write_atomic
 
 #: Bump when the computation changes (it is part of the cache key).
@@ -183,6 +183,19 @@ class MelCache(ArrayStore):
         return frames_per_clip(clip_seconds, self.sr, self.hop_length)
 
 
+def list_caches(root: str | os.PathLike) -> list[dict]:
+    """The log-mel caches of a dataset root (``ROOT/cache/mels/<key>/``): key, arrays stored, parameters."""
+    found = []
+    for params_file in sorted((Path(root) / fma.CACHE_DIR / "mels").glob("*/params.json")):
+        try:
+            params = json.loads(params_file.read_text())
+        except (OSError, ValueError):
+            params = {}
+        arrays = sum(1 for _ in params_file.parent.rglob("*.npy"))
+        found.append({"key": params_file.parent.name, "arrays": arrays, "params": params})
+    return found
+
+
 def fill_mels(
     root: str | os.PathLike, workers: int | None = None, scheduler: str | None = None, **params
 ) -> tuple[BatchReport, MelCache]:
@@ -193,17 +206,8 @@ def fill_mels(
     Returns the report and the cache.
     """
     cache = MelCache.for_root(root, **params)
-    audio = fma.tracks_audio(root)
-    todo = [Job(tid, path) for tid, path in audio.items() if not cache.has(tid)]
-    report = run_jobs(
-        partial(_compute, cache_dir=str(cache.dir.parent), params=params),
-        todo,
-        failures_path=cache.dir / "failures.csv",
-        workers=workers,
-        scheduler=scheduler,
-        desc="log-mels",
-        skipped=len(audio) - len(todo),
-    )
+    report = fill_store(cache, fma.tracks_audio(root), partial(_compute, cache_dir=str(cache.dir.parent), params=params),
+                        workers=workers, scheduler=scheduler, desc="log-mels")
     return report, cache
 
 

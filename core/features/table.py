@@ -21,7 +21,7 @@ import pandas as pd
 
 from core.data import fma
 from core.errors import GenreLabError
-from core.features.batch import ArrayStore, BatchReport, Job, run_jobs
+from core.features.batch import ArrayStore, BatchReport, Job, fill_store, run_jobs
 from core.features.fma_features import FEATURE_COLUMNS, FEATURES_VERSION, features_frame, file_features, warm_up_librosa
 from core.features.window import FULL, Window
 
@@ -59,17 +59,9 @@ def fill_features(
     audio = fma.tracks_audio(root)
     existing = _rows_to_keep(root, window, force)
     store = features_store(root, window)
-    todo = [Job(tid, path) for tid, path in audio.items() if force or not (tid in existing.index or store.has(tid))]
-    report = run_jobs(
-        partial(_store_vector, store_dir=str(store.dir), window=window),
-        todo,
-        failures_path=store.dir / "failures.csv",
-        workers=workers,
-        scheduler=scheduler,
-        warmup=warm_up_librosa,
-        desc="features",
-        skipped=len(audio) - len(todo),
-    )
+    report = fill_store(store, audio, partial(_store_vector, store_dir=str(store.dir), window=window),
+                        done=lambda tid: not force and (tid in existing.index or store.has(tid)),
+                        workers=workers, scheduler=scheduler, warmup=warm_up_librosa, desc="features")
     fresh = [tid for tid in audio if store.has(tid) and (force or tid not in existing.index)]
     if fresh:
         _write_table(root, existing, {tid: store.load(tid) for tid in fresh}, window)

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                                                         "to FMA's genres (not trained on your data)")
     zeroshot.add_argument("--name", default="genre-zeroshot")
     zeroshot.add_argument("--taggers", nargs="+", default=["MSD_musicnn", "MTT_musicnn"], metavar="MODEL")
-    zeroshot.add_argument("--mapping", help="tag -> genre table (TOML; default: core/registry/zeroshot_genres.toml)")
+    zeroshot.add_argument("--mapping", help="tag -> genre table (TOML; default: core/serving/zeroshot_genres.toml)")
     zeroshot.add_argument("--if-missing", action="store_true", help="do nothing if NAME already has a version")
     zeroshot.set_defaults(func=run_register_zeroshot)
 
@@ -117,6 +117,6 @@ def run_serve(args) -> int:
 
 
 def run_register_zeroshot(args) -> int:
-    from core.registry import zeroshot  # imports MLflow: only when asked
+    from core.serving import zeroshot  # imports MLflow: only when asked
 
     return zeroshot.run_register(args)

@@ -15,10 +15,10 @@ from core.study.runtree import StudyTree
 
 #: Runs-frame columns the shared page code (``dashboard.common``) reads.
 KIND, PARENT = f"tags.{rt.KIND}", f"tags.{rt.PARENT}"
-#: Written by the engine but not (yet) named in runtree: the baseline's readable label ("knn (k=17)"),
-#: the audio window a search's feature table was computed on, the CNN's clip-level scores.
-BASELINE_LABEL, WINDOW = "tags.genrelab.baseline", "params.window"
-CLIP_ACCURACY, TEST_CLIP_ACCURACY = "clip_accuracy", "test_clip_accuracy"
+#: The baseline's readable label ("knn (k=17)"), the audio window a search's input was computed on,
+#: the CNN's clip-level scores.
+BASELINE_LABEL, WINDOW = f"tags.{rt.BASELINE}", f"params.{rt.WINDOW}"
+CLIP_ACCURACY, TEST_CLIP_ACCURACY = rt.CLIP_ACCURACY, rt.TEST_CLIP_ACCURACY
 CURVES = rt.CURVES
 #: Dataset sizes from small to large (the study's names and FMA's subset names), for axis order.
 SIZE_ORDER = ["8k", "small", "25k", "medium", "45k", "large", "all"]

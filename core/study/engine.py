@@ -1,14 +1,15 @@
 """The study engine: spec → plan → data → candidates → folds → refit → test → register, for every family.
 
-A study is a list of searches (:class:`Arm`: one dataset size × input kind × clip length). Each search
-draws candidates from the spec's space (or takes the best of the smaller size's search: ``search.carry``),
-cross-validates them on folds of the training+validation tracks (the same folds for every candidate
-and input), optionally with early stopping and successive halving, refits the best on all
-training+validation tracks, scores the official test split once and registers the model. The plan
-(:func:`make_plan`) says beforehand what that costs on this machine. Fits run through one executor (local processes or Dask); this process logs
-every run (:mod:`core.study.runtree` names them) and reuses finished ones (:mod:`core.study.lineage`),
-so rerunning a spec resumes it. A lock per (experiment, study key) keeps two identical studies from
-running at once.
+A study is a list of searches (:class:`~core.study.contract.Arm`: one dataset size × input kind × clip
+length). Each search draws candidates from the spec's space (or takes the best of the smaller size's
+search: ``search.carry``), cross-validates them on folds of the training+validation tracks (the same
+folds for every candidate and input), optionally with early stopping and successive halving, refits the
+best on all training+validation tracks, scores the official test split once and registers the model.
+The plan (:func:`make_plan`) says beforehand what that costs on this machine. Fits run through one
+executor (local processes or Dask); this process logs every run through one keyed step
+(:class:`~core.study.contract.Steps`: reuse a finished run or fit and log a new one), so rerunning a
+spec resumes it. Families meet the engine only through :mod:`core.study.contract`. A lock per
+(experiment, study key) keeps two identical studies from running at once.
 """
 from __future__ import annotations
 
@@ -19,22 +20,28 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from core.devices import precision_param
+from core import tracking
+from core.config import cache_dir, data_root
+from core.devices import precision_param, this_device
 from core.errors import GenreLabError, first_line
+from core.files import write_atomic
+from core.models.mlp import configure_threads
+from core.registry import ModelCard, promote_if_better, register_version
+from core.stats import format_cv, format_test, paired_difference
 from core.study import runtree
-from core.study.families import Family, family
-from core.study.lineage import content_key, find_reusable, log_history, reuse
+from core.study.contract import Arm, Family, FinalFit, RunLog, Steps
+from core.study.cost import duration
+from core.study.evaluate import log_test_evaluation
+from core.study.executor import make_executor
+from core.study.families import family
+from core.study.lineage import content_key
+from core.study.progress import ProgressFile
 from core.study.search import draw_candidates, ranking, rungs
-
-#: The roles data plays in each kind of run (logged as MLflow dataset inputs).
-DATA_ROLES = {"search": ("training", "test"), "candidate": ("training", "validation"),
-              "fold": ("training", "validation"), "final": ("training", "test"), "baseline": ("training", "test"),
-              "autoencoder": ("training",)}
 
 
 def say(line: str) -> None:
@@ -42,45 +49,12 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-@dataclass
-class Arm:
-    """One search of a study: the data a family fits candidates on, its folds and what it is called."""
-
-    label: str                         # e.g. "small features", "30s"
-    settings: dict[str, Any]           # size / input / clip_seconds: tags of every run of the search
-    data: Any                          # the family's data (a FeatureTable, clip tracks...)
-    dataset: Any                       # dataset_name, fingerprint, synthetic (recorded on every run)
-    fingerprint: str                   # everything about the data that changes a fit
-    genres: list[str]
-    folds: list[tuple[np.ndarray, np.ndarray]]   # (train, validation) positions of dev units
-    fold_ids: list[str]                # fingerprint of each fold's track ids
-    n_dev: int
-    n_test: int
-    registered_name: str | None = None
-    aliases: list[str] = field(default_factory=list)
-    window: str = ""                   # audio window the input was computed on ("full", "center:30"...)
-    source: str = ""                   # the dataset root (or table file) the data was read from
-    details: dict[str, Any] = field(default_factory=dict)   # logged as params of the search run
-
-
-@dataclass
-class FinalFit:
-    """What a family's refit hands back: test labels and predictions (per track), extras, the model."""
-
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    metrics: dict[str, float]
-    model_info: Any = None
-    card_extra: dict[str, str] = field(default_factory=dict)
-
-
 class Study:
     """Runs the searches of one spec into MLflow; :meth:`run` returns one results row per search."""
 
     def __init__(self, spec, fam: Family, arms: list[Arm], executor, progress, out: Callable[[str], None] = say):
-        self.spec, self.family, self.arms, self.executor = spec, fam, arms, executor
-        self.progress, self.out = progress, out
-        self.experiment = spec.name
+        self.spec, self.family, self.arms, self.executor, self.out = spec, fam, arms, executor, out
+        self.steps = Steps(spec.name, fam.name, spec.search.seed, arms[0].dataset, progress, out)
         self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
         self.fold_scores: dict[str, tuple[list[str], list[float]]] = {}  # search → (fold ids, accuracies)
         self.runner_ups: dict[str, tuple[str, str, list[float]]] = {}     # search → (best, runner-up, accuracies)
@@ -90,72 +64,52 @@ class Study:
         self.key = content_key(kind="study", spec={k: v for k, v in spec.resolved().items() if k not in where},
                                data=[a.fingerprint for a in arms], **precision_param(spec.compute.precision))
 
-    # -- runs ---------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def child(self, name: str, kind: str, key: str, parent: str | None, arm: Arm | None, params: dict | None = None,
-              tags: dict | None = None, description: str | None = None):
-        """Start a run of ``kind`` in the tree, with the search's settings and the data as tags, and the
-        data it fits or scores on as MLflow dataset inputs (one per role: training, validation, test)."""
-        from core import tracking
-
-        settings = {"family": self.family.name, **(arm.settings if arm else {})}
-        with tracking.start_run(name, experiment=self.experiment, kind=kind, parent=parent, params=params,
-                                tags={**runtree.tags(kind, key, **settings), **(tags or {})},
-                                seed=self.spec.search.seed, selection=arm.dataset if arm else self.arms[0].dataset,
-                                description=description) as run:
-            for role in DATA_ROLES.get(kind, ()) if arm else ():
-                tracking.log_dataset(**dataset_input(arm, role), context=role)
-            yield run
-
-    def reused(self, kind: str, key: str, parent: str | None):
-        """A finished run of ``kind`` with ``key``, made part of the tree under ``parent``; else None."""
-        done = find_reusable(self.experiment, kind, key)
-        return None if done is None else reuse(done, parent)
-
     # -- the tree -----------------------------------------------------------------------------------
     def run(self) -> list[dict]:
-        import mlflow
-
-        done = self.reused("study", self.key, None)
-        if done is not None:
-            self.out(f"study already finished as run {done.info.run_id}: nothing to fit")
-            self.progress.advance(self.progress.fits_total - self.progress.fits_done, "done")
-            return mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/results.json")
-        rows, failures = [], []
-        with self.child(self.experiment, "study", self.key, None, None, params=self._study_params(),
-                        description=self._description()) as study:
-            mlflow.log_text(self.spec.path.read_text(encoding="utf-8"), "spec.toml")
-            mlflow.log_dict(self.spec.resolved(), "spec_resolved.json")
-            if self.plan_text:
-                mlflow.log_text(self.plan_text, "plan.txt")
-            if self.spec.evaluation.baselines:
-                rows += self.family.run_baselines(self, study.info.run_id)
-            for arm in self.arms:
-                try:
-                    rows.append(self.search(arm, study.info.run_id))
-                except Exception as err:
-                    if not isinstance(err, GenreLabError):
-                        traceback.print_exc()
-                    failures.append(f"{arm.label}: {first_line(err)}")
-                    self.out(f"failed: {failures[-1]}")
-            mlflow.log_dict(rows, "results.json")
-            comparisons = self.paired_comparisons()
-            if comparisons:
-                mlflow.log_dict(comparisons, "comparisons.json")
-                for c in comparisons:
-                    self.out(c["verdict"])
-            mlflow.log_metrics({f"compute_{k}": float(v) for k, v in self.compute.items()})
-            if failures:
-                mlflow.log_dict(failures, "failures.json")
-                raise GenreLabError(f"{len(failures)} search(es) failed, the others finished (rerun to retry "
-                                    f"the failed ones): {failures[0]}")
+        """The study run: baselines, then every search; its results rows (those of a finished run if
+        there is one: nothing is fitted again)."""
+        rows: list[dict] = []
+        progress = self.steps.progress.fits_total if self.steps.progress else 0
+        done = self.steps.once(self.spec.name, "study", self.key, None, lambda log: self._searches(log, rows),
+                               params=self._study_params(), description=self._description(), progress=progress,
+                               counts_itself=True)
+        if not rows:  # a study that fits makes a row per search (or raises): this one was reused
+            self.out(f"study already finished as run {done.id}: nothing to fit")
+            return done.load_dict("results.json")
         return rows
+
+    def _searches(self, log: RunLog, rows: list[dict]) -> None:
+        log.text(self.spec.path.read_text(encoding="utf-8"), "spec.toml")
+        log.dict(self.spec.resolved(), "spec_resolved.json")
+        if self.plan_text:
+            log.text(self.plan_text, "plan.txt")
+        failures = []
+        if self.spec.evaluation.baselines:
+            for b in self.family.run_baselines(self.arms, self.spec, self.steps):
+                rows.append(self._row(b.arm, b.metrics, b.params, []) | {"search": b.search, "model": b.model})
+        for arm in self.arms:
+            try:
+                rows.append(self.search(arm))
+            except Exception as err:
+                if not isinstance(err, GenreLabError):
+                    traceback.print_exc()
+                failures.append(f"{arm.label}: {first_line(err)}")
+                self.out(f"failed: {failures[-1]}")
+        log.dict(rows, "results.json")
+        comparisons = self.paired_comparisons()
+        if comparisons:
+            log.dict(comparisons, "comparisons.json")
+            for c in comparisons:
+                self.out(c["verdict"])
+        log.metrics({f"compute_{k}": float(v) for k, v in self.compute.items()})
+        if failures:
+            log.dict(failures, "failures.json")
+            raise GenreLabError(f"{len(failures)} search(es) failed, the others finished (rerun to retry "
+                                f"the failed ones): {failures[0]}")
 
     def paired_comparisons(self) -> list[dict]:
         """Every pair of configurations scored on the same folds (best candidates of two searches, and
         each search's best against its runner-up), as paired differences with their interval."""
-        from core.stats import paired_difference
-
         pairs = []
         labels = list(self.fold_scores)
         for i, a in enumerate(labels):
@@ -183,10 +137,10 @@ class Study:
                 + "Searches: " + ", ".join(a.label for a in self.arms)
                 + "\n\nCompare in the dashboard: http://127.0.0.1:8501/compare")
 
-    def search(self, arm: Arm, parent: str) -> dict:
-        """Candidates × folds (rung by rung), the best refit and scored once; the search's results row."""
-        import mlflow
-
+    # -- one search ---------------------------------------------------------------------------------
+    def search(self, arm: Arm) -> dict:
+        """Candidates × folds (rung by rung), the best refit and scored once; the search's results row
+        (read back from its run, so a reused search answers like a fitted one)."""
         s, fam = self.spec.search, self.family
         source = carry_source(self.spec, self.arms, arm)
         if source is None:
@@ -203,14 +157,6 @@ class Study:
                           folds=arm.fold_ids, candidates=candidates, rungs=plan,
                           controls=[s.seed, self.stops_early(arm), s.patience, s.validation_fraction],
                           refit=self.spec.evaluation.refit_and_test, register=self._registers(arm))
-        done = self.reused("search", key, parent)
-        if done is not None:
-            self.progress.advance(self.search_fits(arm, len(candidates)), f"{arm.label}: reused")
-            cv_folds = json.loads(done.data.tags.get(runtree.CV_FOLDS, "[]"))
-            self.fold_scores[arm.label] = (arm.fold_ids, cv_folds)
-            with contextlib.suppress(Exception):  # a search finished before rankings were kept has none
-                self.rankings[arm.label] = mlflow.artifacts.load_dict(f"runs:/{done.info.run_id}/{runtree.RANKING}")
-            return self._row(arm, done.data.metrics, json.loads(done.data.params.get("best_params", "{}")), cv_folds)
         params = {**arm.settings, "family": fam.name, "n_candidates": len(candidates),
                   "folds": s.folds, "halving": s.halving, "early_stopping": self.stops_early(arm),
                   "n_dev": arm.n_dev, "n_test": arm.n_test, "genres": arm.genres, **arm.details}
@@ -218,41 +164,51 @@ class Study:
         if source:
             params["carried_from"] = source.label
             self.out(f"{arm.label}: the best {len(candidates)} candidates of {source.label} (search.carry)")
-        with self.child(arm.label, "search", key, parent, arm, params=params,
-                        tags={**carried, runtree.GROUPED_BY: s.group_by}) as run:
-            search_id = run.info.run_id
-            before = dict(self.compute)
-            results: dict[int, dict] = {}
-            reached: dict[int, tuple[int, float]] = {}  # candidate → (last rung, its CV accuracy there)
-            alive = list(range(len(candidates)))
-            for rung, (fraction, keep) in enumerate(plan):
-                alive = ranking(reached)[:keep] if reached else alive
-                results = self._rung(arm, candidates, alive, rung, fraction, base, search_id, carried)
-                reached.update({c: (rung, r["mean"]) for c, r in results.items()})
-            ranked = ranking(reached)
-            self.rankings[arm.label] = [candidates[c] for c in ranked]
-            mlflow.log_dict(self.rankings[arm.label], runtree.RANKING)
-            best = ranked[0]
-            self.fold_scores[arm.label] = (arm.fold_ids, [f["fold_accuracy"] for f in results[best]["folds"]])
-            finalists = [c for c in ranked if c in results]  # scored at full epochs on the same folds
-            if len(finalists) > 1:
-                self.runner_ups[arm.label] = (f"the best of {arm.label} (candidate {best + 1})",
-                                              f"its runner-up (candidate {finalists[1] + 1})",
-                                              [f["fold_accuracy"] for f in results[finalists[1]]["folds"]])
-            best_params = self.fit_params(arm, base, candidates[best], 1.0)
-            folds = results[best]["folds"]
-            mlflow.log_params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
-            mlflow.set_tags({runtree.BEST_CANDIDATE_RUN: results[best]["run_id"],
-                             runtree.CV_FOLDS: json.dumps([f["fold_accuracy"] for f in folds])})
-            metrics = {runtree.CV_MEAN: results[best]["mean"], runtree.CV_STD: results[best]["std"]}
-            metrics.update({f"compute_{k}": float(v - before[k]) for k, v in self.compute.items()})
-            if self.spec.evaluation.refit_and_test:
-                metrics.update(self.final(arm, best_params, folds, search_id, key))
-                self.out(f"{arm.label}: best candidate {best + 1}, test accuracy {metrics['test_accuracy']:.3f} "
-                         f"(95% CI {metrics[runtree.TEST_CI_LOW]:.3f}-{metrics[runtree.TEST_CI_HIGH]:.3f}, "
-                         f"n={arm.n_test})")
-            mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
-        return self._row(arm, metrics, best_params, [f["fold_accuracy"] for f in folds])
+
+        def fit(log: RunLog) -> None:
+            self._fit_search(log, arm, candidates, plan, base, key, carried)
+
+        done = self.steps.once(arm.label, "search", key, arm, fit, params=params,
+                               tags={**carried, runtree.GROUPED_BY: s.group_by},
+                               progress=self.search_fits(arm, len(candidates)), counts_itself=True,
+                               where=f"{arm.label}: reused")
+        cv_folds = json.loads(done.tags.get(runtree.CV_FOLDS, "[]"))
+        self.fold_scores[arm.label] = (arm.fold_ids, cv_folds)
+        with contextlib.suppress(Exception):  # a search finished before rankings were kept has none
+            self.rankings[arm.label] = done.load_dict(runtree.RANKING)
+        return self._row(arm, done.metrics, json.loads(done.params.get("best_params", "{}")), cv_folds)
+
+    def _fit_search(self, log: RunLog, arm: Arm, candidates: list[dict], plan, base: dict, key: str,
+                    carried: dict) -> None:
+        before = dict(self.compute)
+        results: dict[int, dict] = {}
+        reached: dict[int, tuple[int, float]] = {}  # candidate → (last rung, its CV accuracy there)
+        alive = list(range(len(candidates)))
+        for rung, (fraction, keep) in enumerate(plan):
+            alive = ranking(reached)[:keep] if reached else alive
+            results = self._rung(arm, candidates, alive, rung, fraction, base, carried)
+            reached.update({c: (rung, r["mean"]) for c, r in results.items()})
+        ranked = ranking(reached)
+        log.dict([candidates[c] for c in ranked], runtree.RANKING)
+        best = ranked[0]
+        finalists = [c for c in ranked if c in results]  # scored at full epochs on the same folds
+        if len(finalists) > 1:
+            self.runner_ups[arm.label] = (f"the best of {arm.label} (candidate {best + 1})",
+                                          f"its runner-up (candidate {finalists[1] + 1})",
+                                          [f["fold_accuracy"] for f in results[finalists[1]]["folds"]])
+        best_params = self.fit_params(arm, base, candidates[best], 1.0)
+        folds = results[best]["folds"]
+        log.params({"best_candidate": best + 1, "best_params": json.dumps(best_params, sort_keys=True)})
+        log.tags({runtree.BEST_CANDIDATE_RUN: results[best]["run_id"],
+                  runtree.CV_FOLDS: json.dumps([f["fold_accuracy"] for f in folds])})
+        metrics = {runtree.CV_MEAN: results[best]["mean"], runtree.CV_STD: results[best]["std"]}
+        metrics.update({f"compute_{k}": float(v - before[k]) for k, v in self.compute.items()})
+        if self.spec.evaluation.refit_and_test:
+            metrics.update(self.final(arm, best_params, folds, key))
+            self.out(f"{arm.label}: best candidate {best + 1}, test accuracy {metrics['test_accuracy']:.3f} "
+                     f"(95% CI {metrics[runtree.TEST_CI_LOW]:.3f}-{metrics[runtree.TEST_CI_HIGH]:.3f}, "
+                     f"n={arm.n_test})")
+        log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
 
     def stops_early(self, arm: Arm) -> bool:
         """Whether ``arm``'s fits stop early: ``search.early_stopping``, unless the inner slice they would
@@ -273,7 +229,7 @@ class Study:
             params["epochs"] = max(1, round(params["epochs"] * fraction))
         return params
 
-    def _rung(self, arm, candidates, alive, rung, fraction, base, search_id, carried) -> dict[int, dict]:
+    def _rung(self, arm, candidates, alive, rung, fraction, base, carried) -> dict[int, dict]:
         """Fit every missing fold of the ``alive`` candidates (all submitted before any is awaited)."""
         lookups, needed = {}, set()
         for c in alive:
@@ -282,105 +238,86 @@ class Study:
             for k, fold_id in enumerate(arm.fold_ids):
                 fold_key = content_key(kind="fold", family=self.family.name, data=arm.fingerprint,
                                        settings=arm.settings, params=params, fold=fold_id)
-                run = find_reusable(self.experiment, "fold", fold_key)
-                lookups[c].append((fold_key, params, run))
-                if run is None:
+                done = self.steps.find("fold", fold_key)
+                lookups[c].append((fold_key, params, done))
+                if done is None:
                     needed.add(k)
         if needed:
-            self.family.fold_inputs(arm, sorted(needed), self)
+            self.family.fold_inputs(arm, sorted(needed), self.steps, self.executor)
         pending = {}
         for c in alive:
-            for k, (_, params, run) in enumerate(lookups[c]):
-                if run is None:
+            for k, (_, params, done) in enumerate(lookups[c]):
+                if done is None:
                     fn, args = self.family.fold_task(arm, params, k)
                     pending[(c, k)] = self.executor.submit(fn, *args)
-        return {c: self._candidate(arm, candidates, c, rung, fraction, lookups[c], pending, search_id, carried)
+        return {c: self._candidate(arm, candidates, c, rung, fraction, lookups[c], pending, carried)
                 for c in alive}
 
-    def _candidate(self, arm, candidates, c, rung, fraction, lookup, pending, search_id, carried) -> dict:
+    def _candidate(self, arm, candidates, c, rung, fraction, lookup, pending, carried) -> dict:
         """The candidate run and its fold runs (reused or fitted); mean and std of the fold accuracies."""
-        import mlflow
-
         s = self.spec.search
         params = lookup[0][1]
         name = (f"{arm.label} · candidate {c + 1}/{len(candidates)}" + (f" · rung {rung + 1}" if s.halving else "")
                 + (f" ({carried[runtree.CARRIED_FROM]}'s #{c + 1})" if carried else ""))
         tags = {runtree.CANDIDATE: str(c + 1), runtree.RUNG: str(rung + 1),
                 runtree.HYPERPARAMETERS: json.dumps(self.family.hyperparameters()), **carried}
-        with self.child(name, "candidate", content_key(kind="candidate", folds=[f[0] for f in lookup]), search_id,
-                        arm, params={**params, "candidate": c + 1, "rung": rung + 1, "epoch_fraction": fraction},
-                        tags=tags) as cand:
+        with self.steps.run(name, "candidate", content_key(kind="candidate", folds=[f[0] for f in lookup]), arm,
+                            params={**params, "candidate": c + 1, "rung": rung + 1, "epoch_fraction": fraction},
+                            tags=tags) as log:
             folds, reused = [], 0
-            for k, (fold_key, _, run) in enumerate(lookup):
+            for k, (fold_key, _, done) in enumerate(lookup):
                 where = f"{arm.label}: candidate {c + 1}/{len(candidates)} fold {k + 1}/{s.folds}"
-                if run is None:
-                    self.progress.set_current(where + (f" (rung {rung + 1})" if s.halving else ""))
-                    result = pending[(c, k)].result()
-                    folds.append(self._log_fold(arm, k, fold_key, params, result, cand.info.run_id))
+                if done is None:
+                    self.steps.now(where + (f" (rung {rung + 1})" if s.halving else ""))
+                    folds.append(self._log_fold(arm, k, fold_key, params, pending[(c, k)].result()))
                 else:
-                    reuse(run, cand.info.run_id)
-                    folds.append(dict(run.data.metrics))
+                    folds.append(self.steps.adopt(done).metrics)
                     reused += 1
-                self.progress.advance(1, where)
+                self.steps.advance(1, where)
             accuracies = [f["fold_accuracy"] for f in folds]
             mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
-            mlflow.log_metrics({runtree.CV_MEAN: mean, runtree.CV_STD: std, "folds_reused": reused,
-                                "fit_seconds": sum(f.get("fit_seconds", 0.0) for f in folds),
-                                "epochs_run": sum(f.get("epochs_run", 0) for f in folds)})
+            log.metrics({runtree.CV_MEAN: mean, runtree.CV_STD: std, "folds_reused": reused,
+                         "fit_seconds": sum(f.get("fit_seconds", 0.0) for f in folds),
+                         "epochs_run": sum(f.get("epochs_run", 0) for f in folds)})
         self.out(f"{name}: cv accuracy {mean:.3f} ± {std:.3f} over {len(folds)} folds ({reused} reused)")
-        return {"mean": mean, "std": std, "run_id": cand.info.run_id, "folds": folds}
+        return {"mean": mean, "std": std, "run_id": log.id, "folds": folds}
 
-    def _log_fold(self, arm, k, fold_key, params, result, parent) -> dict:
-        import mlflow
-
-        with self.child(f"fold {k + 1}/{self.spec.search.folds}", "fold", fold_key, parent, arm,
-                        params={**params, "fold": k + 1},
-                        tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k],
-                              runtree.DEVICE: result.get("device", "")}):
-            log_history(result["history"])
-            metrics = {runtree.FOLD_ACCURACY: result["accuracy"], "fit_seconds": result["fit_seconds"],
-                       "epochs_run": float(result["epochs_run"]), "best_epoch": float(result["best_epoch"]),
-                       **result.get("metrics", {})}
-            mlflow.log_metrics(metrics)
+    def _log_fold(self, arm, k, fold_key, params, result) -> dict:
+        metrics = {runtree.FOLD_ACCURACY: result["accuracy"], "fit_seconds": result["fit_seconds"],
+                   "epochs_run": float(result["epochs_run"]), "best_epoch": float(result["best_epoch"]),
+                   **result.get("metrics", {})}
+        with self.steps.run(f"fold {k + 1}/{self.spec.search.folds}", "fold", fold_key, arm,
+                            params={**params, "fold": k + 1},
+                            tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k],
+                                  runtree.DEVICE: result.get("device", "")}) as log:
+            log.history(result["history"])
+            log.metrics(metrics)
         self.compute["fits"] += 1
         self.compute["epochs"] += result["epochs_run"]
         self.compute["seconds"] += result["fit_seconds"]
         return metrics
 
-    def final(self, arm: Arm, params: dict, folds: list[dict], search_id: str, search_key: str) -> dict:
+    def final(self, arm: Arm, params: dict, folds: list[dict], search_key: str) -> dict:
         """Refit on training+validation, score the test split once, log and register the model."""
-        import mlflow
-
-        from core.study.evaluate import log_test_evaluation
-
-        key = content_key(kind="final", search=search_key)
-        done = self.reused("final", key, search_id)
-        if done is not None:
-            self.progress.advance(1, f"{arm.label}: final reused")
-            return {k: v for k, v in done.data.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
-        self.progress.set_current(f"{arm.label}: final refit on training+validation")
-        from core.devices import this_device
-
-        with self.child(f"{arm.label} · final", "final", key, search_id, arm, params=params,
-                        tags={runtree.DEVICE: this_device()}) as run:
+        def refit(log: RunLog) -> None:
+            self.steps.now(f"{arm.label}: final refit on training+validation")
             started = time.perf_counter()
-            fit = self.family.fit_final(arm, params, folds, self)
-            mlflow.log_metric("fit_seconds", time.perf_counter() - started)
-            metrics = {**log_test_evaluation(fit.y_true, fit.y_pred, arm.genres), **fit.metrics}
-            mlflow.log_metrics(fit.metrics)
+            fit = self.family.fit_final(arm, params, folds, self.steps, log)
+            log.metrics({"fit_seconds": time.perf_counter() - started, **fit.metrics})
+            metrics = {**log_test_evaluation(log, fit.y_true, fit.y_pred, arm.genres), **fit.metrics}
             if fit.model_info is not None and self._registers(arm):
-                version = self.register(arm, fit, metrics, run.info.run_id)
-                mlflow.set_tag(runtree.MODEL_VERSION, version)
-            self.progress.advance(1)
-        return metrics
+                log.tags({runtree.MODEL_VERSION: self.register(arm, fit, metrics, log.id)})
+
+        done = self.steps.once(f"{arm.label} · final", "final", content_key(kind="final", search=search_key), arm,
+                               refit, params=params, tags={runtree.DEVICE: this_device()},
+                               where=f"{arm.label}: final")
+        return {k: v for k, v in done.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
 
     def _registers(self, arm: Arm) -> bool:
         return bool(self.spec.evaluation.register and arm.registered_name)
 
     def register(self, arm: Arm, fit: FinalFit, metrics: dict, run_id: str) -> str:
         """Register the final model with the card the predictor and dashboard read."""
-        from core.registry import ModelCard, promote_if_better, register_version
-
         card = ModelCard(family=self.family.name, input_kind=str(arm.settings.get("input", "")), window=arm.window,
                          dataset=arm.dataset.dataset_name, fingerprint=arm.dataset.fingerprint,
                          synthetic=bool(arm.dataset.synthetic), genres=list(arm.genres),
@@ -409,24 +346,6 @@ class Study:
                 "test_ci_high": metrics.get(runtree.TEST_CI_HIGH), "n_test": metrics.get(runtree.N_TEST),
                 "test_f1_macro": metrics.get(runtree.TEST_F1), "fits": metrics.get("compute_fits"),
                 "seconds": metrics.get("compute_seconds"), "best_params": best_params}
-
-
-def dataset_input(arm: Arm, role: str) -> dict:
-    """The MLflow dataset a search's runs use in ``role``: named by data root and selection.
-
-    The training data's digest is the selection's fingerprint; the validation and test parts get
-    digests derived from it (MLflow keeps one input per name and digest in a run).
-    """
-    from pathlib import Path
-
-    selection = str(arm.settings.get("size") or "all")
-    fingerprint = arm.dataset.fingerprint
-    profile = {"tracks": arm.n_dev + arm.n_test, "genres": arm.genres, "training+validation": arm.n_dev,
-               "test": arm.n_test, "input": arm.settings.get("input", ""), "window": arm.window,
-               "synthetic": bool(arm.dataset.synthetic), "fingerprint": fingerprint}
-    return {"name": f"{Path(arm.source).name or arm.dataset.dataset_name} · {selection}",
-            "digest": fingerprint if role == "training" else content_key(fingerprint=fingerprint, role=role),
-            "source": arm.source, "profile": profile}
 
 
 def distinct_searches(arms: list[Arm], out: Callable[[str], None] = say) -> list[Arm]:
@@ -477,9 +396,6 @@ def stopping_epochs(study: Study) -> dict[Any, int]:
     autoencoder), all at once on the study's workers; kept in the cache per data, fold and params, so a
     second plan of the same data is instant. Keyed by batch size (None: the family has none) and name.
     """
-    from core.config import cache_dir
-    from core.files import write_atomic
-
     s = study.spec.search
     arm = next((a for a in study.arms if study.family.extra_fits(a, None)[0] == 0 and study.stops_early(a)), None)
     if arm is None or not study.family.probe_stopping:
@@ -500,15 +416,15 @@ def stopping_epochs(study: Study) -> dict[Any, int]:
                           params=params)
         tasks[b] = (key, lambda params=params: study.family.fold_task(arm, params, 0))
     for other in study.arms:  # fits of other kinds (an autoencoder): the first search that has them
-        for name in study.family.probe_tasks(other, study):
+        for name in study.family.probe_tasks(other, study.executor):
             if name not in tasks:
                 key = content_key(kind="stop", family=study.family.name, data=other.fingerprint,
                                   fold=other.fold_ids[0], name=name)
-                tasks[name] = (key, lambda other=other, name=name: study.family.probe_tasks(other, study)[name])
+                tasks[name] = (key, lambda other=other, name=name: study.family.probe_tasks(other, study.executor)[name])
     missing = [name for name, (key, _) in tasks.items() if key not in known]
     if missing:
         study.out(f"timing early stopping on {arm.label}, fold 1: {len(missing)} fit(s), once for this data")
-        study.family.fold_inputs(arm, [0], study)
+        study.family.fold_inputs(arm, [0], study.steps, study.executor)
         futures = {name: study.executor.submit(*_task(tasks[name][1]())) for name in missing}
         known.update({tasks[name][0]: len(f.result()["history"]["loss"]) for name, f in futures.items()})
         with contextlib.suppress(OSError):
@@ -544,8 +460,6 @@ def make_plan(study: Study, cost, stops: dict[Any, int] | None = None) -> Plan:
     stopping, fits are costed at the epochs ``stops`` measured (:func:`stopping_epochs`); the bound
     with every fit running to its epoch cap is printed too.
     """
-    from core.study.cost import duration
-
     s, fam, stops = study.spec.search, study.family, stops or {}
     drawn = draw_candidates(s.space, s.n_candidates, s.seed)
     base = fam.base_params(study.spec.sections)
@@ -615,8 +529,6 @@ def make_plan(study: Study, cost, stops: dict[Any, int] | None = None) -> Plan:
 
 def results_table(rows: list[dict]) -> str:
     """One line per search (and baseline): CV mean ± std over folds, test accuracy with its 95% interval."""
-    from core.stats import format_cv, format_test
-
     lines = []
     for r in rows:
         cv = "-" if r.get("cv_mean") is None else format_cv(r["cv_mean"], r["cv_std"], len(r.get("cv_folds") or []))
@@ -631,11 +543,6 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
               dry_run: bool = False, progress_path: str | None = None, scheduler: str | None = None,
               wait: bool = False, out: Callable[[str], None] = say) -> list[dict]:
     """Run (or with ``dry_run`` only plan) the study of ``spec``; returns the results rows."""
-    from core import tracking
-    from core.config import data_root
-    from core.study.executor import make_executor
-    from core.study.progress import ProgressFile
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     fam = family(spec.family)
     root = None if features else data_root(data or spec.dataset.root)
@@ -658,22 +565,20 @@ def run_study(spec, *, data: str | None = None, features: str | None = None, lab
         study.plan_text = plan.text
         if dry_run:
             return []
-        from core.models.mlp import configure_threads
-
         configure_threads(os.cpu_count() or 1)  # this process fits final models
         tracking.configure()
         logging.getLogger("mlflow").setLevel(logging.ERROR)  # after mlflow's import, which sets its own level
         tracking.install_signal_handlers()
         with tracking.study_lock(spec.name, study.key, wait=wait):
             tracking.end_orphaned_runs(spec.name)
-            study.progress = ProgressFile(progress_path, plan.fits)
+            study.steps.progress = progress = ProgressFile(progress_path, plan.fits)
             try:
-                with study.progress.reporting():
+                with progress.reporting():
                     rows = study.run()
             except BaseException:
                 executor.close(cancel=True)
                 raise
-        study.progress.finish("finished", f"{len(rows)} results")
+        progress.finish("finished", f"{len(rows)} results")
     finally:
         executor.close()
     out(results_table(rows))

@@ -44,11 +44,10 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict
     return {"labels": labels, "matrix": matrix.astype(int).tolist()}
 
 
-def log_test_evaluation(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, float]:
-    """Log the test metrics and ``confusion_matrix.json`` on the active MLflow run; return the metrics."""
-    import mlflow
-
+def log_test_evaluation(log, y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Log the test metrics and ``confusion_matrix.json`` through ``log`` (a
+    :class:`core.study.contract.RunLog`); return the metrics."""
     metrics = classification_metrics(y_true, y_pred, labels)
-    mlflow.log_metrics(metrics)
-    mlflow.log_dict(confusion(y_true, y_pred, labels), "confusion_matrix.json")
+    log.metrics(metrics)
+    log.dict(confusion(y_true, y_pred, labels), "confusion_matrix.json")
     return metrics

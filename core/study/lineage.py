@@ -19,8 +19,11 @@ import time
 from typing import Any
 
 import numpy as np
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
 
 from core.study import runtree
+from core.tracking import find_finished_run
 
 
 def content_key(**parts: Any) -> str:
@@ -39,8 +42,6 @@ def indices_fingerprint(*id_arrays: np.ndarray) -> str:
 
 def find_reusable(experiment: str, kind: str, key: str):
     """The newest FINISHED run of ``kind`` with content ``key`` in ``experiment``, or None."""
-    from core.tracking import find_finished_run
-
     return find_finished_run(experiment, genrelab__kind=kind, genrelab__key=key)
 
 
@@ -49,8 +50,6 @@ def reuse(run, parent_run_id: str | None):
 
     Returns the run that now stands under the parent.
     """
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient()
     old_parent = run.data.tags.get(runtree.PARENT)
     if parent_run_id is None or old_parent == parent_run_id:
@@ -63,8 +62,6 @@ def reuse(run, parent_run_id: str | None):
     tags.update({runtree.PARENT: parent_run_id, runtree.REUSED_FROM: run.info.run_id,
                  runtree.RUN_NAME: run.data.tags.get(runtree.RUN_NAME, "")})
     copy = client.create_run(run.info.experiment_id, tags=tags, run_name=tags[runtree.RUN_NAME])
-    from mlflow.entities import Metric, Param
-
     now = int(time.time() * 1000)
     client.log_batch(copy.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in run.data.metrics.items()],
                      params=[Param(k, v) for k, v in run.data.params.items()])
@@ -74,16 +71,3 @@ def reuse(run, parent_run_id: str | None):
     client.set_terminated(copy.info.run_id, "FINISHED")
     return client.get_run(copy.info.run_id)
 
-
-def log_history(history: dict[str, list[float]]) -> None:
-    """Per-epoch curves on the active run: one metric per key, step = epoch (0-based)."""
-    import mlflow
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(name, float(v), now, step) for name, values in history.items()
-               for step, v in enumerate(values)]
-    run_id = mlflow.active_run().info.run_id
-    client = mlflow.tracking.MlflowClient()
-    for start in range(0, len(metrics), 1000):  # MLflow caps one batch at 1000 metrics
-        client.log_batch(run_id, metrics=metrics[start:start + 1000])

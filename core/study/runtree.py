@@ -43,12 +43,16 @@ BASELINE = "genrelab.baseline"           # baseline: readable name with its sett
 ADOPTED_FROM = "genrelab.adopted_from"   # a finished run moved out of a killed study's tree
 PARENT, RUN_NAME = "mlflow.parentRunId", "mlflow.runName"
 DATASET, SYNTHETIC, FINGERPRINT = "genrelab.dataset", "genrelab.synthetic", "genrelab.data_fingerprint"
+#: Params.
+WINDOW = "window"                        # search: the audio window its input was computed on
 
 #: Metrics every scored run of its kind logs.
 FOLD_ACCURACY = "fold_accuracy"              # fold: accuracy on the fold's validation tracks
 CV_MEAN, CV_STD = "cv_accuracy_mean", "cv_accuracy_std"   # candidate, search: over the folds (std ddof=0)
 TEST_ACCURACY, TEST_F1 = "test_accuracy", "test_f1_macro"  # final, search, baseline: the test split, once
 TEST_CI_LOW, TEST_CI_HIGH, N_TEST = "test_accuracy_ci_low", "test_accuracy_ci_high", "n_test"
+#: The CNN's scores per clip (its fold and test accuracies are per track, clips voting).
+CLIP_ACCURACY, TEST_CLIP_ACCURACY = "clip_accuracy", "test_clip_accuracy"
 #: Per-genre test metrics: ``test_f1/<genre>`` etc.
 GENRE_METRICS = ("test_precision", "test_recall", "test_f1")
 #: Per-epoch curves of fold and final runs (step = epoch).

@@ -1,6 +1,6 @@
 """Predict: upload or record a clip and read one answer first; every other model below; choose champions.
 
-The work is :mod:`core.predict.predictor`'s: this page lists the registry, hands the clip to
+The work is :mod:`core.serving.predictor`'s: this page lists the registry, hands the clip to
 ``predict_file`` and draws what it returns. One model leads (``core.registry.lead_version``: the best
 one that has heard real music), large: its top genre, its bars, its genres along the clip, its tags.
 The other registered models (each one's ``champion``; its newest version, with one line, while it has
@@ -30,9 +30,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GenreLabError
-from core.predict import predictor
 from core.registry import Version, champion, fallback_note, is_comparable, lead_version, promote
 from core.report import charts
+from core.serving import predictor
 from dashboard import common
 
 #: Largest upload, in MB (``server.maxUploadSize`` in .streamlit/config.toml says the same): a 10-minute

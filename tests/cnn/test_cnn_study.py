@@ -27,8 +27,8 @@ TINY = ["--set", "mels.clip_seconds=[3.0, 1.0]", "--set", "cnn.epochs=1", "--set
 def demo_root(tmp_path_factory):
     """A demo root of 3 s clips, 6 per genre; two tracks of each studied genre moved to the test split
     (so few tracks leave the artist-grouped split with too few test tracks)."""
-    from core.data.demo import build_demo
     from core.data.fma import load_tracks, metadata_path, write_tracks
+    from core.demo.build import build_demo
 
     root = build_demo(tmp_path_factory.mktemp("demo"), tracks_per_genre=6, clip_seconds=3.0, workers=1)
     tracks = load_tracks(root)

@@ -16,7 +16,7 @@ def tiny_root(dest: Path, tracks_per_genre: int = 6, clip_seconds: float = 1.5) 
     and 1 validation track, and a features.csv whose 518 columns are random with a per-genre offset
     (so a classifier learns something in a few epochs)."""
     from core.data import fma
-    from core.data.demo import build_demo
+    from core.demo.build import build_demo
     from core.features.fma_features import features_frame
 
     root = build_demo(dest, tracks_per_genre=tracks_per_genre, seed=0, clip_seconds=clip_seconds, workers=1)

@@ -26,7 +26,7 @@ def test_summary_text_uses_env_data_root(fma_root, capsys, monkeypatch):
 
 
 def test_demo_command_passes_its_arguments(tmp_path, monkeypatch, capsys):
-    demo = pytest.importorskip("core.data.demo")
+    demo = pytest.importorskip("core.demo.build")
     calls = []
 
     def build_demo(dest, seed, progress, **sizing):

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from core.data import demo, demo_tracks, fma
+from core.data import fma
+from core.demo import build as demo
+from core.demo import tracks as demo_tracks
 from core.data.selection import select
 from core.errors import GenreLabError
 
@@ -48,7 +50,7 @@ def test_tracks_csv_has_fmas_header_and_52_columns(root, tracks):
 
 
 def test_genre_lists_use_real_fma_ids_and_ancestors(tracks):
-    table = pd.read_csv(demo_tracks.GENRE_TABLE, index_col=0)
+    table = pd.read_csv(fma.GENRE_TABLE, index_col=0)
     for _, row in tracks.iterrows():
         genres, genres_all = row["track", "genres"], row["track", "genres_all"]
         assert genres and set(genres) <= set(genres_all)
@@ -60,7 +62,7 @@ def test_genre_lists_use_real_fma_ids_and_ancestors(tracks):
 
 def test_genre_rows_come_from_the_real_table(root, tracks):
     genres = fma.load_genres(root)
-    table = pd.read_csv(demo_tracks.GENRE_TABLE, index_col=0)
+    table = pd.read_csv(fma.GENRE_TABLE, index_col=0)
     columns = ["parent", "title", "top_level"]
     pd.testing.assert_frame_equal(genres[columns], table.loc[genres.index, columns])
     used = pd.Series([g for ids in tracks["track", "genres_all"] for g in ids]).value_counts()

@@ -12,7 +12,7 @@ from core.data.folder import import_folder
 from core.data.selection import select
 from core.errors import GenreLabError
 
-REAL_MAX_GENRE_ID = int(pd.read_csv(fma.__file__.replace("fma.py", "fma_genres.csv"), index_col=0).index.max())
+REAL_MAX_GENRE_ID = int(pd.read_csv(fma.GENRE_TABLE, index_col=0).index.max())
 
 
 def make_collection(src, layout: dict[str, list[str]]):

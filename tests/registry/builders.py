@@ -1,9 +1,9 @@
 """Registered models for the tests, logged by the project's own code on tiny networks.
 
-- Feature models: :func:`core.registry.log_feature_model` around a small Keras or scikit-learn MLP (and
+- Feature models: :func:`core.serving.pyfunc.log_feature_model` around a small Keras or scikit-learn MLP (and
   optionally an autoencoder) fitted on features of synthetic clips.
-- Audio models: :func:`core.registry.log_audio_model` around an untrained compact CNN with 4 filters per
-  block (audio in, clip and per-segment probabilities out); :func:`core.registry.embedding_model.log_embedding_model`
+- Audio models: :func:`core.serving.pyfunc.log_audio_model` around an untrained compact CNN with 4 filters per
+  block (audio in, clip and per-segment probabilities out); :func:`core.serving.embedding_model.log_embedding_model`
   around a small scikit-learn MLP fitted on musicnn embeddings of synthetic clips (audio in, one vector per file).
 Both are the project's real pyfunc classes and cards, so the tests see what users load; only the
 networks are tiny.
@@ -38,7 +38,7 @@ def training_rows(seed: int, n_clips: int = 6, copies: int = 10) -> tuple[np.nda
     new files are not all saturated at 0 or 1.
     """
     from core.features.fma_features import extract_fma_features
-    from tests.predict.conftest import music
+    from tests.serving.conftest import music
 
     rng = np.random.default_rng(seed)
     rows = [np.nan_to_num(extract_fma_features(music(2.0, 22050, seed=i)[:, 0], 22050)) for i in range(n_clips)]
@@ -67,7 +67,7 @@ def log_feature(family: str = "sklearn_mlp", autoencoder: bool = False, seed: in
 
     from core.models.autoencoder import Autoencoder
     from core.models.mlp import make_estimator
-    from core.registry import log_feature_model
+    from core.serving.pyfunc import log_feature_model
 
     X, y = training_rows(seed)
     encoder = None
@@ -90,7 +90,7 @@ def log_clip(clip_seconds: float = 3.0) -> tuple[str, str]:
 
     from core.features.mels import DEFAULT_HOP_LENGTH, DEFAULT_N_FFT, DEFAULT_N_MELS, DEFAULT_SR, frames_per_clip
     from core.models.cnn import build_cnn
-    from core.registry import log_audio_model
+    from core.serving.pyfunc import log_audio_model
 
     keras.utils.set_random_seed(0)
     frames = frames_per_clip(clip_seconds, DEFAULT_SR, DEFAULT_HOP_LENGTH)
@@ -111,8 +111,8 @@ def log_embedding(seed: int = 0, n_clips: int = 6, copies: int = 10) -> tuple[st
     from core.features.embeddings import waveform_embedding
     from core.models.mlp import make_estimator
     from core.models.musicnn import MusicnnTagger
-    from core.registry.embedding_model import log_embedding_model
-    from tests.predict.conftest import music
+    from core.serving.embedding_model import log_embedding_model
+    from tests.serving.conftest import music
 
     rng = np.random.default_rng(seed)
     tagger = MusicnnTagger("MSD_musicnn")

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from core.registry import pyfunc
+from core.serving import pyfunc
 from tests.registry import builders
 
 
@@ -36,8 +36,8 @@ def old_version(flavours, store) -> str:
 
 
 def test_an_old_version_lists_and_predicts(old_version, tmp_path):
-    from core.predict import predictor
-    from tests.predict.conftest import write_audio
+    from core.serving import predictor
+    from tests.serving.conftest import write_audio
 
     info = predictor.resolve(old_version)
     assert (info.card.input_kind, info.card.window, info.card.test_accuracy) == ("features", "full", 0.42)

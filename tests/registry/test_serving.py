@@ -79,7 +79,7 @@ def servers(flavours, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    from tests.predict.conftest import write_audio
+    from tests.serving.conftest import write_audio
 
     return write_audio(tmp_path_factory.mktemp("clips") / "clip.mp3", seconds=7, sr=44100, channels=2)
 
@@ -97,13 +97,13 @@ def one_line_error(body: dict) -> str:
 
 def cli_problem(path) -> str:
     """The CLI's one-line error for ``path``, without the file name it starts with."""
-    from core.predict import predictor
+    from core.serving import predictor
 
     return predictor.predict_file(path, "genre-cnn/1")["error"].removeprefix(f"{path}: ")
 
 
 def test_a_feature_row_gets_one_probability_per_genre(servers, store, clip):
-    from core.predict import predictor
+    from core.serving import predictor
 
     row = predictor.file_features(clip)
     status, body = post(servers["genre-mlp"], {"dataframe_split": json.loads(row.to_json(orient="split"))})
@@ -115,7 +115,7 @@ def test_a_feature_row_gets_one_probability_per_genre(servers, store, clip):
 
 
 def test_a_row_missing_a_column_is_a_400_in_one_line(servers, store, clip):
-    from core.predict import predictor
+    from core.serving import predictor
 
     row = predictor.file_features(clip).drop(columns=["mfcc.mean.01"])
     status, body = post(servers["genre-mlp"], {"dataframe_split": json.loads(row.to_json(orient="split"))})
@@ -124,7 +124,7 @@ def test_a_row_missing_a_column_is_a_400_in_one_line(servers, store, clip):
 
 
 def test_audio_gets_clip_and_segment_probabilities(servers, store, clip):
-    from core.predict import predictor
+    from core.serving import predictor
 
     status, body = post(servers["genre-cnn"], audio_payload(clip.read_bytes()))
     assert status == 200
@@ -139,7 +139,7 @@ def test_audio_gets_clip_and_segment_probabilities(servers, store, clip):
 
 @pytest.mark.parametrize("kind", ["corrupt", "silent", "empty"])
 def test_bad_audio_is_a_400_with_the_clis_message(servers, store, tmp_path, kind):
-    from tests.predict.conftest import write_audio
+    from tests.serving.conftest import write_audio
 
     path = tmp_path / "bad.wav"
     if kind == "silent":

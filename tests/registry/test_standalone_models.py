@@ -25,8 +25,8 @@ for name, takes_audio in request["models"].items():
 @pytest.fixture(scope="module")
 def elsewhere(flavours, tmp_path_factory):
     """What each flavour answers in a fresh process outside the checkout, and the file it was given."""
-    from core.predict import predictor
-    from tests.predict.conftest import write_audio
+    from core.serving import predictor
+    from tests.serving.conftest import write_audio
 
     folder = tmp_path_factory.mktemp("elsewhere")
     clip = write_audio(folder / "clip.mp3", seconds=7, sr=44100, channels=2)
@@ -46,7 +46,7 @@ def test_the_model_brought_its_own_code(elsewhere):
 
 @pytest.mark.parametrize("name", sorted(FLAVOURS))
 def test_every_flavour_answers_as_in_the_project(elsewhere, flavours, name):
-    from core.predict import predictor
+    from core.serving import predictor
 
     answers, clip = elsewhere
     mine = predictor.predict_file(clip, f"{name}/1")
@@ -94,8 +94,8 @@ def test_a_feature_model_takes_fmas_own_three_level_frame(store, tmp_path, name)
     import pandas as pd
 
     from core.data.fma import FEATURE_COLUMNS, write_features
-    from core.predict import predictor
-    from tests.predict.conftest import write_audio
+    from core.serving import predictor
+    from tests.serving.conftest import write_audio
 
     flat = pd.concat([predictor.file_features(write_audio(tmp_path / f"{i}.wav", seconds=3, seed=i))
                       for i in range(2)], ignore_index=True)

@@ -13,7 +13,7 @@ import pytest
 
 from core.__main__ import main
 from core.errors import GenreLabError
-from core.registry import zeroshot
+from core.serving import zeroshot
 from tests.registry.outside import run_outside_checkout
 
 MUSIC = Path(__file__).resolve().parent.parent / "data" / "music"
@@ -138,7 +138,7 @@ def test_it_carries_the_checkpoints_the_table_and_the_licence(registered):
 
 @pytest.fixture(scope="module")
 def answers(registered):
-    from core.predict import predictor
+    from core.serving import predictor
 
     return {name: predictor.predict_file(MUSIC / name, "genre-zeroshot/1") for name in CLIPS}
 
@@ -174,7 +174,7 @@ def test_it_reports_raw_tags_per_clip_and_segment(answers):
 def test_bad_audio_is_a_one_line_input_error(registered):
     import mlflow
 
-    from core.registry.pyfunc import InputError
+    from core.serving.pyfunc import InputError
 
     model = mlflow.pyfunc.load_model("models:/genre-zeroshot/1")
     with pytest.raises(InputError) as err:

@@ -68,7 +68,7 @@ def test_the_embeddings_search_runs_beside_the_features_one(study):
 
 
 def test_the_registered_model_takes_audio_and_computes_the_cached_vector(study):
-    from core.predict import predictor
+    from core.serving import predictor
 
     version = mlflow.tracking.MlflowClient().get_model_version("genre-mlp-embeddings", "1")
     assert version.tags["input_kind"] == "embeddings" and version.tags["window"] == "full"
@@ -89,7 +89,7 @@ def test_short_clips_follow_every_audio_models_rule(study, tmp_path):
     under 1 s: refused in one line, as every audio model refuses it."""
     from core.audio import load_audio
     from core.features.embeddings import SR, waveform_embedding
-    from core.predict import predictor
+    from core.serving import predictor
 
     short = write_audio(tmp_path / "short.wav", seconds=2.0)
     answer = predictor.predict_file(short, "genre-mlp-embeddings/1")

@@ -11,18 +11,24 @@ best candidate's folds, scored once on test, and registered as ``genre-cnn`` (al
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.data.selection import artist_ids, select
+from core.devices import this_device
 from core.errors import GenreLabError
-from core.models.cnn import CNNParams
+from core.features.mels import MelCache, fill_mels, frames_per_clip
+from core.models.cnn import CNNClassifier, CNNParams, build_cnn
+from core.serving.pyfunc import log_audio_model
 from core.study import cost as costing
+from core.study import runtree
+from core.study.contract import SEARCH_CONTROLS, Arm, Family, FinalFit, RunLog, Steps
 from core.study.cost import conv_macs
-from core.study.engine import Arm, FinalFit
-from core.study.families import SEARCH_CONTROLS, Family
 from core.study.folds import grouped_folds
 from core.study.lineage import content_key, indices_fingerprint
 
@@ -79,8 +85,6 @@ class ClipInput:
     genres: list[str]
 
     def source(self):
-        from core.features.mels import MelCache
-
         return MelCache(self.cache_dir, **self.mel_params)
 
 
@@ -96,7 +100,7 @@ def inner_split(tracks: Tracks, fraction: float, seed: int) -> tuple[Tracks, Tra
 
 def batches(source, tracks: Tracks, clip_seconds: float, mean, std, n_classes: int, params: dict, training: bool):
     """Streamed batches of the clips of ``tracks`` (rows in track-id order)."""
-    from core.models.clip_batches import MelBatches, expand_clips
+    from core.models.clip_batches import MelBatches, expand_clips  # Keras: heavy, needed only to fit
 
     order = np.argsort(tracks.ids, kind="stable")
     ids, labels = tracks.ids[order], tracks.labels[order]
@@ -112,8 +116,7 @@ def batches(source, tracks: Tracks, clip_seconds: float, mean, std, n_classes: i
 
 def fit_and_score(data: ClipInput, params: dict, train: Tracks, scored: Tracks, early_stopping: bool):
     """Fit on ``train``'s clips, score ``scored``'s: (model, scores, band mean, band std)."""
-    from core.models.clip_batches import band_statistics, track_vote
-    from core.models.cnn import CNNClassifier
+    from core.models.clip_batches import band_statistics, track_vote  # Keras: heavy, needed only to fit
 
     source, seconds, n = data.source(), data.clip_seconds, len(data.genres)
     mean, std = band_statistics(source, train.ids, seconds)
@@ -140,12 +143,10 @@ def fit_clip_fold(data: ClipInput, params: dict, train: np.ndarray, val: np.ndar
                                         params["early_stopping"])
     history = model.history_
     watched = history.get("val_loss") or history["loss"]
-    from core.devices import this_device
-
     return {"history": history, "accuracy": scores["track_accuracy"], "fit_seconds": time.perf_counter() - started,
             "device": this_device(),
             "epochs_run": model.epochs_trained_, "best_epoch": int(np.argmin(watched)) + 1,
-            "metrics": {"clip_accuracy": scores["clip_accuracy"], "track_accuracy": scores["track_accuracy"]}}
+            "metrics": {runtree.CLIP_ACCURACY: scores["clip_accuracy"], "track_accuracy": scores["track_accuracy"]}}
 
 
 # ------------------------------------------------------------------------------------------ family
@@ -168,9 +169,6 @@ class CNNFamily(Family):
                 if k not in SEARCH_CONTROLS}
 
     def load(self, spec, root, *, features=None, label_column=None, dry_run=False, out=print) -> list[Arm]:
-        from core.data.selection import select
-        from core.features.mels import fill_mels
-
         if features or label_column:
             raise GenreLabError("the CNN reads audio through the log-mel cache; --features does not apply")
         sizes = spec.dataset.sizes or [None]
@@ -205,32 +203,24 @@ class CNNFamily(Family):
         train, val = arm.folds[k]
         return fit_clip_fold, (arm.data, params, train, val)
 
-    def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], study) -> FinalFit:
+    def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
         """Refit without a held-out slice for as long as the folds found best; score test per track."""
-        import tempfile
-        from pathlib import Path
-
-        import mlflow
-
-        from core.registry import log_audio_model
-        from core.study.lineage import log_history
-
         data: ClipInput = arm.data
         epochs = params["epochs"]
         if params["early_stopping"]:
             epochs = max(1, int(np.median([f["best_epoch"] for f in fold_results])))
         model, scores, mean, std = fit_and_score(data, {**params, "epochs": epochs}, data.dev, data.test, False)
-        log_history(model.history_)
+        log.history(model.history_)
         source = data.source()
         mel_params = {**data.mel_params, "clip_seconds": data.clip_seconds, "genres": data.genres,
                       "frames_per_clip": int(source.frames_per_clip(data.clip_seconds)),
                       "band_mean": np.asarray(mean).tolist(), "band_std": np.asarray(std).tolist()}
         with tempfile.TemporaryDirectory() as tmp:
             info = log_audio_model(model.model_, mel_params, Path(tmp))
-        mlflow.log_param("final_epochs", epochs)
+        log.params({"final_epochs": epochs})
         names = np.asarray(data.genres)
         return FinalFit(y_true=names[scores["track_labels"]], y_pred=names[scores["track_predictions"]],
-                        metrics={"test_clip_accuracy": scores["clip_accuracy"],
+                        metrics={runtree.TEST_CLIP_ACCURACY: scores["clip_accuracy"],
                                  "test_track_accuracy": scores["track_accuracy"]},
                         model_info=info, card_extra={"clip_seconds": f"{data.clip_seconds:g}"})
 
@@ -271,8 +261,6 @@ class ClipCosts:
 
 
 def clip_shape(data: ClipInput) -> tuple[int, int]:
-    from core.features.mels import frames_per_clip
-
     return (data.mel_params["n_mels"],
             int(frames_per_clip(data.clip_seconds, data.mel_params["sr"], data.mel_params["hop_length"])))
 
@@ -283,8 +271,6 @@ def time_clips(precision: str, shape: tuple[int, int], architecture: str, filter
     :class:`core.study.cost.Cost` constants: the median batch after the first epoch (which traces the
     graph), since a study's epoch has hundreds of batches and this one's per-epoch setup would dominate."""
     import keras
-
-    from core.models.cnn import build_cnn
 
     class BatchTimes(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -307,8 +293,6 @@ def study_tracks(selection: Any, group_by: str) -> tuple[Tracks, Tracks]:
     """(training+validation tracks, test tracks) of a Selection; the test tracks never enter CV."""
     labels = np.searchsorted(np.asarray(selection.genres), np.asarray(selection.labels))
     ids = np.asarray(selection.track_ids, dtype=np.int64)
-    from core.data.selection import artist_ids
-
     groups = artist_ids(selection) if group_by == "artist" else ids
     everything = Tracks(ids, labels, groups)
     splits = np.asarray(selection.splits)
@@ -331,5 +315,3 @@ def cached_selection(selection: Any, cache: Any) -> Any:
         fingerprint=content_key(selection=selection.fingerprint, mels=cache.key,
                                 missing=selection.track_ids[~has].tolist()))
 
-
-FAMILY_CLASS = CNNFamily

@@ -8,25 +8,38 @@ codes) once through the executor; a task carries row indices.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import tarfile
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
-from core.data.tables import FeatureTable
-from core.devices import precision_param
+from core.data.tables import FeatureTable, load_csv_table, load_fma_table
+from core.devices import precision_param, this_device
 from core.errors import GenreLabError
-from core.models.autoencoder import AutoencoderParams
+from core.features.embeddings import check_choice, load_embeddings_feature_table
+from core.features.window import parse_window
+from core.models import mlp as mlp_models
+from core.models.autoencoder import Autoencoder, AutoencoderParams
+from core.models.baselines import BASELINES, baseline_label, knn_neighbors, make_baseline
+from core.serving.embedding_model import log_embedding_model
+from core.serving.pyfunc import log_feature_model
 from core.study import runtree
-from core.study.engine import Arm, FinalFit
+from core.study.contract import Arm, Baseline, Done, Family, FinalFit, RunLog, Steps
+from core.study.cost import network_weights
+from core.study.evaluate import log_test_evaluation
 from core.study.executor import shared
-from core.study.families import Family
 from core.study.folds import grouped_folds
-from core.study.lineage import content_key, indices_fingerprint, log_history
+from core.study.lineage import content_key, indices_fingerprint
 
 REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae", "embeddings": "genre-mlp-embeddings"}
 
@@ -40,9 +53,6 @@ class EmbeddingsSection:
     window: str = "full"             # the part of each file embedded (core.features.window)
 
     def __post_init__(self):
-        from core.features.embeddings import check_choice
-        from core.features.window import parse_window
-
         try:
             check_choice(self.model, self.layer)
             parse_window(self.window)
@@ -65,10 +75,6 @@ class TableInput:
 def table_folds(table: FeatureTable, folds: int, seed: int, group_by: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train_rows, val_rows) per fold, as row indices of ``table``, over the non-test rows only:
     stratified by genre, and with ``group_by="artist"`` every artist on one side of each fold."""
-    import warnings
-
-    from sklearn.model_selection import StratifiedKFold
-
     rows = table.cv_rows
     labels = table.labels[rows]
     counts = np.unique(labels, return_counts=True)[1]
@@ -89,19 +95,13 @@ def table_folds(table: FeatureTable, folds: int, seed: int, group_by: str) -> li
 def fit_table_fold(family: str, params: dict, matrix, labels: np.ndarray, train: np.ndarray,
                    val: np.ndarray) -> dict:
     """Fit one fold anywhere: scaler and network on ``train`` rows of ``matrix``, score ``val`` rows."""
-    from sklearn.preprocessing import StandardScaler
-
-    from core.models.mlp import make_estimator
-
     X = shared(matrix)
     start = time.perf_counter()
     scaler = StandardScaler().fit(X[train])
-    estimator = make_estimator(family, params)
+    estimator = mlp_models.make_estimator(family, params)
     history = estimator.fit(scaler.transform(X[train]), labels[train], scaler.transform(X[val]), labels[val])
     accuracy = float((estimator.predict(scaler.transform(X[val])) == labels[val]).mean())
     watched = history.get("val_loss") or history["loss"]
-    from core.devices import this_device
-
     return {"history": history, "accuracy": accuracy, "fit_seconds": time.perf_counter() - start,
             "device": this_device(),
             "epochs_run": len(history["loss"]), "best_epoch": int(np.argmin(watched)) + 1}
@@ -109,8 +109,6 @@ def fit_table_fold(family: str, params: dict, matrix, labels: np.ndarray, train:
 
 def fit_autoencoder_fold(params: dict, matrix, train: np.ndarray) -> dict:
     """Fit an autoencoder on ``train`` rows; codes of every row of ``matrix`` and the encoder as a tar."""
-    from core.models.autoencoder import Autoencoder
-
     X = shared(matrix)
     start = time.perf_counter()
     autoencoder = Autoencoder(**params)
@@ -125,6 +123,15 @@ def fit_autoencoder_fold(params: dict, matrix, train: np.ndarray) -> dict:
             "encoder": buffer.getvalue()}
 
 
+def fit_baseline(log: RunLog, *, name: str, table: FeatureTable, seed: int, knn_k: int | None) -> None:
+    """Fit baseline ``name`` on the table's training+validation rows and score its test rows once."""
+    cv, test = table.cv_rows, table.test_rows
+    start = time.perf_counter()
+    model = make_baseline(name, len(cv), seed, knn_k).fit(table.X[cv], table.labels[cv])
+    log.metrics({"fit_seconds": time.perf_counter() - start})
+    log_test_evaluation(log, table.labels[test], model.predict(table.X[test]), table.genres)
+
+
 # ------------------------------------------------------------------------------------------ family
 class MLPFamily(Family):
     inputs = ("features", "autoencoder", "embeddings")
@@ -133,14 +140,9 @@ class MLPFamily(Family):
 
     @property
     def params(self):
-        from core.models.mlp import FAMILIES
-
-        return FAMILIES[self.name][1]
+        return mlp_models.FAMILIES[self.name][1]
 
     def load(self, spec, root, *, features=None, label_column=None, dry_run=False, out=print) -> list[Arm]:
-        from core.data.tables import load_csv_table, load_fma_table
-        from core.features.embeddings import load_embeddings_feature_table
-
         kinds = spec.input.kinds
         if features:
             if not label_column:
@@ -169,7 +171,7 @@ class MLPFamily(Family):
             if kind == "autoencoder":
                 autoencoder = {k: v for k, v in asdict(spec.autoencoder).items() if k != "precision"}
                 autoencoder.update(seed=s.seed, **precision_param(spec.compute.precision))
-            details = {"n_features": table.X.shape[1], "window": table.window, "group_by": s.group_by}
+            details = {"n_features": table.X.shape[1], runtree.WINDOW: table.window, "group_by": s.group_by}
             if kind == "embeddings":
                 details.update({f"embeddings.{k}": v for k, v in asdict(spec.embeddings).items()})
             details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
@@ -184,10 +186,10 @@ class MLPFamily(Family):
         return arms
 
     # -- folds ------------------------------------------------------------------------------------
-    def fold_inputs(self, arm: Arm, folds: list[int], study) -> None:
+    def fold_inputs(self, arm: Arm, folds: list[int], steps: Steps, executor) -> None:
         """Share the matrix; for autoencoder input, make each fold's codes (reuse or fit its autoencoder)."""
         data: TableInput = arm.data
-        self._share(arm, study)
+        self._share(arm, executor)
         if data.kind != "autoencoder":
             return
         cv = data.table.cv_rows
@@ -197,37 +199,35 @@ class MLPFamily(Family):
         for k in (k for k in folds if k not in data.codes):
             key = content_key(kind="autoencoder", params=data.autoencoder, data=data.table.fingerprint,
                               fold=arm.fold_ids[k])
-            done = study.reused("autoencoder", key, _active_run_id())
+            done = steps.reuse("autoencoder", key, advance=1)
             if done is not None:
-                data.codes[k] = study.executor.share(_encoder_of(done).transform(data.table.X[cv]))
-                study.progress.advance(1)
+                data.codes[k] = executor.share(_encoder_of(done).transform(data.table.X[cv]))
             else:
-                pending[k] = (key, study.executor.submit(fit_autoencoder_fold, data.autoencoder, data.matrix,
-                                                         position[arm.folds[k][0]]))
+                pending[k] = (key, executor.submit(fit_autoencoder_fold, data.autoencoder, data.matrix,
+                                                   position[arm.folds[k][0]]))
         for k, (key, future) in pending.items():
             result = future.result()
-            data.codes[k] = study.executor.share(result["codes"])
-            with study.child(f"{arm.label} · autoencoder fold {k + 1}", "autoencoder", key,
-                             _active_run_id(), arm,
-                             params={**data.autoencoder, "fold": k + 1, "n_train": len(arm.folds[k][0])},
-                             tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]}):
-                _log_autoencoder(result["history"], result["fit_seconds"], result["encoder"])
-            study.progress.advance(1, f"{arm.label}: autoencoder fold {k + 1}")
+            data.codes[k] = executor.share(result["codes"])
+            with steps.run(f"{arm.label} · autoencoder fold {k + 1}", "autoencoder", key, arm,
+                           params={**data.autoencoder, "fold": k + 1, "n_train": len(arm.folds[k][0])},
+                           tags={runtree.FOLD: str(k + 1), runtree.FOLD_INDICES: arm.fold_ids[k]},
+                           advance=1, where=f"{arm.label}: autoencoder fold {k + 1}") as log:
+                _log_autoencoder(log, result["history"], result["fit_seconds"], result["encoder"])
 
     @staticmethod
-    def _share(arm: Arm, study) -> None:
+    def _share(arm: Arm, executor) -> None:
         """Hand the matrix to the workers once (autoencoder input: its non-test rows, which codes cover)."""
         data: TableInput = arm.data
         if data.matrix is None:
             source = data.table.X[data.table.cv_rows] if data.kind == "autoencoder" else data.table.X
-            data.matrix = study.executor.share(source)
+            data.matrix = executor.share(source)
 
-    def probe_tasks(self, arm: Arm, study) -> dict[str, tuple]:
+    def probe_tasks(self, arm: Arm, executor) -> dict[str, tuple]:
         """The autoencoder of fold 1, for the plan to see when its early stopping ends it."""
         data: TableInput = arm.data
         if data.autoencoder is None or not data.autoencoder["early_stopping"]:
             return {}
-        self._share(arm, study)
+        self._share(arm, executor)
         position = np.searchsorted(data.table.cv_rows, arm.folds[0][0])
         return {"autoencoder": (fit_autoencoder_fold, (data.autoencoder, data.matrix, position))}
 
@@ -243,36 +243,25 @@ class MLPFamily(Family):
                                 position[val])
 
     # -- final ------------------------------------------------------------------------------------
-    def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], study) -> FinalFit:
+    def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
         """Refit on all non-test rows (autoencoder first, for codes), predict the test rows, log the model."""
-        import pandas as pd
-        from sklearn.preprocessing import StandardScaler
-
-        from core.models.autoencoder import Autoencoder
-        from core.models.mlp import make_estimator
-        from core.registry import log_feature_model
-        from core.registry.embedding_model import log_embedding_model
-
         data: TableInput = arm.data
         table = data.table
         cv, test = table.cv_rows, table.test_rows
         X_cv, X_test, autoencoder = table.X[cv], table.X[test], None
         if data.autoencoder is not None:
             key = content_key(kind="autoencoder", params=data.autoencoder, data=table.fingerprint, fold="final")
-            with study.child(f"{arm.label} · autoencoder final", "autoencoder", key, _active_run_id(),
-                             arm, params={**data.autoencoder, "fold": "final", "n_train": len(cv)},
-                             tags={runtree.FOLD: "final"}):
-                import mlflow
-
+            with steps.run(f"{arm.label} · autoencoder final", "autoencoder", key, arm,
+                           params={**data.autoencoder, "fold": "final", "n_train": len(cv)},
+                           tags={runtree.FOLD: "final"}, advance=1) as ae_log:
                 autoencoder = Autoencoder(**data.autoencoder)
                 history = autoencoder.fit(X_cv)
-                log_history(history)
-                mlflow.log_metric("reconstruction_mse", history["val_loss"][-1])
-            study.progress.advance(1)
+                ae_log.history(history)
+                ae_log.metrics({"reconstruction_mse": history["val_loss"][-1]})
             X_cv, X_test = autoencoder.transform(X_cv), autoencoder.transform(X_test)
         scaler = StandardScaler().fit(X_cv)
-        estimator = make_estimator(self.name, params)
-        log_history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
+        estimator = mlp_models.make_estimator(self.name, params)
+        log.history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
         predicted = estimator.predict(scaler.transform(X_test))
         if data.embeddings is not None:  # audio in: the model computes the embedding itself
             e = data.embeddings
@@ -286,8 +275,6 @@ class MLPFamily(Family):
 
     # -- cost -------------------------------------------------------------------------------------
     def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:
-        from core.study.cost import network_weights
-
         data: TableInput = arm.data
         width = data.table.X.shape[1]
         if data.autoencoder is not None:
@@ -296,8 +283,6 @@ class MLPFamily(Family):
         return cost.fit_seconds(params["epochs"], n_train, weights, params["batch_size"])
 
     def extra_fits(self, arm: Arm, cost, stops: dict | None = None) -> tuple[int, float]:
-        from core.study.cost import network_weights
-
         data: TableInput = arm.data
         if data.autoencoder is None:
             return 0, 0.0
@@ -312,48 +297,30 @@ class MLPFamily(Family):
                            + cost.fit_seconds(epochs, arm.n_dev, weights, batch))
 
     # -- baselines --------------------------------------------------------------------------------
-    def run_baselines(self, study, parent: str) -> list[dict]:
+    def run_baselines(self, arms: list[Arm], spec, steps: Steps) -> list[Baseline]:
         """The FMA paper's classifiers on each raw feature table, scored once on its test split."""
-        import mlflow
-
-        from core.models.baselines import BASELINES, baseline_label, knn_neighbors, make_baseline
-        from core.study.evaluate import log_test_evaluation
-
-        rows, knn_k = [], study.spec.evaluation.knn_k
-        for arm in self._raw_tables(study.arms):
+        results, knn_k, seed = [], spec.evaluation.knn_k, spec.search.seed
+        for arm in self._raw_tables(arms):
             table, where = arm.data.table, f"{arm.settings['size']} {arm.settings['input']}"
-            cv, test = table.cv_rows, table.test_rows
+            cv = table.cv_rows
             for name in BASELINES:
-                params = {"model": name, "n_train": len(cv), "seed": study.spec.search.seed,
+                params = {"model": name, "n_train": len(cv), "seed": seed,
                           **({"knn_k": knn_neighbors(len(cv), knn_k)} if name == "knn" else {})}
-                key = content_key(kind="baseline", data=table.fingerprint, **params)
                 label = baseline_label(name, len(cv), knn_k)
-                study.progress.set_current(f"{where}: baseline {label}")
-                done = study.reused("baseline", key, parent)
-                if done is not None:
-                    metrics = done.data.metrics
-                else:
-                    with study.child(f"{where} · {label}", "baseline", key, parent, arm, params=params,
-                                     tags={runtree.FAMILY: name, runtree.BASELINE: label}):
-                        start = time.perf_counter()
-                        model = make_baseline(name, len(cv), study.spec.search.seed, knn_k)
-                        model.fit(table.X[cv], table.labels[cv])
-                        mlflow.log_metric("fit_seconds", time.perf_counter() - start)
-                        metrics = log_test_evaluation(table.labels[test], model.predict(table.X[test]), table.genres)
-                study.progress.advance(1)
-                rows.append(study._row(arm, metrics, params, []) | {"search": f"{where} {label}", "model": label})
-        return rows
+                key = content_key(kind="baseline", data=table.fingerprint, **params)
+                fit = functools.partial(fit_baseline, name=name, table=table, seed=seed, knn_k=knn_k)
+                steps.now(f"{where}: baseline {label}")
+                done = steps.once(f"{where} · {label}", "baseline", key, arm, fit, params=params,
+                                  tags={runtree.FAMILY: name, runtree.BASELINE: label})
+                results.append(Baseline(arm, f"{where} {label}", label, done.metrics, params))
+        return results
 
     def baseline_fits(self, arms: list[Arm]) -> int:
-        from core.models.baselines import BASELINES
-
         return len(BASELINES) * len(self._raw_tables(arms))
 
     @staticmethod
     def _raw_tables(arms: list[Arm]) -> list[Arm]:
         """One arm per distinct table, named by the raw input the baselines see (features or embeddings)."""
-        import dataclasses
-
         seen, out = set(), []
         for arm in arms:
             if arm.data.table.fingerprint not in seen:
@@ -363,33 +330,16 @@ class MLPFamily(Family):
         return out
 
 
-def _active_run_id() -> str:
-    """The run this step belongs under (the search while folds are prepared, the final while refitting)."""
-    import mlflow
-
-    return mlflow.active_run().info.run_id
-
-
-def _log_autoencoder(history: dict, fit_seconds: float, encoder_tar: bytes) -> None:
-    """Curves, reconstruction error and the encoder (artifact ``encoder/``) on the active run."""
-    import mlflow
-
-    log_history(history)
-    mlflow.log_metrics({"reconstruction_mse": history["val_loss"][-1], "fit_seconds": fit_seconds})
+def _log_autoencoder(log: RunLog, history: dict, fit_seconds: float, encoder_tar: bytes) -> None:
+    """Curves, reconstruction error and the encoder (artifact ``encoder/``) of a fitted autoencoder."""
+    log.history(history)
+    log.metrics({"reconstruction_mse": history["val_loss"][-1], "fit_seconds": fit_seconds})
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(encoder_tar)) as tar:
             tar.extractall(tmp, filter="data")
-        mlflow.log_artifacts(str(Path(tmp) / "encoder"), "encoder")
+        log.folder(Path(tmp) / "encoder", "encoder")
 
 
-def _encoder_of(run):
+def _encoder_of(done: Done) -> Autoencoder:
     """The fitted autoencoder a finished autoencoder run logged."""
-    import mlflow
-
-    from core.models.autoencoder import Autoencoder
-
-    folder = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="encoder")
-    return Autoencoder.load(Path(folder))
-
-
-FAMILY_CLASS = MLPFamily
+    return Autoencoder.load(done.artifact("encoder"))

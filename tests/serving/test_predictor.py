@@ -1,4 +1,4 @@
-"""core.predict.predictor: registry listing, model references, defaults, file → probabilities."""
+"""core.serving.predictor: registry listing, model references, defaults, file → probabilities."""
 from __future__ import annotations
 
 import tracemalloc
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.errors import GenreLabError
-from core.predict import predictor
+from core.serving import predictor
 
 
 def test_lists_every_version_with_its_card_and_aliases(registry):

@@ -21,8 +21,8 @@ def register(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from core.predict import predictor
     from core.registry import fallback_note
+    from core.serving import predictor
 
     models = predictor.list_models()
     chosen = [predictor.resolve(args.model, models)] if args.model else predictor.default_models(models)

@@ -105,7 +105,7 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
 
 
 def test_an_upload_is_private_while_it_exists_and_gone_afterwards(registry, audio_file, monkeypatch):
-    from core.predict import predictor
+    from core.serving import predictor
 
     seen = []
     predict_file = predictor.predict_file

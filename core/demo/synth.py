@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from core.data.demo_styles import SCALES, draw_track_params
+from core.demo.styles import SCALES, draw_track_params
 
 SAMPLE_RATE = 22050  # Hz; librosa's default rate, so feature extraction decodes without resampling
 CLIP_SECONDS = 30.0
@@ -312,13 +312,13 @@ def _melody(params: dict, grid: _Grid, harmony: _Harmony, notes: _Notes, rng: np
         m = harmony.note(degree) + (rng.integers(-3, 4) if rng.random() < params["chaos"] else 0)
         dur = int(grid.step * sr * (2 if rng.random() < 0.6 else 4))
         if grid.plays("lead", i):
-            snd = notes.get("lead", m, dur, lambda m=m: tone(
+            snd = notes.get("lead", m, dur, lambda m=m, dur=dur: tone(
                 _midi_hz(m), dur, sr, amps, 0.01, params["lead_decay"], vibrato=params["vibrato"]))
             _add(lead, grid.starts[i], snd)
         if grid.plays("voice", i) and params["voice"] > 0.05:
             vowel = int(rng.integers(5))
             sung = m - 12 if m > 62 else m
-            snd = notes.get(f"voice{vowel}", sung, dur, lambda sung=sung, vowel=vowel: tone(
+            snd = notes.get(f"voice{vowel}", sung, dur, lambda sung=sung, vowel=vowel, dur=dur: tone(
                 _midi_hz(sung), dur, sr, vowel_amps(_midi_hz(sung), vowel), 0.04, 0.5, vibrato=0.012))
             _add(voice, grid.starts[i], snd, params["voice"])
     return lead, voice

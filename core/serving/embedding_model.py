@@ -7,7 +7,7 @@ such a model a vector would make every user rebuild that vector exactly; instead
 itself, with the same function the cache was filled with (:func:`core.features.embeddings.file_embedding`,
 same model, layer and window), so training and serving cannot drift apart.
 
-:class:`EmbeddingGenreModel` is an audio model (``core.registry.pyfunc.AudioGenreModel``): a DataFrame
+:class:`EmbeddingGenreModel` is an audio model (``core.serving.pyfunc.AudioGenreModel``): a DataFrame
 with an ``audio`` column in, one row per file out with ``top``, ``probabilities`` and ``segments`` (empty:
 one vector per track, as the feature-row MLPs). Short clips follow every audio model's rule: a file (or
 window) of 1 to 3 s is answered on its repeat-padded patch (musicnn's rule, as the taggers answer it);
@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from core.registry.pyfunc import AudioGenreModel, Classifier, _log, audio_signature, probabilities
+from core.serving.pyfunc import AudioGenreModel, Classifier, _log, audio_signature, probabilities
 
 _MODULES = ["sklearn", "joblib", "keras", "tensorflow", "librosa", "soundfile", "soxr"]
 
@@ -63,7 +63,7 @@ def log_embedding_model(estimator, scaler, family: str, embedding_model: str, la
     """Log an MLP fitted on ``embedding_model``'s ``layer`` vectors of ``window`` as artifact ``model``
     of the active run (no registration): the MLP, its scaler, and the musicnn checkpoint (with its
     ISC licence) copied from the installed wheel. Returns mlflow's ModelInfo."""
-    from core.registry.zeroshot import copy_weights
+    from core.serving.zeroshot import copy_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -9,7 +9,7 @@ The clip's probabilities are the mean of its segments' (as every audio model her
 points at (``unknown`` in the table: Old-Time / Historic, Spoken) are never answered; the card says so.
 
 The model is an MLflow pyfunc audio model (:class:`ZeroShotGenreModel`, a
-:class:`core.registry.pyfunc.AudioGenreModel`): encoded audio in, one row per clip out with ``top``,
+:class:`core.serving.pyfunc.AudioGenreModel`): encoded audio in, one row per clip out with ``top``,
 ``probabilities`` and ``segments`` like the CNN, plus the raw tags:
 
 - ``segments[i]["tags"]``: ``{tagger: {tag: p}}``, the segment's :data:`TOP_TAGS` likeliest tags per tagger;
@@ -20,7 +20,7 @@ It carries the musicnn checkpoint files it needs (copied from the installed ``mu
 licence, with the licence text) and the mapping as MLflow artifacts, and this package as its code, so it
 loads anywhere with no download and without the wheel.
 
-``python -m core.registry.zeroshot register`` logs and registers it as ``genre-zeroshot`` (see
+``python -m core.serving.zeroshot register`` logs and registers it as ``genre-zeroshot`` (see
 :func:`add_parser` for wiring it under ``python -m core models``).
 """
 from __future__ import annotations
@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data import fma
 from core.errors import GenreLabError
 from core.files import read_toml
-from core.registry.pyfunc import AudioGenreModel, _log, audio_signature
+from core.serving.pyfunc import AudioGenreModel, _log, audio_signature
 
 #: The registered model's name.
 NAME = "genre-zeroshot"
@@ -64,7 +65,7 @@ def fma_top_genres() -> list[str]:
     """FMA's 16 top-level genre titles (``core/data/fma_genres.csv``, parent 0), sorted."""
     import pandas as pd
 
-    table = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "fma_genres.csv")
+    table = pd.read_csv(fma.GENRE_TABLE)
     return sorted(table.loc[table["parent"] == 0, "title"].astype(str).tolist())
 
 
@@ -281,9 +282,9 @@ def log_zeroshot_model(taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPI
         (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         artifacts = {"weights": str(weights), "mapping": str(folder / "zeroshot_genres.toml"),
                      "meta": str(folder / "meta.json")}
-        # The class as core.registry.zeroshot's, even when this file runs as __main__ (python -m), so the
+        # The class as core.serving.zeroshot's, even when this file runs as __main__ (python -m), so the
         # pickled model refers to the module it carries in its code.
-        from core.registry import zeroshot
+        from core.serving import zeroshot
 
         return _log(zeroshot.ZeroShotGenreModel(), artifacts, audio_signature(), _MODULES)
 

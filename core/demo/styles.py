@@ -6,7 +6,7 @@ scales and chord progressions, distortion, noise, brightness, randomness). Each 
 its genre but borrows a random share of another genre's style (``draw_artist_style``), and each track
 varies around its artist (``draw_track_params``), so genres overlap the way real ones do (a folk
 artist with drum machines, a rock band with a rapper) and same-artist tracks sound alike, which is
-why the demo's split keeps every artist in one split. ``core.data.demo_synth`` renders the result.
+why the demo's split keeps every artist in one split. ``core.demo.synth`` renders the result.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ What a model takes is what its card (:class:`core.registry.ModelCard`, the versi
   FMA's 518 features, computed here on the card's ``window`` of the file (``full``: the whole file, as
   FMA's published features; ``center:30``...) exactly as ``python -m core features`` computes them.
 - *audio* models (``mels``, ``embeddings``: ``genre-cnn``, ``genre-zeroshot``, ``genre-mlp-embeddings``)
-  read the file themselves (:meth:`core.registry.pyfunc.AudioGenreModel.classify_file`), exactly as they
+  read the file themselves (:meth:`core.serving.pyfunc.AudioGenreModel.classify_file`), exactly as they
   answer when served over HTTP: the CNN and the zero-shot model every segment in bounded memory, the
   clip's probabilities the mean of its segments' (the study's track vote); the embeddings MLP the
   musicnn vector of the card's window, as its training table was made.
@@ -29,12 +29,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
+from core import tracking
 from core.errors import GenreLabError, first_line
 from core.registry import Version, default_versions, list_versions
 from core.registry import resolve as resolve_in
+from core.serving import embedding_model, pyfunc, zeroshot
+
+#: Where the pickled classes of older registered versions lived: the same classes live in core.serving now.
+MOVED_MODULES = {"core.study.export": pyfunc, "core.registry.pyfunc": pyfunc,
+                 "core.registry.embedding_model": embedding_model, "core.registry.zeroshot": zeroshot}
 
 
 def list_models() -> list[Version]:
@@ -42,8 +50,6 @@ def list_models() -> list[Version]:
 
     Raises GenreLabError (one line naming the store) when the store cannot be read.
     """
-    from core import tracking
-
     tracking.configure()
     return list_versions()
 
@@ -71,13 +77,11 @@ class LoadedModel:
         card = self.info.card
         if card.takes_audio:
             return self.pyfunc.unwrap_python_model().classify_file(path)
-        from core.registry.pyfunc import probabilities
-
         output = self.pyfunc.predict(file_features(path, card.window))
         if not isinstance(output, pd.DataFrame):
             raise GenreLabError(f"{self.info.ref}: model output is {type(output).__name__}, expected a "
                                 "DataFrame of per-genre probabilities")
-        clip = probabilities(output.iloc[0].to_numpy(), list(output.columns))
+        clip = pyfunc.probabilities(output.iloc[0].to_numpy(), list(output.columns))
         return {"top": max(clip, key=clip.get), "probabilities": clip, "segments": []}
 
 
@@ -87,17 +91,12 @@ _LOADING = threading.Lock()
 
 def load(info: Version) -> LoadedModel:
     """The model in memory, loading it on first use (kept for the life of the process)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from core import tracking
-    from core.registry import pyfunc
-
     if info.card is None:
         raise GenreLabError(f"{info.ref}: {info.problem}")
-    # Versions registered before models carried their code pickled their classes as core.study.export.*;
-    # the same classes, reading the same artifacts, live in core.registry.pyfunc now.
-    sys.modules.setdefault("core.study.export", pyfunc)
+    # Versions registered before pickled their classes where they lived then (core.study.export,
+    # core.registry.*); the same classes, reading the same artifacts, live in core.serving now.
+    for old, module in MOVED_MODULES.items():
+        sys.modules.setdefault(old, module)
     key = f"{tracking.configure()}#{info.uri}"  # the same name and version in another store is another model
     with _LOADING:
         if key not in _LOADED:
@@ -129,7 +128,7 @@ def file_features(path: str | os.PathLike, window: str = "full") -> pd.DataFrame
 
 @functools.lru_cache(maxsize=8)
 def _features_of(path: Path, window: str, key: tuple) -> pd.DataFrame:  # key: a changed file is another entry
-    from core.features import fma_features
+    from core.features import fma_features  # librosa: heavy, and only feature-row models need it
     from core.features.window import parse_window
 
     features = np.asarray(fma_features.file_features(path, parse_window(window)), dtype=np.float64)

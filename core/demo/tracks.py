@@ -1,7 +1,7 @@
 """Who plays what in the demo: artists, albums, tracks, tiers and splits, as FMA's tracks.csv columns.
 
 ``plan_dataset`` draws everything about the demo but its audio: per genre, artists with 1 to 6
-tracks in albums of 1 to 4, each artist with a style from ``core.data.demo_styles``, real FMA
+tracks in albums of 1 to 4, each artist with a style from ``core.demo.styles``, real FMA
 sub-genre ids, and FMA's kinds of values in all 52 tracks.csv columns (names, places, dates,
 licences, listens). Every artist is in one split (80/10/10, as FMA's), so no artist is heard in
 training and tested on. Tiers follow FMA: ``small`` (40 % of each genre) is inside ``medium`` (70 %)
@@ -9,19 +9,16 @@ inside ``large`` (all), each with the same split proportions.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from core.data import fma
-from core.data.demo_styles import STYLES, draw_artist_style
-from core.data.demo_synth import CLIP_SECONDS
+from core.demo.styles import STYLES, draw_artist_style
+from core.demo.synth import CLIP_SECONDS
 
 #: Cumulative share of each genre's tracks in each tier (small ⊂ medium ⊂ large), as FMA's tiers nest.
 TIER_SHARES = (("small", 0.4), ("medium", 0.7), ("large", 1.0))
 SPLIT_SHARES = (("training", 0.8), ("validation", 0.1), ("test", 0.1))
-GENRE_TABLE = Path(__file__).with_name("fma_genres.csv")
 
 _WORDS = ("amber", "quiet", "electric", "paper", "velvet", "hollow", "golden", "broken", "northern",
           "silver", "wild", "lonely", "crimson", "distant", "glass", "iron", "little", "midnight",
@@ -134,7 +131,7 @@ def plan_dataset(tracks_per_genre: int, seed: int, genres: tuple[str, ...] = tup
     parameters that ``render_clip`` varies per track. Deterministic for ``seed``.
     """
     rng = np.random.default_rng([seed, 1])
-    parents = pd.read_csv(GENRE_TABLE, index_col=0)["parent"].to_dict()
+    parents = pd.read_csv(fma.GENRE_TABLE, index_col=0)["parent"].to_dict()
     filled = {name: 0 for name, _ in SPLIT_SHARES}
     next_ids = {"artist": int(rng.integers(1, 40)), "album": int(rng.integers(1, 40))}
     entries = [entry for genre in genres
@@ -268,7 +265,7 @@ def _track_cells(entry: dict, clip_seconds: float, parents: dict[int, int], rng:
 def genres_frame(tracks: pd.DataFrame) -> pd.DataFrame:
     """The real FMA genre rows that ``tracks`` use (with their ancestors); ``#tracks`` counted on ``tracks``
     as FMA counts it: tracks whose ``genres_all`` holds the genre."""
-    table = pd.read_csv(GENRE_TABLE, index_col=0)
+    table = pd.read_csv(fma.GENRE_TABLE, index_col=0)
     counts = pd.Series([g for ids in tracks["track", "genres_all"] for g in ids]).value_counts()
     genres = table.loc[sorted(counts.index)].copy()
     genres["#tracks"] = counts.reindex(genres.index).astype(np.int64)

@@ -10,7 +10,7 @@ import pytest
 
 from core.__main__ import main
 from core.config import PROJECT_ROOT
-from tests.predict.conftest import FORMATS
+from tests.serving.conftest import FORMATS
 
 GENRES = {"Electronic", "Pop", "Rock"}
 

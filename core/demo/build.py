@@ -33,9 +33,9 @@ import pandas as pd
 import soundfile as sf
 
 from core.data import fma
-from core.data.demo_styles import STYLES
-from core.data.demo_synth import CLIP_SECONDS, SAMPLE_RATE, render_clip
-from core.data.demo_tracks import TIER_SHARES, genres_frame, plan_dataset
+from core.demo.styles import STYLES
+from core.demo.synth import CLIP_SECONDS, SAMPLE_RATE, render_clip
+from core.demo.tracks import TIER_SHARES, genres_frame, plan_dataset
 from core.errors import GenreLabError
 from core.files import atomic_write, write_atomic
 
