@@ -101,11 +101,11 @@ def batch_throughput(clip: Path, workers: int) -> dict:
     """Clips per second of warm embedding workers (one per core, one thread each) on copies of 4 clips."""
     from functools import partial
 
-    from core.features.batch import Job
+    from core.features.batch import TrackFile
     from core.features.embeddings import warm_up
 
     clips = [clip] + [music_mp3(clip.with_name(f"clip{i}.mp3"), seed=i) for i in range(1, 4)]
-    jobs = [Job(i, clips[i % len(clips)]) for i in range(12 * workers)]
+    jobs = [TrackFile(i, clips[i % len(clips)]) for i in range(12 * workers)]
     rate = steady_throughput(_embed_job, jobs, workers, partial(warm_up, MODEL))
     return {"workers": workers, "clips": len(jobs), "clips_per_second": round(rate, 3),
             "fma_small_minutes": round(FMA_SMALL_CLIPS / rate / 60, 1)}

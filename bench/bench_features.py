@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import steady_throughput  # noqa: E402
 from bench.fma_recipe import fma_reference_file  # noqa: E402
 from core.audio import load_audio  # noqa: E402
-from core.features.batch import Job, default_workers  # noqa: E402
+from core.features.batch import TrackFile, default_workers  # noqa: E402
 from core.features.fma_features import FEATURE_NAMES, file_features, warm_up_librosa  # noqa: E402
 from core.features.mels import MelCache, log_mel  # noqa: E402
 
@@ -129,12 +129,12 @@ def our_3s_route(path: Path, cache: MelCache, key: str) -> int:
     return len(cache.clips(key, 3.0))
 
 
-def _mel_job(job: Job) -> None:
+def _mel_job(job: TrackFile) -> None:
     y, sr = load_audio(job.path, sr=22050)
     log_mel(y, sr)
 
 
-def _features_job(job: Job) -> None:
+def _features_job(job: TrackFile) -> None:
     file_features(job.path)
 
 
@@ -192,7 +192,7 @@ def main() -> None:
                 rows["png3"].append(timed(study_3s_route, pieces, png_dir, label="png3")[0])
 
         cores = default_workers()
-        many = [Job(i, clips[i % len(clips)]) for i in range(4 * cores)]
+        many = [TrackFile(i, clips[i % len(clips)]) for i in range(4 * cores)]
         features_rate = steady_throughput(_features_job, many, cores, warm_up_librosa)
         mels_rate = steady_throughput(_mel_job, many, cores, None)
 

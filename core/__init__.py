@@ -18,6 +18,7 @@ LAYERS = (
     ("tracking", "jobs"),   # MLflow store and runs; the background job queue
     ("registry", "mlflow_ui"),  # registered versions, cards, aliases; the MLflow UI server
     ("serving",),           # the registered models that answer, and the predictor that asks them
+    ("inputs",),            # input kinds, one module each: cached data, how models on them answer, names
     ("study",),             # spec → plan → folds → refit → test → register
     ("report",),            # a study's results as tables, charts and one HTML file
     ("__main__",),          # the command line

@@ -30,7 +30,7 @@ def imported_names(path: Path, name: str) -> list[tuple[str, int]]:
     and ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -43,6 +43,19 @@ def imported_names(path: Path, name: str) -> list[tuple[str, int]]:
                                                                                                ast.Constant):
             found.append((str(node.args[0].value), node.lineno))
     return found
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` but the bodies of ``if TYPE_CHECKING:`` (imports for annotations only,
+    never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
 
 
 def _dynamic_import(call: ast.Call) -> bool:
@@ -116,10 +129,12 @@ def test_no_module_imports_itself_back():
 
 def test_the_walker_sees_function_level_and_importlib_imports(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("import importlib\n\ndef f():\n    from core.study import engine\n"
+    module.write_text("import importlib\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.report\n\n"
+                      "def f():\n    from core.study import engine\n"
                       "    return importlib.import_module('core.study.families.mlp')\n")
     names = [n for n, _ in imported_names(module, "m")]
     assert "core.study.engine" in names and "core.study.families.mlp" in names
+    assert "core.report" not in names, "an import for annotations only never runs"
     assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]
 
 
@@ -162,5 +177,8 @@ def test_families_meet_the_engine_only_through_the_contract(path):
 def test_the_contract_knows_no_family_and_no_engine():
     graph = project_graph()
     assert not [t for t in graph["core.study.contract"] if t.startswith(("core.study.engine", "core.study.families"))]
+    contract = ROOT / "core" / "study" / "contract.py"
+    assert not [n for n, _ in imported_names(contract, "core.study.contract") if n.split(".")[0] in ("mlflow", "sklearn")], \
+        "the contract stays light: spec checks and worker processes import it"
     engine_study_imports = {t for t in graph["core.study.engine"] if t.startswith("core.study.families")}
     assert engine_study_imports == {"core.study.families"}, "the engine looks a family up by name, nothing more"

@@ -1,4 +1,4 @@
-"""Feature tables (one row per track): FMA's features.csv for a selection, or any CSV table.
+"""Reading a study's feature table (one row per track): FMA's features.csv for a selection, or any CSV table.
 
 A :class:`FeatureTable` is one matrix plus its labels and official splits; folds are drawn from the
 non-test rows and the test rows are scored once. Its ``fingerprint`` covers the rows, labels, splits

@@ -1,6 +1,6 @@
 """The one batch runner: one function over many tracks, in worker processes or on a Dask cluster.
 
-``run_jobs`` applies a task to every job with a progress bar: in this process for a small batch, in
+``run_batch`` applies a task to every job with a progress bar: in this process for a small batch, in
 spawned worker processes otherwise, or on the Dask cluster at ``scheduler`` when one is given. A task
 that raises is recorded (track id, path, one-line reason) in a failures table and the batch goes on.
 Tasks write their results to an ``ArrayStore`` (one ``.npy`` per track, atomically), so an
@@ -45,7 +45,7 @@ Outcome = tuple[Hashable, object, str | None]
 
 
 @dataclass(frozen=True)
-class Job:
+class TrackFile:
     """One unit of work: a key (track id or file stem) and its audio file."""
 
     key: Hashable
@@ -104,22 +104,22 @@ def pool_size(workers: int | None, n_jobs: int) -> int:
     return max(1, min(workers or default_workers(), n_jobs // MIN_JOBS_PER_WORKER))
 
 
-def fill_store(store: ArrayStore, audio: Mapping, task: Callable[[Job], object], *,
+def fill_store(store: ArrayStore, audio: Mapping, task: Callable[[TrackFile], object], *,
                done: Callable[[object], bool] | None = None, workers: int | None = None,
                scheduler: str | None = None, warmup: Callable[[], None] | None = None,
                desc: str = "tracks") -> BatchReport:
     """The one cache-fill recipe: ``task`` on every track of ``audio`` (track id → path) that is not
     ``done`` yet (default: the store holds its array), failures in ``<store>/failures.csv``, the tracks
-    already done counted as skipped. ``workers``, ``scheduler`` and ``warmup`` are :func:`run_jobs`'."""
+    already done counted as skipped. ``workers``, ``scheduler`` and ``warmup`` are :func:`run_batch`'."""
     done = done or store.has
-    todo = [Job(tid, path) for tid, path in audio.items() if not done(tid)]
-    return run_jobs(task, todo, failures_path=store.dir / "failures.csv", workers=workers, scheduler=scheduler,
+    todo = [TrackFile(tid, path) for tid, path in audio.items() if not done(tid)]
+    return run_batch(task, todo, failures_path=store.dir / "failures.csv", workers=workers, scheduler=scheduler,
                     warmup=warmup, desc=desc, skipped=len(audio) - len(todo))
 
 
-def run_jobs(
-    task: Callable[[Job], object],
-    jobs: Sequence[Job],
+def run_batch(
+    task: Callable[[TrackFile], object],
+    jobs: Sequence[TrackFile],
     *,
     failures_path: str | os.PathLike | None = None,
     workers: int | None = None,
@@ -163,7 +163,7 @@ def write_failures(table: pd.DataFrame, path: str | os.PathLike) -> None:
         table.to_csv(tmp, index=False)
 
 
-def _attempt(task: Callable[[Job], object], job: Job) -> Outcome:
+def _attempt(task: Callable[[TrackFile], object], job: TrackFile) -> Outcome:
     """Run ``task(job)``; return (key, result, None) or (key, None, one-line reason)."""
     try:
         return job.key, task(job), None
@@ -173,7 +173,7 @@ def _attempt(task: Callable[[Job], object], job: Job) -> Outcome:
         return job.key, None, f"{job.path}: {type(err).__name__}: {first_line(err)}"
 
 
-def _outcomes(attempt, jobs: Sequence[Job], workers: int | None, scheduler: str | None, warmup) -> Iterator[Outcome]:
+def _outcomes(attempt, jobs: Sequence[TrackFile], workers: int | None, scheduler: str | None, warmup) -> Iterator[Outcome]:
     """Every job's outcome, as they finish, from wherever the batch runs."""
     if not jobs:
         return iter(())
@@ -183,7 +183,7 @@ def _outcomes(attempt, jobs: Sequence[Job], workers: int | None, scheduler: str 
     return _run_here(attempt, jobs, warmup) if n == 1 else _run_pool(attempt, jobs, n, warmup)
 
 
-def _run_here(attempt, jobs: Sequence[Job], warmup) -> Iterator[Outcome]:
+def _run_here(attempt, jobs: Sequence[TrackFile], warmup) -> Iterator[Outcome]:
     if warmup is not None:
         warmup()
     for job in jobs:
@@ -201,7 +201,7 @@ def _init_worker(warmup: Callable[[], None] | None) -> None:
         warmup()
 
 
-def _run_pool(attempt, jobs: Sequence[Job], n: int, warmup) -> Iterator[Outcome]:
+def _run_pool(attempt, jobs: Sequence[TrackFile], n: int, warmup) -> Iterator[Outcome]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker, initargs=(warmup,)) as pool:
         futures = [pool.submit(attempt, job) for job in jobs]
@@ -213,7 +213,7 @@ def _run_pool(attempt, jobs: Sequence[Job], n: int, warmup) -> Iterator[Outcome]
             raise
 
 
-def _run_dask(attempt, jobs: Sequence[Job], scheduler: str, warmup) -> Iterator[Outcome]:
+def _run_dask(attempt, jobs: Sequence[TrackFile], scheduler: str, warmup) -> Iterator[Outcome]:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed

@@ -37,7 +37,7 @@ import numpy as np
 
 from core.data import fma
 from core.errors import GenreLabError
-from core.features.batch import ArrayStore, BatchReport, Job, fill_store
+from core.features.batch import ArrayStore, BatchReport, TrackFile, fill_store
 from core.features.window import FULL, Window, parse_window
 from core.files import write_atomic
 from core.models.musicnn import MODELS, MSD_TAGS, MTT_TAGS, OUTPUTS, PATCH_FRAMES, SR
@@ -215,7 +215,7 @@ def fill_embeddings(root: str | os.PathLike, model: str = DEFAULT_MODEL, layer: 
     """Fill ``ROOT/cache/embeddings/<key>/`` with the vector of every track whose audio exists.
 
     ``model`` is ``MSD_musicnn`` or ``MTT_musicnn``, ``layer`` one of :data:`LAYERS`, ``window`` the
-    part of each track (``full``, ``center:30``...); ``workers`` and ``scheduler`` are ``run_jobs``'.
+    part of each track (``full``, ``center:30``...); ``workers`` and ``scheduler`` are ``run_batch``'.
     Tracks already cached are skipped. Failures (short, silent, corrupt files: one line each) go to
     ``<store dir>/failures.csv``, rewritten by every run. Returns the report and the store.
     """
@@ -228,7 +228,7 @@ def fill_embeddings(root: str | os.PathLike, model: str = DEFAULT_MODEL, layer: 
     return report, store
 
 
-def _compute(job: Job, store_dir: str, model: str, layer: str, window: str) -> None:
+def _compute(job: TrackFile, store_dir: str, model: str, layer: str, window: str) -> None:
     """One track of ``fill_embeddings`` (module level, so worker processes can unpickle it)."""
     store = EmbeddingStore(store_dir, model, layer, window)
     store.save(job.key, file_embedding(job.path, _tagger(model), layer, store.window))

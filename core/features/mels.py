@@ -24,7 +24,7 @@ import numpy as np
 
 from core.audio import load_audio  # also locks numba's cache before librosa runs
 from core.data import fma
-from core.features.batch import ArrayStore, BatchReport, Job, fill_store
+from core.features.batch import ArrayStore, BatchReport, TrackFile, fill_store
 from core.files import write_atomic
 
 #: Bump when the computation changes (it is part of the cache key).
@@ -202,7 +202,7 @@ def fill_mels(
     """Fill ``ROOT/cache/mels/<key>/`` with the log-mel of every track whose audio exists.
 
     ``params`` are MelCache's (sr, n_fft, hop_length, n_mels); ``workers`` and ``scheduler`` are
-    ``run_jobs``'. Tracks already cached are skipped. Failures go to ``<cache dir>/failures.csv``.
+    ``run_batch``'. Tracks already cached are skipped. Failures go to ``<cache dir>/failures.csv``.
     Returns the report and the cache.
     """
     cache = MelCache.for_root(root, **params)
@@ -211,6 +211,6 @@ def fill_mels(
     return report, cache
 
 
-def _compute(job: Job, cache_dir: str, params: dict) -> None:
+def _compute(job: TrackFile, cache_dir: str, params: dict) -> None:
     """One track of ``fill_mels`` (module level, so worker processes can unpickle it)."""
     MelCache(cache_dir, **params).compute(job.key, job.path)

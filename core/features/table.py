@@ -1,4 +1,4 @@
-"""Feature tables: FMA's 518 features of a dataset root (its ``features.csv``) or of any audio files.
+"""Computing FMA's 518 features from audio: a dataset root's ``features.csv``, or a table of any audio files.
 
 ``fill_features`` fills ``ROOT/fma_metadata/features.csv`` through the batch runner. Each track's
 vector is cached under ``ROOT/cache/features/<version>-<window>/`` as it finishes, so an interrupted
@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from core.data import fma
+from core.data.fma import FEATURES_VERSION
 from core.errors import GenreLabError
-from core.features.batch import ArrayStore, BatchReport, Job, fill_store, run_jobs
-from core.features.fma_features import FEATURE_COLUMNS, FEATURES_VERSION, features_frame, file_features, warm_up_librosa
+from core.features.batch import ArrayStore, BatchReport, TrackFile, fill_store, run_batch
+from core.features.fma_features import FEATURE_COLUMNS, features_frame, file_features, warm_up_librosa
 from core.features.window import FULL, Window
 
 #: ``source`` of a table's sidecar: all rows computed here, or FMA's published rows plus some computed here.
@@ -53,7 +54,7 @@ def fill_features(
     existing table or a cached vector are skipped unless ``force``; rows of other tracks are kept
     (with ``force``, rows with a missing value are dropped rather than refused: they are damage to
     repair). An existing table on another window raises ``GenreLabError`` unless ``force``, which
-    drops it and computes a new one. ``workers`` and ``scheduler`` are ``run_jobs``'. Failures go to
+    drops it and computes a new one. ``workers`` and ``scheduler`` are ``run_batch``'. Failures go to
     ``<store>/failures.csv``.
     """
     audio = fma.tracks_audio(root)
@@ -78,8 +79,8 @@ def files_features(
     if duplicates:
         raise GenreLabError(f"{duplicates[0]}: several input files share this name; rename or run them apart")
     numeric = all(s.isdigit() for s in stems)
-    jobs = [Job(int(s) if numeric else s, Path(p)) for s, p in zip(stems, paths)]
-    report = run_jobs(partial(_vector, window=window), jobs, workers=workers, warmup=warm_up_librosa, desc="features")
+    jobs = [TrackFile(int(s) if numeric else s, Path(p)) for s, p in zip(stems, paths)]
+    report = run_batch(partial(_vector, window=window), jobs, workers=workers, warmup=warm_up_librosa, desc="features")
     done = {job.key: report.results[job.key] for job in jobs if job.key in report.results}
     return features_frame(done, index_name="track_id" if numeric else "file"), report
 
@@ -114,10 +115,10 @@ def _write_table(root: str | os.PathLike, kept: pd.DataFrame, fresh: dict, windo
                        info=table_info(window, source))
 
 
-def _store_vector(job: Job, store_dir: str, window: Window) -> None:
+def _store_vector(job: TrackFile, store_dir: str, window: Window) -> None:
     """One track of ``fill_features`` (module level, so worker processes can unpickle it)."""
     ArrayStore(store_dir).save(job.key, file_features(job.path, window))
 
 
-def _vector(job: Job, window: Window) -> np.ndarray:
+def _vector(job: TrackFile, window: Window) -> np.ndarray:
     return file_features(job.path, window)

@@ -53,7 +53,7 @@ from core.audio import MIN_SECONDS, check_waveform, load_audio, resample
 from core.errors import GenreLabError, first_line
 
 __all__ = ["MODELS", "OUTPUTS", "SR", "PATCH_FRAMES", "PATCH_SECONDS", "MSD_TAGS", "MTT_TAGS",
-           "MusicnnTagger", "patches", "log_mel", "split_patches", "track_embedding", "build_network",
+           "MusicnnTagger", "patches", "musicnn_mel", "split_patches", "track_embedding", "build_network",
            "weights_folder", "checkpoint_prefix"]
 
 #: The two musicnn checkpoints in the wheel ("vgg" models are not supported).
@@ -114,7 +114,7 @@ _DENSE_VARIABLES = ("kernel", "bias")
 # --------------------------------------------------------------------------------------- input
 
 
-def log_mel(y16: np.ndarray) -> np.ndarray:
+def musicnn_mel(y16: np.ndarray) -> np.ndarray:
     """musicnn's input representation of a 16 kHz mono waveform.
 
     Parameters
@@ -189,7 +189,7 @@ def patches(y: np.ndarray, sr: int, *, source: str | os.PathLike = "waveform",
     elif y.ndim != 1:
         raise ValueError(f"patches: expected a waveform of shape (n,) or (channels, n), got {y.shape}")
     check_waveform(y, sr, source, min_seconds)
-    return split_patches(log_mel(resample(y, int(sr), SR)))
+    return split_patches(musicnn_mel(resample(y, int(sr), SR)))
 
 
 # ------------------------------------------------------------------------------------ network

@@ -6,7 +6,7 @@ and the predictor that asks them, are :mod:`core.serving`.)
   (:func:`promote`, :func:`promote_if_better`) and how a user names a version.
 - :mod:`core.registry.commands`: ``python -m core models``.
 """
-from core.registry.card import AUDIO_INPUTS, FEATURE_INPUTS, INPUT_KINDS, ModelCard, is_comparable
+from core.registry.card import ModelCard, is_comparable
 from core.registry.versions import (
     CHAMPION,
     Version,
@@ -21,6 +21,6 @@ from core.registry.versions import (
     resolve,
 )
 
-__all__ = ["AUDIO_INPUTS", "CHAMPION", "FEATURE_INPUTS", "INPUT_KINDS", "ModelCard", "Version", "champion",
+__all__ = ["CHAMPION", "ModelCard", "Version", "champion",
            "default_versions", "fallback_note", "is_comparable", "lead_version", "list_versions", "promote", "promote_if_better",
            "register_version", "resolve"]

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field, fields
 from core.errors import GenreLabError
 from core.features.window import GRAMMAR, parse_window
 
-#: What the network consumes. Feature-row models (``features``, ``autoencoder``: the autoencoder sits
-#: inside the model) take FMA's 518 feature columns; audio models (``mels``, ``embeddings``) take audio.
-FEATURE_INPUTS = ("features", "autoencoder")
-AUDIO_INPUTS = ("mels", "embeddings")
-INPUT_KINDS = FEATURE_INPUTS + AUDIO_INPUTS
+#: The input kinds whose models took audio when cards did not yet say (``takes_audio``); the others
+#: took a row of FMA's 518 features. New versions record it from their kind (:mod:`core.inputs`).
+_AUDIO_BEFORE_TAKES_AUDIO = ("mels", "embeddings")
 _FLOATS = ("test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high")
 
 
@@ -29,7 +27,7 @@ class ModelCard:
     family : str
         The network: ``keras_mlp``, ``sklearn_mlp``, ``cnn``, ...
     input_kind : str
-        One of :data:`INPUT_KINDS`.
+        What the network was trained on: a kind of :mod:`core.inputs` (``features``, ``mels``...).
     window : str
         The part of each track the input was computed on, in :mod:`core.features.window`'s grammar:
         ``full`` (FMA's published features; the CNN's log-mels, cut into clips), ``center:30``...
@@ -45,6 +43,9 @@ class ModelCard:
         The run that trained and logged the model.
     extra : dict of str to str
         Anything else worth a tag (``size``, ``clip_seconds``...).
+    takes_audio : bool, optional
+        Whether the model reads an audio file itself (else it takes a row of FMA's 518 features); left
+        out, what models of ``input_kind`` took before cards said.
     """
 
     family: str
@@ -60,10 +61,13 @@ class ModelCard:
     test_accuracy_ci_high: float
     run_id: str
     extra: dict[str, str] = field(default_factory=dict)
+    takes_audio: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.input_kind not in INPUT_KINDS:
-            raise GenreLabError(f"model card: input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
+        if not self.input_kind or not self.input_kind.replace("_", "").isalnum():
+            raise GenreLabError(f"model card: input_kind {self.input_kind!r} is not an input kind's name")
+        if self.takes_audio is None:
+            self.takes_audio = self.input_kind in _AUDIO_BEFORE_TAKES_AUDIO
         try:
             self.window = str(parse_window(self.window))
         except GenreLabError:
@@ -81,11 +85,6 @@ class ModelCard:
         if not 0.0 <= low <= accuracy <= high <= 1.0:
             raise GenreLabError(f"model card: test accuracy {accuracy} must lie within its interval [{low}, {high}] "
                                 "inside [0, 1]")
-
-    @property
-    def takes_audio(self) -> bool:
-        """True for audio models (served audio bytes), False for feature-row models."""
-        return self.input_kind in AUDIO_INPUTS
 
     @property
     def pretrained(self) -> bool:
@@ -111,6 +110,7 @@ class ModelCard:
         """The card as model-version tags (every value a string; numbers exactly, so they read back equal)."""
         tags = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
         tags.update(genres=json.dumps(self.genres), synthetic=str(self.synthetic).lower(),
+                    takes_audio=str(self.takes_audio).lower(),
                     **{name: str(float(getattr(self, name))) for name in _FLOATS})
         return {**self.extra, **tags}
 
@@ -125,7 +125,7 @@ class ModelCard:
         tags = dict(tags)
         if "input_kind" not in tags and "family" in tags:
             tags = _legacy(tags)
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = {f.name for f in fields(cls)} - {"extra", "takes_audio"}
         missing = sorted(names - set(tags))
         if missing:
             raise GenreLabError(f"model card: tag(s) {', '.join(missing)} missing")
@@ -136,7 +136,9 @@ class ModelCard:
                 genres=json.loads(tags["genres"]), test_accuracy=float(tags["test_accuracy"]),
                 n_test=int(tags["n_test"]), test_accuracy_ci_low=float(tags["test_accuracy_ci_low"]),
                 test_accuracy_ci_high=float(tags["test_accuracy_ci_high"]), run_id=tags["run_id"],
-                extra={k: v for k, v in tags.items() if k not in names and not k.startswith("mlflow.")})
+                takes_audio=tags["takes_audio"] == "true" if "takes_audio" in tags else None,
+                extra={k: v for k, v in tags.items()
+                       if k not in names and k != "takes_audio" and not k.startswith("mlflow.")})
         except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
             raise GenreLabError(f"model card: malformed tag value ({err})") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core import inputs
 from core.stats import format_cv, format_test
 from core.study import runtree as rt
 from core.study.runtree import StudyTree
@@ -27,7 +28,6 @@ SIZE_ORDER = ["8k", "small", "25k", "medium", "45k", "large", "all"]
 ORIGINAL_STUDY = {"small": 0.49, "medium": 0.63, "large": 0.64}
 SIZE_SUBSET = {"8k": "small", "25k": "medium", "45k": "large", "small": "small", "medium": "medium",
                "large": "large"}
-INPUT_NAMES = {"features": "raw features", "autoencoder": "autoencoder codes", "embeddings": "musicnn embeddings"}
 WINDOWS = {"full": "features computed on full tracks (FMA's published table)"}
 OLD_STORE_NOTE = ("Some runs in this store were written by an older version of FMA Genre Lab (before the "
                   "one study engine) and are not shown: rerun their specs to rebuild them, e.g. "
@@ -149,7 +149,7 @@ def size_study(t: StudyTree, runs: pd.DataFrame | None = None) -> tuple[pd.DataF
     baselines: the run columns plus ``model`` (the label with the k used) and the scored columns.
     """
     searches = scored(t, t.searches[t.searches["size"].notna() & t.searches["clip_seconds"].isna()])
-    searches["input"] = searches["input"].map(lambda k: INPUT_NAMES.get(k, k))
+    searches["input"] = searches["input"].map(inputs.label)
     searches["window"] = _param(runs, searches.index, WINDOW)
     baselines = scored(t, t.baselines[t.baselines["size"].notna()])
     baselines["model"] = _param(runs, baselines.index, BASELINE_LABEL).fillna(baselines["family"])

@@ -43,7 +43,7 @@ from core.serving.pyfunc import AudioGenreModel, _log, audio_signature
 #: The registered model's name.
 NAME = "genre-zeroshot"
 FAMILY = "musicnn_zeroshot"
-#: The card's input kind: an audio model built on pretrained embeddings (``core.registry.card.AUDIO_INPUTS``).
+#: The card's input kind: an audio model built on pretrained embeddings.
 INPUT_KIND = "embeddings"
 #: The tag -> genre table shipped with the code (and inside every registered model).
 MAPPING = Path(__file__).with_name("zeroshot_genres.toml")
@@ -296,7 +296,7 @@ def zeroshot_card(run_id: str, taggers=DEFAULT_TAGGERS, mapping_path: str | Path
     mapping = read_mapping(mapping_path, tuple(taggers))
     vocabularies = {"MSD_musicnn": "MSD last.fm", "MTT_musicnn": "MagnaTagATune"}
     return ModelCard(
-        family=FAMILY, input_kind=INPUT_KIND, window="full",
+        family=FAMILY, input_kind=INPUT_KIND, takes_audio=True, window="full",
         dataset=f"pretrained musicnn ({' + '.join(vocabularies[t] for t in taggers)} tags), not trained on your data",
         fingerprint="", synthetic=False, genres=mapping["genres"], test_accuracy=math.nan, n_test=0,
         test_accuracy_ci_low=math.nan, test_accuracy_ci_high=math.nan, run_id=run_id,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core import tracking
+from core import inputs, tracking
 from core.config import cache_dir, data_root
 from core.devices import precision_param, this_device
 from core.errors import GenreLabError, first_line
@@ -34,7 +34,7 @@ from core.models.mlp import configure_threads
 from core.registry import ModelCard, promote_if_better, register_version
 from core.stats import format_cv, format_test, paired_difference
 from core.study import runtree
-from core.study.contract import Arm, Family, FinalFit, RunLog, Steps
+from core.study.contract import Arm, Family, FinalFit
 from core.study.cost import duration
 from core.study.evaluate import log_test_evaluation
 from core.study.executor import make_executor
@@ -42,6 +42,7 @@ from core.study.families import family
 from core.study.lineage import content_key
 from core.study.progress import ProgressFile
 from core.study.search import draw_candidates, ranking, rungs
+from core.study.steps import RunLog, Steps
 
 
 def say(line: str) -> None:
@@ -318,7 +319,8 @@ class Study:
 
     def register(self, arm: Arm, fit: FinalFit, metrics: dict, run_id: str) -> str:
         """Register the final model with the card the predictor and dashboard read."""
-        card = ModelCard(family=self.family.name, input_kind=str(arm.settings.get("input", "")), window=arm.window,
+        kind = inputs.kind(str(arm.settings.get("input", "")))
+        card = ModelCard(family=self.family.name, input_kind=kind.name, takes_audio=kind.takes_audio, window=arm.window,
                          dataset=arm.dataset.dataset_name, fingerprint=arm.dataset.fingerprint,
                          synthetic=bool(arm.dataset.synthetic), genres=list(arm.genres),
                          test_accuracy=metrics["test_accuracy"], n_test=int(metrics[runtree.N_TEST]),

@@ -94,10 +94,12 @@ def test_fingerprint_is_stable_and_sensitive(fma_root):
     assert fingerprint(base.track_ids[order], base.labels[order], base.splits[order], "v1") == base.fingerprint
 
 
-def test_default_feature_version_comes_from_the_features_layer(fma_root):
-    fma_features = pytest.importorskip("core.features.fma_features")
+def test_default_feature_version_is_the_one_the_features_are_computed_with(fma_root):
+    from core.features import table
+
     chosen = select(fma_root)
-    assert chosen.feature_version == fma_features.FEATURES_VERSION
+    assert chosen.feature_version == fma.FEATURES_VERSION
+    assert table.features_store(fma_root, table.FULL).dir.name.startswith(fma.FEATURES_VERSION)
 
 
 def test_dataset_name_and_synthetic_flag(fma_root):

@@ -7,20 +7,20 @@ import pandas as pd
 import pytest
 
 from core.features import batch
-from core.features.batch import ArrayStore, Job, run_jobs
+from core.features.batch import ArrayStore, TrackFile, run_batch
 from core.features.mels import MelCache, fill_mels
 from tests.builders import build_fma_root, simple_rows
 
 
-def _count(job: Job) -> int:
+def _count(job: TrackFile) -> int:
     if job.key == "bad":
         raise ValueError("boom\nsecond line")
     return len(str(job.path))
 
 
-def test_run_jobs_records_failures_and_goes_on(tmp_path):
-    jobs = [Job("a", tmp_path / "a.wav"), Job("bad", tmp_path / "b.wav"), Job("c", tmp_path / "cc.wav")]
-    report = run_jobs(_count, jobs, failures_path=tmp_path / "failures.csv", workers=1)
+def test_run_batch_records_failures_and_goes_on(tmp_path):
+    jobs = [TrackFile("a", tmp_path / "a.wav"), TrackFile("bad", tmp_path / "b.wav"), TrackFile("c", tmp_path / "cc.wav")]
+    report = run_batch(_count, jobs, failures_path=tmp_path / "failures.csv", workers=1)
     assert report.computed == 2 and set(report.results) == {"a", "c"}
     table = pd.read_csv(tmp_path / "failures.csv")
     assert list(table.columns) == ["track_id", "path", "reason"]
@@ -60,7 +60,7 @@ def test_arrays_failures_and_params_follow_the_umask(tmp_path, umask, mode):
     previous = os.umask(umask)
     try:
         array = ArrayStore(tmp_path / "arrays").save(2, np.zeros(3))
-        run_jobs(_count, [Job("bad", tmp_path / "b.wav")], failures_path=tmp_path / "failures.csv", workers=1)
+        run_batch(_count, [TrackFile("bad", tmp_path / "b.wav")], failures_path=tmp_path / "failures.csv", workers=1)
         mels = MelCache(tmp_path / "mels")
         mel = mels.save(3, np.zeros((128, 2), np.float32))
     finally:

@@ -131,7 +131,7 @@ def test_clip_under_three_seconds_is_repeat_padded(taggers):
     short = y[: int(1.5 * sr)]
     x = musicnn.patches(short, sr)
     assert x.shape == (1, 187, 96)
-    mel = musicnn.log_mel(short)  # 94 frames
+    mel = musicnn.musicnn_mel(short)  # 94 frames
     assert len(mel) < 187
     np.testing.assert_array_equal(x[0, : len(mel)], mel)
     np.testing.assert_array_equal(x[0, len(mel): 2 * len(mel)], mel[: 187 - len(mel)])

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from core.registry import AUDIO_INPUTS
+from core import inputs
 from tests.registry.conftest import FLAVOURS
 from tests.registry.outside import run_outside_checkout
 
@@ -32,7 +32,7 @@ def elsewhere(flavours, tmp_path_factory):
     clip = write_audio(folder / "clip.mp3", seconds=7, sr=44100, channels=2)
     row = predictor.file_features(clip)
     request = {"store": flavours["uri"], "audio": str(clip), "columns": list(row.columns),
-               "row": row.iloc[0].tolist(), "models": {name: kind in AUDIO_INPUTS for name, (_, kind) in FLAVOURS.items()}}
+               "row": row.iloc[0].tolist(), "models": {name: inputs.kind(kind).takes_audio for name, (_, kind) in FLAVOURS.items()}}
     return run_outside_checkout(ANSWER, request, folder, timeout=300), clip
 
 
@@ -51,7 +51,7 @@ def test_every_flavour_answers_as_in_the_project(elsewhere, flavours, name):
     answers, clip = elsewhere
     mine = predictor.predict_file(clip, f"{name}/1")
     (answer,) = answers[name]
-    if FLAVOURS[name][1] in AUDIO_INPUTS:
+    if inputs.kind(FLAVOURS[name][1]).takes_audio:
         assert set(answer) == {"top", "probabilities", "segments"}
         assert answer["top"] == mine["top"]
         # the CNN answers per 3 s clip; the embeddings MLP once per file (one vector per track)
@@ -73,7 +73,7 @@ def test_every_flavour_carries_its_code_and_pinned_requirements(flavours, store,
     import mlflow
 
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/1"))
-    assert (folder / "code" / "core" / "registry" / "pyfunc.py").is_file()
+    assert (folder / "code" / "core" / "serving" / "pyfunc.py").is_file()
     assert not list((folder / "code").rglob("__pycache__"))
     pins = dict(line.split("==") for line in (folder / "requirements.txt").read_text().split())
     audio = {"keras", "tensorflow", "librosa", "soundfile", "soxr"}

@@ -130,7 +130,7 @@ def test_it_carries_the_checkpoints_the_table_and_the_licence(registered):
             assert hashlib.sha256(mine.read_bytes()).digest() == hashlib.sha256(wheel.read_bytes()).digest()
     assert "ISC" in (weights / "LICENSE-musicnn.txt").read_text() and "Jordi Pons" in (weights / "LICENSE-musicnn.txt").read_text()
     assert (folder / "artifacts" / "zeroshot_genres.toml").read_bytes() == zeroshot.MAPPING.read_bytes()
-    assert (folder / "code" / "core" / "registry" / "zeroshot.py").is_file()
+    assert (folder / "code" / "core" / "serving" / "zeroshot.py").is_file()
     pins = dict(line.split("==") for line in (folder / "requirements.txt").read_text().split())
     assert set(pins) == {"mlflow", "cloudpickle", "numpy", "pandas", "keras", "tensorflow", "librosa", "soundfile",
                          "soxr"}  # no musicnn: the weights travel as artifacts

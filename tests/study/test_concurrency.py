@@ -106,7 +106,7 @@ def test_dask_cluster_gives_the_local_fold_results(study_root, tmp_path, monkeyp
 def test_a_copied_run_carries_its_artifacts(mlflow_store, tmp_path):
     """A reused run whose tree finished is copied, artifacts included (an autoencoder's ``encoder/``)."""
     from core.study import runtree
-    from core.study.lineage import reuse
+    from core.study.steps import reuse
 
     mlflow.set_experiment("copies")
     with mlflow.start_run(run_name="old study"):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import mlflow
+import pytest
 
-from core.study.contract import Steps
 from core.study.runtree import PARENT, REUSED_FROM
+from core.study.steps import Steps
 
 
 class Counter:
@@ -82,10 +83,8 @@ def test_a_failed_step_is_not_reused(mlflow_store):
     def boom(log):
         raise RuntimeError("fit failed")
 
-    try:
+    with pytest.raises(RuntimeError, match="fit failed"):
         s.once("fit", "fold", "k3", None, boom)
-    except RuntimeError:
-        pass
     assert s.find("fold", "k3") is None
     done = s.once("fit", "fold", "k3", None, lambda log: log.metrics({"score": 1.0}))
     assert done.metrics == {"score": 1.0}

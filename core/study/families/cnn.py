@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,13 +24,15 @@ from core.devices import this_device
 from core.errors import GenreLabError
 from core.features.mels import MelCache, fill_mels, frames_per_clip
 from core.models.cnn import CNNClassifier, CNNParams, build_cnn
-from core.serving.pyfunc import log_audio_model
 from core.study import cost as costing
 from core.study import runtree
-from core.study.contract import SEARCH_CONTROLS, Arm, Family, FinalFit, RunLog, Steps
+from core.study.contract import SEARCH_CONTROLS, Arm, Family, FinalFit
 from core.study.cost import conv_macs
 from core.study.folds import grouped_folds
 from core.study.lineage import content_key, indices_fingerprint
+
+if TYPE_CHECKING:  # annotations only: the step imports MLflow, which worker processes need not load
+    from core.study.steps import RunLog, Steps
 
 REGISTERED = "genre-cnn"
 ASSUMED_CLIP_SECONDS = 30.0  # FMA's clips, for dry-run estimates made before the mel cache exists
@@ -205,6 +207,8 @@ class CNNFamily(Family):
 
     def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
         """Refit without a held-out slice for as long as the folds found best; score test per track."""
+        from core.serving.pyfunc import log_audio_model  # MLflow: only the study's process logs models
+
         data: ClipInput = arm.data
         epochs = params["epochs"]
         if params["early_stopping"]:

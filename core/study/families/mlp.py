@@ -1,7 +1,8 @@
 """MLPs on feature tables (``keras_mlp``: the study's network; ``sklearn_mlp``), plus the FMA paper's
-baselines. Inputs: ``features`` (FMA's 518 statistics, or any CSV table), ``autoencoder`` (codes of
-an autoencoder fitted on each fold's training rows only, and the final one on training+validation,
-so no test row ever reaches a fit) and ``embeddings`` (pretrained musicnn embeddings, ``[embeddings]``).
+baselines. Inputs: every kind of :mod:`core.inputs` with a table of per-track vectors (``features``:
+FMA's 518 statistics, or any CSV table; ``embeddings``: pretrained musicnn vectors, ``[embeddings]``),
+and ``autoencoder``, codes of the features table from an autoencoder fitted on each fold's training rows
+only (and the final one on training+validation), so no test row ever reaches a fit.
 
 Every fit standardizes with statistics of its own training rows. Workers get the matrix (or the
 codes) once through the executor; a task carries row indices.
@@ -17,47 +18,29 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
-from core.data.tables import FeatureTable, load_csv_table, load_fma_table
+from core import inputs
+from core.data.tables import FeatureTable, load_csv_table
 from core.devices import precision_param, this_device
 from core.errors import GenreLabError
-from core.features.embeddings import check_choice, load_embeddings_feature_table
-from core.features.window import parse_window
+from core.inputs import InputKind
 from core.models import mlp as mlp_models
-from core.models.autoencoder import Autoencoder, AutoencoderParams
+from core.models.autoencoder import Autoencoder
 from core.models.baselines import BASELINES, baseline_label, knn_neighbors, make_baseline
-from core.serving.embedding_model import log_embedding_model
-from core.serving.pyfunc import log_feature_model
 from core.study import runtree
-from core.study.contract import Arm, Baseline, Done, Family, FinalFit, RunLog, Steps
+from core.study.contract import Arm, Baseline, Family, FinalFit
 from core.study.cost import network_weights
 from core.study.evaluate import log_test_evaluation
 from core.study.executor import shared
 from core.study.folds import grouped_folds
 from core.study.lineage import content_key, indices_fingerprint
 
-REGISTERED = {"features": "genre-mlp", "autoencoder": "genre-mlp-ae", "embeddings": "genre-mlp-embeddings"}
-
-
-@dataclass
-class EmbeddingsSection:
-    """The ``[embeddings]`` table: which pretrained network, layer and audio window make a track's vector."""
-
-    model: str = "MSD_musicnn"       # or "MTT_musicnn"
-    layer: str = "penultimate"       # or "taggram", "mean_pool", "max_pool"
-    window: str = "full"             # the part of each file embedded (core.features.window)
-
-    def __post_init__(self):
-        try:
-            check_choice(self.model, self.layer)
-            parse_window(self.window)
-        except GenreLabError as err:
-            raise ValueError(str(err).removeprefix("embeddings: ")) from None
+if TYPE_CHECKING:  # annotations only: the step imports MLflow, which worker processes need not load
+    from core.study.steps import Done, RunLog, Steps
 
 
 @dataclass
@@ -65,16 +48,26 @@ class TableInput:
     """One search's data: a table, its input kind, and what the executor shares with the workers."""
 
     table: FeatureTable
-    kind: str
+    kind: InputKind
+    section: object = None                                # the kind's spec table ([embeddings]...)
     autoencoder: dict | None = None                       # the autoencoder's params (autoencoder input)
-    embeddings: EmbeddingsSection | None = None           # which vectors (embeddings input)
     matrix: object = None                                 # executor handle of the table's matrix
     codes: dict[int, object] = field(default_factory=dict)  # fold → executor handle of its codes
+
+
+def registered_name(kind: InputKind) -> str | None:
+    """What a study registers its MLP on ``kind`` as: genre-mlp, genre-mlp-ae, genre-mlp-<kind> (None for
+    an audio kind that does not say how its model answers)."""
+    if kind.takes_audio and kind.log_model is None:
+        return None
+    return "genre-mlp" + {"features": "", "autoencoder": "-ae"}.get(kind.name, f"-{kind.name}")
 
 
 def table_folds(table: FeatureTable, folds: int, seed: int, group_by: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train_rows, val_rows) per fold, as row indices of ``table``, over the non-test rows only:
     stratified by genre, and with ``group_by="artist"`` every artist on one side of each fold."""
+    from sklearn.model_selection import StratifiedKFold  # scikit-learn takes a second: specs load without it
+
     rows = table.cv_rows
     labels = table.labels[rows]
     counts = np.unique(labels, return_counts=True)[1]
@@ -95,6 +88,8 @@ def table_folds(table: FeatureTable, folds: int, seed: int, group_by: str) -> li
 def fit_table_fold(family: str, params: dict, matrix, labels: np.ndarray, train: np.ndarray,
                    val: np.ndarray) -> dict:
     """Fit one fold anywhere: scaler and network on ``train`` rows of ``matrix``, score ``val`` rows."""
+    from sklearn.preprocessing import StandardScaler
+
     X = shared(matrix)
     start = time.perf_counter()
     scaler = StandardScaler().fit(X[train])
@@ -134,63 +129,76 @@ def fit_baseline(log: RunLog, *, name: str, table: FeatureTable, seed: int, knn_
 
 # ------------------------------------------------------------------------------------------ family
 class MLPFamily(Family):
-    inputs = ("features", "autoencoder", "embeddings")
     probe_stopping = True
-    sections = {"autoencoder": AutoencoderParams, "embeddings": EmbeddingsSection}
 
     @property
     def params(self):
         return mlp_models.FAMILIES[self.name][1]
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every kind with a table of per-track vectors, or codes of one (:mod:`core.inputs`)."""
+        return tuple(name for name, k in inputs.KINDS.items() if k.table is not None or k.encodes)
+
+    @property
+    def sections(self) -> dict[str, type]:
+        return {name: inputs.KINDS[name].section for name in self.inputs if inputs.KINDS[name].section}
+
     def load(self, spec, root, *, features=None, label_column=None, dry_run=False, out=print) -> list[Arm]:
-        kinds = spec.input.kinds
+        kinds = [inputs.kind(name) for name in spec.input.kinds]
         if features:
             if not label_column:
                 raise GenreLabError("--features needs --label-column NAME")
-            if "embeddings" in kinds:
-                raise spec.error("input.kinds", "a --features table has no audio to embed: use \"features\" "
-                                 "and/or \"autoencoder\"")
+            audio = [k.name for k in kinds if k.takes_audio]
+            if audio:
+                raise spec.error("input.kinds", f"a --features table has no audio to compute {audio[0]!r} from: "
+                                 "use \"features\" and/or \"autoencoder\"")
             table = load_csv_table(Path(features), label_column, spec.dataset.test_fraction, spec.dataset.seed)
-            tables = {(None, kind): table for kind in kinds}  # the table's columns, raw and as codes
+            tables = {(None, k.name): table for k in kinds}  # the table's columns, raw and as codes
         else:
-            tables = {}
+            tables, read = {}, {}
             for size in spec.dataset.sizes or [spec.dataset.subset]:
-                if {"features", "autoencoder"} & set(kinds):
-                    table = load_fma_table(root, size, spec.dataset.genres)
-                    tables.update({(size, kind): table for kind in kinds if kind != "embeddings"})
-                if "embeddings" in kinds:
-                    e = spec.embeddings
-                    tables[(size, "embeddings")] = load_embeddings_feature_table(root, size, spec.dataset.genres,
-                                                                                 e.model, e.layer, e.window)
+                for k in kinds:
+                    source = inputs.kind(k.encodes) if k.encodes else k  # codes are learnt from its table
+                    if source.name not in read:
+                        read[source.name] = source.table(root, size, spec.dataset.genres, self._section(spec, source))
+                    tables[(size, k.name)] = read[source.name]
+                read = {}
         s = spec.search
         arms = []
-        for (_, kind), table in tables.items():
+        for (_, name), table in tables.items():
+            kind = inputs.kind(name)
             folds = table_folds(table, s.folds, s.seed, s.group_by)
             fold_ids = [indices_fingerprint(table.ids[tr], table.ids[va]) for tr, va in folds]
             autoencoder = None
-            if kind == "autoencoder":
+            if name == "autoencoder":
                 autoencoder = {k: v for k, v in asdict(spec.autoencoder).items() if k != "precision"}
                 autoencoder.update(seed=s.seed, **precision_param(spec.compute.precision))
+            section = self._section(spec, kind) if not kind.encodes else None
             details = {"n_features": table.X.shape[1], runtree.WINDOW: table.window, "group_by": s.group_by}
-            if kind == "embeddings":
-                details.update({f"embeddings.{k}": v for k, v in asdict(spec.embeddings).items()})
+            details.update({f"{name}.{k}": v for k, v in (asdict(section) if section else {}).items()})
             details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
             arms.append(Arm(
-                label=f"{table.size} {kind}", settings={"size": table.size, "input": kind},
-                data=TableInput(table, kind, autoencoder, spec.embeddings if kind == "embeddings" else None),
+                label=f"{table.size} {name}", settings={"size": table.size, "input": name},
+                data=TableInput(table, kind, section, autoencoder),
                 dataset=table, genres=table.genres, folds=folds,
                 fold_ids=fold_ids, fingerprint=content_key(table=table.fingerprint, autoencoder=autoencoder),
                 n_dev=len(table.cv_rows), n_test=len(table.test_rows), window=table.window,
                 source=str(features or root), details=details,
-                registered_name=None if features else REGISTERED.get(kind)))
+                registered_name=None if features else registered_name(kind)))
         return arms
+
+    @staticmethod
+    def _section(spec, kind: InputKind):
+        """The spec's table of ``kind`` (``[embeddings]``...), or None when the kind has none."""
+        return getattr(spec, kind.name) if kind.section else None
 
     # -- folds ------------------------------------------------------------------------------------
     def fold_inputs(self, arm: Arm, folds: list[int], steps: Steps, executor) -> None:
         """Share the matrix; for autoencoder input, make each fold's codes (reuse or fit its autoencoder)."""
         data: TableInput = arm.data
         self._share(arm, executor)
-        if data.kind != "autoencoder":
+        if data.autoencoder is None:
             return
         cv = data.table.cv_rows
         position = np.full(len(data.table.X), -1)
@@ -219,7 +227,7 @@ class MLPFamily(Family):
         """Hand the matrix to the workers once (autoencoder input: its non-test rows, which codes cover)."""
         data: TableInput = arm.data
         if data.matrix is None:
-            source = data.table.X[data.table.cv_rows] if data.kind == "autoencoder" else data.table.X
+            source = data.table.X[data.table.cv_rows] if data.autoencoder is not None else data.table.X
             data.matrix = executor.share(source)
 
     def probe_tasks(self, arm: Arm, executor) -> dict[str, tuple]:
@@ -234,7 +242,7 @@ class MLPFamily(Family):
     def fold_task(self, arm: Arm, params: dict, k: int):
         data: TableInput = arm.data
         train, val = arm.folds[k]
-        if data.kind != "autoencoder":
+        if data.autoencoder is None:
             return fit_table_fold, (self.name, params, data.matrix, data.table.labels, train, val)
         cv = data.table.cv_rows  # codes are rows of the non-test part only
         position = np.full(len(data.table.X), -1)
@@ -245,6 +253,10 @@ class MLPFamily(Family):
     # -- final ------------------------------------------------------------------------------------
     def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
         """Refit on all non-test rows (autoencoder first, for codes), predict the test rows, log the model."""
+        from sklearn.preprocessing import StandardScaler
+
+        from core.serving.pyfunc import log_feature_model  # MLflow: only the study's process logs models
+
         data: TableInput = arm.data
         table = data.table
         cv, test = table.cv_rows, table.test_rows
@@ -263,14 +275,14 @@ class MLPFamily(Family):
         estimator = mlp_models.make_estimator(self.name, params)
         log.history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
         predicted = estimator.predict(scaler.transform(X_test))
-        if data.embeddings is not None:  # audio in: the model computes the embedding itself
-            e = data.embeddings
-            info = log_embedding_model(estimator, scaler, self.name, e.model, e.layer, table.window)
-            extra = {"embedding_model": e.model, "embedding_layer": e.layer}
+        kind, info, extra = data.kind, None, {}
+        if kind.takes_audio:  # audio in: the model computes the track's vector itself (if its kind says how)
+            if kind.log_model is not None:
+                info = kind.log_model(estimator, scaler, self.name, data.section, table.window)
+                extra = kind.card(data.section) if kind.card else {}
         else:
             example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
             info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
-            extra = {}
         return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info, card_extra=extra)
 
     # -- cost -------------------------------------------------------------------------------------
@@ -325,7 +337,7 @@ class MLPFamily(Family):
         for arm in arms:
             if arm.data.table.fingerprint not in seen:
                 seen.add(arm.data.table.fingerprint)
-                raw = "embeddings" if arm.data.kind == "embeddings" else "features"
+                raw = arm.data.kind.encodes or arm.data.kind.name
                 out.append(dataclasses.replace(arm, settings={**arm.settings, "input": raw}))
         return out
 
