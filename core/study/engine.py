@@ -55,7 +55,7 @@ class Study:
 
     def __init__(self, spec, fam: Family, arms: list[Arm], executor, progress, out: Callable[[str], None] = say):
         self.spec, self.family, self.arms, self.executor, self.out = spec, fam, arms, executor, out
-        self.steps = Steps(spec.name, fam.name, spec.search.seed, arms[0].dataset, progress, out)
+        self.steps = Steps(spec.name, fam.name, spec.search.seed, arms[0].dataset, progress)
         self.compute = {"fits": 0, "epochs": 0, "seconds": 0.0}
         self.fold_scores: dict[str, tuple[list[str], list[float]]] = {}  # search → (fold ids, accuracies)
         self.runner_ups: dict[str, tuple[str, str, list[float]]] = {}     # search → (best, runner-up, accuracies)

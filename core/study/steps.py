@@ -107,10 +107,9 @@ class Steps:
     """The runs of one study: find, reuse or open them, each under the innermost open one, and count
     them on the progress file (``progress``: a :class:`core.study.progress.ProgressFile`, or None)."""
 
-    def __init__(self, experiment: str, family: str, seed: int, selection: Any, progress=None,
-                 out: Callable[[str], None] = print):
+    def __init__(self, experiment: str, family: str, seed: int, selection: Any, progress=None):
         self.experiment, self.family, self.seed, self.selection = experiment, family, seed, selection
-        self.progress, self.out = progress, out
+        self.progress = progress
         self._open: list[str] = []   # run ids, outermost first
 
     @property
