@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from core import numba_cache
 from core.errors import GenreLabError
@@ -112,7 +113,6 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a mono float32 waveform (soxr high quality, as ``librosa.load``); shape (n,) -> (m,)."""
     if orig_sr == target_sr:
         return y
-    import soxr
 
     return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
@@ -192,7 +192,6 @@ def iter_windows(
         window, hop = int(round(window_seconds * out_sr)), int(round(hop_seconds * out_sr))
         stream = None
         if out_sr != native_sr:
-            import soxr
 
             stream = soxr.ResampleStream(native_sr, out_sr, 1, dtype="float32", quality="HQ")
         buffer = np.zeros(0, dtype=np.float32)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import platform
 
+from core.errors import GenreLabError
+
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -38,7 +40,6 @@ def fit_gpus(device: str) -> list[str]:
 
     "gpu" with no GPU visible is an error rather than a silent CPU run.
     """
-    from core.errors import GenreLabError
 
     if device == "cpu":
         return []

@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+
+from core.errors import GenreLabError
 
 
 def umask_mode(mode: int = 0o666) -> int:
@@ -53,9 +56,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
 
 def read_toml(path: str | os.PathLike, what: str) -> dict:
     """A TOML file as a dict; a missing or unreadable file is a one-line GenreLabError naming it and ``what``."""
-    import tomllib
 
-    from core.errors import GenreLabError
 
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))

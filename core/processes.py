@@ -9,13 +9,14 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 
+import psutil
+
 #: Start times are compared to this many seconds (psutil's value is rounded to the clock tick).
 START_TOLERANCE_S = 1.0
 
 
 def start_time(pid: int) -> float | None:
     """Start time of process ``pid`` (seconds since the epoch), or None if no such process exists."""
-    import psutil
 
     try:
         return psutil.Process(int(pid)).create_time()

@@ -21,8 +21,12 @@ import pandas as pd
 import streamlit as st
 
 from core import config
+from core.audio import load_audio
+from core.data import fma
+from core.data.selection import summary
 from core.errors import GenreLabError
-from core.features.mels import list_caches
+from core.features.mels import DEFAULT_HOP_LENGTH, list_caches, log_mel
+from core.report import charts
 from core.report.results import KIND, PARENT
 from core.study import runtree
 
@@ -135,8 +139,6 @@ def forget_runs() -> None:
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=4)
 def _summary(root: str, stamp: float) -> dict:
-    from core.data.selection import summary
-
     return summary(root)
 
 
@@ -147,8 +149,6 @@ def dataset_summary(root: Path) -> dict:
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=2)
 def _tracks(root: str, stamp: float) -> pd.DataFrame:
-    from core.data import fma
-
     tracks = fma.load_tracks(root)
     table = pd.DataFrame({
         "title": tracks["track", "title"], "artist": tracks["artist", "name"],
@@ -172,8 +172,6 @@ def tracks_table(root: Path) -> pd.DataFrame:
 
 @st.cache_data(ttl=DATA_TTL_SECONDS, show_spinner=False, max_entries=2)
 def _features(root: str, stamp: float) -> pd.DataFrame | None:
-    from core.data import fma
-
     if not fma.metadata_path(root, "features").is_file():
         return None
     return fma.load_features(root)
@@ -233,8 +231,6 @@ def clip_preview(key: str, _path: str) -> tuple[np.ndarray, np.ndarray, int]:
     """(waveform at PREVIEW_SAMPLE_RATE, log-mel dB (n_mels, frames), hop length) of the first
     PREVIEW_SECONDS of the file at ``_path``, cached by ``key`` (a dataset file's path, an upload's
     digest). GenreLabError (one line) when the file does not decode."""
-    from core.audio import load_audio
-    from core.features.mels import DEFAULT_HOP_LENGTH, log_mel
 
     y, sr = load_audio(_path, sr=PREVIEW_SAMPLE_RATE, duration=PREVIEW_SECONDS)
     return y, log_mel(y, sr, hop_length=DEFAULT_HOP_LENGTH), DEFAULT_HOP_LENGTH
@@ -242,7 +238,6 @@ def clip_preview(key: str, _path: str) -> tuple[np.ndarray, np.ndarray, int]:
 
 def show_clip(y: np.ndarray, db: np.ndarray, hop: int) -> None:
     """A :func:`clip_preview`'s waveform and log-mel side by side."""
-    from core.report import charts
 
     left, right = st.columns(2)
     left.plotly_chart(charts.waveform(y, PREVIEW_SAMPLE_RATE), key="waveform", config=charts.TOOLBAR)

@@ -14,6 +14,7 @@ import core
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "dashboard")
 CLI = ("__main__", "commands")   # command-line modules sit above every layer
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 def module_name(path: Path) -> str:
@@ -25,12 +26,17 @@ def project_modules() -> dict[str, Path]:
     return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
 
 
-def imported_names(path: Path, name: str) -> list[tuple[str, int]]:
-    """Every module name ``path`` imports, anywhere in it, with its line: ``import``, ``from ... import``
-    and ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name."""
+def imported_names(path: Path, name: str, where: str = "anywhere") -> list[tuple[str, int]]:
+    """Every module name ``path`` imports with its line: ``import``, ``from ... import`` and
+    ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name; ``where`` is
+    "anywhere", "top" (run on import: outside functions) or "functions" (inside them)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inside = {id(n) for f in ast.walk(tree) if isinstance(f, FUNCTIONS) for n in ast.walk(f) if n is not f}
     found = []
-    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in runtime_nodes(tree):
+        if where != "anywhere" and (id(node) in inside) != (where == "functions"):
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -182,3 +188,35 @@ def test_the_contract_knows_no_family_and_no_engine():
         "the contract stays light: spec checks and worker processes import it"
     engine_study_imports = {t for t in graph["core.study.engine"] if t.startswith("core.study.families")}
     assert engine_study_imports == {"core.study.families"}, "the engine looks a family up by name, nothing more"
+
+
+def test_imports_sit_at_the_top_unless_they_are_heavy():
+    """Inside a function only what ``core.DEFERRED`` names, or a project module whose top imports it
+    (directly or through other modules' tops); the command-line modules may defer anything."""
+    modules = project_modules()
+    graph = {name: {t for t, _ in imported_names(path, name, "top")} for name, path in modules.items()}
+    heavy: dict[str, bool] = {}
+
+    def is_heavy(target: str, seen: frozenset = frozenset()) -> bool:
+        if target.split(".")[0] in core.DEFERRED:
+            return True
+        module = target
+        while module and module not in modules:
+            module = module.rpartition(".")[0]
+        if not module or module in seen:
+            return False
+        if module not in heavy:
+            heavy[module] = any(is_heavy(t, seen | {module}) for t in graph[module] if t != module)
+        return heavy[module]
+
+    light = []
+    for name, path in modules.items():
+        if name.rpartition(".")[2] in CLI:
+            continue
+        by_line: dict[int, list[str]] = defaultdict(list)
+        for target, line in imported_names(path, name, "functions"):
+            by_line[line].append(target)
+        for line, targets in by_line.items():  # `from a import b`: module a.b, or names of module a
+            if not any(is_heavy(t) for t in targets) and not any(t == name for t in targets):
+                light.append(f"{path.relative_to(ROOT)}:{line} imports {max(targets, key=len)}")
+    assert not light, "light imports inside functions (move them to the top):\n" + "\n".join(sorted(light))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.errors import GenreLabError
+from tqdm import tqdm
 
 #: Where FMA publishes its archives (README of mdeff/fma).
 FMA_BASE_URL = "https://os.unil.cloud.switch.ch/fma/"
@@ -75,7 +76,6 @@ def fetch(
 
 def download(url: str, part: Path, progress: bool = True, timeout_s: float = 60.0) -> None:
     """Append ``url``'s bytes to ``part``, asking only for the bytes it lacks (HTTP Range)."""
-    from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
@@ -111,7 +111,6 @@ def download(url: str, part: Path, progress: bool = True, timeout_s: float = 60.
 
 def verify_sha1(path: Path, expected: str, progress: bool = True) -> None:
     """Raise (and remove ``path``) unless its SHA-1 is ``expected``."""
-    from tqdm import tqdm
 
     digest = hashlib.sha1()
     with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
@@ -127,7 +126,6 @@ def verify_sha1(path: Path, expected: str, progress: bool = True) -> None:
 
 def unzip(archive: Path, dest: Path, progress: bool = True) -> None:
     """Extract ``archive`` into ``dest``; members already extracted with the right size are skipped."""
-    from tqdm import tqdm
 
     root = dest.resolve()
     try:

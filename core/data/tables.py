@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import GenreLabError
+from core.data.fma import features_info_path
+from core.data.fma import features_window, load_features, metadata_path
+from core.data.selection import SIZES, artist_ids, select
+import pandas as pd
 
 
 @dataclass
@@ -58,8 +62,6 @@ def load_fma_table(root: Path, size: str | None = None, genres: list[str] | None
 
     Selected tracks missing from features.csv (audio that failed extraction) are left out.
     """
-    from core.data.fma import features_window, load_features, metadata_path
-    from core.data.selection import SIZES, artist_ids, select
 
     if size in SIZES:
         selection = select(root, size=size, genres=genres)
@@ -92,7 +94,6 @@ def load_csv_table(path: Path, label_column: str, test_fraction: float = 0.2, se
     The test split is a stratified ``test_fraction`` of the rows drawn with ``seed``. The audio
     window comes from the table's sidecar (``TABLE.json``, written by ``features --out``), else "unknown".
     """
-    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     path = Path(path)
@@ -134,8 +135,6 @@ def load_csv_table(path: Path, label_column: str, test_fraction: float = 0.2, se
 
 
 def _sidecar_window(path: Path) -> str:
-    from core.data.fma import features_info_path
-
     sidecar = features_info_path(path)
     try:
         return str(json.loads(sidecar.read_text(encoding="utf-8"))["window"])

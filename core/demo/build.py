@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import filecmp
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +36,7 @@ from core.demo.synth import CLIP_SECONDS, SAMPLE_RATE, render_clip
 from core.demo.tracks import TIER_SHARES, genres_frame, plan_dataset
 from core.errors import GenreLabError
 from core.files import atomic_write, write_atomic
+from core.workers import Workers
 
 DEFAULT_TRACKS_PER_GENRE = 50
 #: Bump when the generator's output changes: a rebuild then replaces the clips of an older build.
@@ -134,15 +133,9 @@ def _clip_path(root: Path, tier: str, track_id: int) -> Path:
 
 def _write_clips(jobs: list[ClipJob], workers: int | None) -> Iterator[int]:
     """Each clip's size in bytes, in ``jobs`` order, rendering in ``workers`` processes (1: this one)."""
-    workers = min(workers or os.cpu_count() or 1, len(jobs))
-    if workers == 1:
-        yield from map(_write_clip, jobs)
-        return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield from pool.map(_write_clip, jobs, chunksize=2)
-    finally:
-        pool.shutdown(cancel_futures=True)
+    with Workers("processes", min(workers or os.cpu_count() or 1, len(jobs))) as pool:
+        for future in [pool.submit(_write_clip, job) for job in jobs]:
+            yield future.result()
 
 
 def _write_clip(job: ClipJob) -> int:

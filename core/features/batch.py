@@ -1,7 +1,8 @@
 """The one batch runner: one function over many tracks, in worker processes or on a Dask cluster.
 
-``run_batch`` applies a task to every job with a progress bar: in this process for a small batch, in
-spawned worker processes otherwise, or on the Dask cluster at ``scheduler`` when one is given. A task
+``run_batch`` applies a task to every job with a progress bar, on :class:`core.workers.Workers`: in this
+process for a small batch, in spawned worker processes otherwise, or on the Dask cluster at
+``scheduler`` when one is given. A task
 that raises is recorded (track id, path, one-line reason) in a failures table and the batch goes on.
 Tasks write their results to an ``ArrayStore`` (one ``.npy`` per track, atomically), so an
 interrupted batch keeps everything already finished and a rerun computes only what is missing.
@@ -11,22 +12,23 @@ The batches built on it: ``core.features.table`` (FMA's 518 features) and ``core
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from core.errors import GenreLabError, first_line
 from core.files import atomic_write
+from core.workers import DaskWorkers, Workers
 
 #: One thread per worker process: the parallelism is across tracks, not inside numpy/numba.
 THREAD_ENV = {
@@ -136,7 +138,6 @@ def run_batch(
     ``scheduler`` (``tcp://host:port``) when given. ``warmup`` runs once per process first. Failures
     are written to ``failures_path`` (CSV: track_id, path, reason) at the end, or on interruption.
     """
-    from tqdm import tqdm
 
     started = time.perf_counter()
     paths = {job.key: job.path for job in jobs}
@@ -176,57 +177,24 @@ def _attempt(task: Callable[[TrackFile], object], job: TrackFile) -> Outcome:
 def _outcomes(attempt, jobs: Sequence[TrackFile], workers: int | None, scheduler: str | None, warmup) -> Iterator[Outcome]:
     """Every job's outcome, as they finish, from wherever the batch runs."""
     if not jobs:
-        return iter(())
+        return
     if scheduler:
-        return _run_dask(attempt, jobs, scheduler, warmup)
-    n = pool_size(workers, len(jobs))
-    return _run_here(attempt, jobs, warmup) if n == 1 else _run_pool(attempt, jobs, n, warmup)
-
-
-def _run_here(attempt, jobs: Sequence[TrackFile], warmup) -> Iterator[Outcome]:
-    if warmup is not None:
-        warmup()
-    for job in jobs:
-        yield attempt(job)
+        runner = DaskWorkers(scheduler, setup=warmup)
+    else:
+        n = pool_size(workers, len(jobs))
+        runner = Workers("processes", n, _init_worker, (warmup,))
+        if n == 1 and warmup is not None:  # inline: this process is the worker
+            warmup()
+    with runner:
+        for future in runner.as_completed([runner.submit(attempt, job) for job in jobs]):
+            yield future.result()
 
 
 def _init_worker(warmup: Callable[[], None] | None) -> None:
     """Worker start: one thread per library, Ctrl-C handled by the parent only, numba compiled once."""
     os.environ.update(THREAD_ENV)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
     if warmup is not None:
         warmup()
-
-
-def _run_pool(attempt, jobs: Sequence[TrackFile], n: int, warmup) -> Iterator[Outcome]:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker, initargs=(warmup,)) as pool:
-        futures = [pool.submit(attempt, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:  # Ctrl-C, or the consumer stopped: drop what has not started
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _run_dask(attempt, jobs: Sequence[TrackFile], scheduler: str, warmup) -> Iterator[Outcome]:
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-    except ImportError:  # pragma: no cover -- distributed is a pinned dependency
-        raise GenreLabError("--scheduler needs the 'distributed' package") from None
-    try:
-        client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError) as err:
-        raise GenreLabError(f"{scheduler}: cannot reach the Dask scheduler ({first_line(err)})") from None
-    with client:
-        # Thread counts on a cluster are its operator's (``dask worker --nthreads``); only warm up.
-        if warmup is not None:
-            client.run(warmup)
-        futures = client.map(attempt, list(jobs), pure=False)
-        for future in dask_completed(futures):
-            yield future.result()

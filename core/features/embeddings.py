@@ -35,12 +35,25 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio import AudioError, check_waveform, load_audio
 from core.data import fma
+from core.data.selection import SIZES, artist_ids, select
+from core.data.tables import FeatureTable, _check_test_split
 from core.errors import GenreLabError
 from core.features.batch import ArrayStore, BatchReport, TrackFile, fill_store
 from core.features.window import FULL, Window, parse_window
 from core.files import write_atomic
-from core.models.musicnn import MODELS, MSD_TAGS, MTT_TAGS, OUTPUTS, PATCH_FRAMES, SR
+from core.models.musicnn import (
+    MODELS,
+    MSD_TAGS,
+    MTT_TAGS,
+    OUTPUTS,
+    PATCH_FRAMES,
+    SR,
+    MusicnnTagger,
+    patches,
+    track_embedding,
+)
 
 #: Bump when the computation changes (it is part of the cache key).
 EMBEDDINGS_VERSION = 1
@@ -96,8 +109,6 @@ def waveform_embedding(y: np.ndarray, sr: int, tagger, layer: str = DEFAULT_LAYE
     Returns float32 of shape (``embedding_width(layer)``,). Raises ``core.audio.AudioError`` (one line
     naming ``source``) when the window holds less than ``min_seconds`` of audio, or is silent or empty.
     """
-    from core.audio import AudioError, check_waveform
-    from core.models.musicnn import patches, track_embedding
 
     window = as_window(window)
     y = np.asarray(y, dtype=np.float32)
@@ -119,7 +130,6 @@ def file_embedding(path: str | os.PathLike, tagger, layer: str = DEFAULT_LAYER, 
     Raises ``core.audio.AudioError`` (one line naming the file) for a missing, unreadable, corrupt,
     empty, silent or too short file (less than ``min_seconds`` in the file or its window).
     """
-    from core.audio import load_audio
 
     y, sr = load_audio(path, sr=SR, min_seconds=min_seconds)
     return waveform_embedding(y, sr, tagger, layer, window, source=path, min_seconds=min_seconds)
@@ -179,7 +189,6 @@ class EmbeddingStore(ArrayStore):
 @functools.lru_cache(maxsize=2)
 def _tagger(model: str):
     """The process's tagger of ``model`` (the network is built once per process)."""
-    from core.models.musicnn import MusicnnTagger
 
     return MusicnnTagger(model)
 
@@ -272,8 +281,6 @@ def load_embeddings_feature_table(root: str | os.PathLike, size: str | None = No
     Selected tracks without an embedding (audio missing or failed) are left out, as
     ``load_fma_table`` leaves out tracks missing from features.csv.
     """
-    from core.data.selection import SIZES, artist_ids, select
-    from core.data.tables import FeatureTable, _check_test_split
 
     root = Path(root)
     window = as_window(window)

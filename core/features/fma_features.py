@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 
+import librosa
 import numpy as np
 import pandas as pd
 
@@ -97,7 +98,6 @@ def estimate_tuning(
     the same stencils (local maximum, parabolic shift, gradient) on those rows alone, with the
     arithmetic types of librosa's numba stencil, so the pitch set, and the estimate, are identical.
     """
-    import librosa
 
     fmin, fmax, threshold = 150.0, min(4000.0, float(sr) / 2), 0.1
     n_fft = 2 * (S.shape[0] - 1)
@@ -139,7 +139,6 @@ def _zero_padded_edges(y: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.nda
     in place of the reflection-padded ones, ``estimate_tuning`` sees the spectrogram librosa's CQT
     estimates its tuning on, without a second full STFT.
     """
-    import librosa
 
     half = N_FFT // 2
     n_head = min(-(-half // HOP_LENGTH) + 1, n_frames)
@@ -173,7 +172,6 @@ def spectral_contrast(S: np.ndarray) -> np.ndarray:
     Same bands and quantile means as librosa's, found with a partial sort (``np.partition``)
     instead of a full sort per band; the means agree up to summation order.
     """
-    import librosa
 
     n_bands, fmin, quantile = 6, 200.0, 0.02
     freq = librosa.fft_frequencies(sr=LIBROSA_DEFAULT_SR, n_fft=2 * (S.shape[0] - 1))
@@ -207,7 +205,6 @@ def _centroid_bandwidth_rolloff(S: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     librosa's per-feature normalised copies; the rolloff is the first bin whose cumulative
     magnitude reaches 85 % of the frame's total (librosa's masked minimum, as frequencies increase).
     """
-    import librosa
 
     freq = librosa.fft_frequencies(sr=LIBROSA_DEFAULT_SR, n_fft=2 * (S.shape[0] - 1))
     S64 = S.astype(np.float64)
@@ -227,7 +224,6 @@ def extract_fma_features(y: np.ndarray, sr: int) -> np.ndarray:
     audio (``core.audio.load_audio`` enforces 1 s); values are FMA's recipe's (see module doc).
     Audio below MIN_SAMPLE_RATE is upsampled to it: FMA's 7-octave CQT does not fit under 8 kHz.
     """
-    import librosa
 
     y = np.ascontiguousarray(y, dtype=np.float32)
     if sr < MIN_SAMPLE_RATE:

@@ -20,6 +20,7 @@ import os
 from functools import lru_cache, partial
 from pathlib import Path
 
+import librosa
 import numpy as np
 
 from core.audio import load_audio  # also locks numba's cache before librosa runs
@@ -41,8 +42,6 @@ SHORT_RULES = ("pad", "drop")
 
 @lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
@@ -59,7 +58,6 @@ def log_mel(
     (``librosa.power_to_db`` with ref 1.0 and top_db 80). Returns float32 (n_mels, 1 + n // hop_length):
     the same values as ``librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, ...))``.
     """
-    import librosa
 
     spectrum = librosa.stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop_length)
     power = spectrum.real**2 + spectrum.imag**2

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import require
 from core.models.mlp import TrainingSchedule, build_params, inner_validation_split
 
 
@@ -25,8 +26,7 @@ class AutoencoderParams(TrainingSchedule):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.bottleneck is not None and int(self.bottleneck) < 1:
-            raise ValueError(f"bottleneck: must be >= 1, got {self.bottleneck}")
+        require(self.bottleneck is None or int(self.bottleneck) >= 1, f"bottleneck: must be >= 1, got {self.bottleneck}")
 
 
 class Autoencoder:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.devices import PRECISIONS
-from core.errors import GenreLabError
+from core.errors import GenreLabError, require
 from core.models.mlp import build_params
 
 if TYPE_CHECKING:  # TensorFlow loads only when a network is built, so specs validate in a second
@@ -74,22 +74,18 @@ class CNNParams:
     precision: str = "float32"       # Keras dtype policy of the layers ([compute] precision)
 
     def __post_init__(self):
-        def check(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-
         self.filters = [int(f) for f in self.filters]
-        check(self.architecture in ARCHITECTURES, f"architecture: must be one of {', '.join(ARCHITECTURES)}")
-        check(len(self.filters) > 0 and min(self.filters) > 0, "filters: a non-empty list of positive ints")
-        check(self.epochs >= 1 and self.batch_size >= 1 and self.patience >= 1,
+        require(self.architecture in ARCHITECTURES, f"architecture: must be one of {', '.join(ARCHITECTURES)}")
+        require(len(self.filters) > 0 and min(self.filters) > 0, "filters: a non-empty list of positive ints")
+        require(self.epochs >= 1 and self.batch_size >= 1 and self.patience >= 1,
               "epochs, batch_size, patience: must be >= 1")
-        check(self.learning_rate > 0, "learning_rate: must be > 0")
-        check(0.0 <= self.dropout < 1.0, "dropout: must be in [0, 1)")
-        check(0.0 <= self.time_shift < 1.0, "time_shift: must be in [0, 1)")
-        check(0.0 <= self.mix_within_genre <= 1.0, "mix_within_genre: must be in [0, 1]")
-        check(0.0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
-        check(self.seed >= 0, "seed: must be >= 0")
-        check(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
+        require(self.learning_rate > 0, "learning_rate: must be > 0")
+        require(0.0 <= self.dropout < 1.0, "dropout: must be in [0, 1)")
+        require(0.0 <= self.time_shift < 1.0, "time_shift: must be in [0, 1)")
+        require(0.0 <= self.mix_within_genre <= 1.0, "mix_within_genre: must be in [0, 1]")
+        require(0.0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
+        require(self.seed >= 0, "seed: must be >= 0")
+        require(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
 
 
 class CNNClassifier:

@@ -10,12 +10,13 @@ TensorFlow is imported inside ``fit`` so that importing this module (e.g. to val
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from core.devices import PRECISIONS
-from core.errors import GenreLabError
+from core.errors import GenreLabError, require
 
 KERAS_OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SKLEARN_OPTIMIZERS = ("adam", "sgd")
@@ -68,19 +69,14 @@ class TrainingSchedule:
     precision: str = "float32"  # Keras dtype policy of the layers ([compute] precision, core.devices)
 
     def __post_init__(self):
-        _check(int(self.epochs) >= 1, f"epochs: must be >= 1, got {self.epochs}")
-        _check(int(self.batch_size) >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
-        _check(0.0 < float(self.validation_fraction) < 0.5,
+        require(int(self.epochs) >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        require(int(self.batch_size) >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        require(0.0 < float(self.validation_fraction) < 0.5,
                f"validation_fraction: must be in (0, 0.5), got {self.validation_fraction}")
-        _check(float(self.learning_rate) > 0, f"learning_rate: must be > 0, got {self.learning_rate}")
-        _check(int(self.patience) >= 1, f"patience: must be >= 1, got {self.patience}")
-        _check(int(self.seed) >= 0, f"seed: must be >= 0, got {self.seed}")
-        _check(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+        require(float(self.learning_rate) > 0, f"learning_rate: must be > 0, got {self.learning_rate}")
+        require(int(self.patience) >= 1, f"patience: must be >= 1, got {self.patience}")
+        require(int(self.seed) >= 0, f"seed: must be >= 0, got {self.seed}")
+        require(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -93,13 +89,13 @@ class _MLPParams(TrainingSchedule):
     def __post_init__(self):
         super().__post_init__()
         units = self.hidden_units
-        _check(isinstance(units, (list, tuple)) and len(units) > 0
+        require(isinstance(units, (list, tuple)) and len(units) > 0
                and all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units),
                f"hidden_units: must be a non-empty list of positive ints, got {units!r}")
         self.hidden_units = [int(u) for u in units]
-        _check(self.optimizer in self.OPTIMIZERS,
+        require(self.optimizer in self.OPTIMIZERS,
                f"optimizer: must be one of {', '.join(self.OPTIMIZERS)}, got {self.optimizer!r}")
-        _check(float(self.l2) >= 0, f"l2: must be >= 0, got {self.l2}")
+        require(float(self.l2) >= 0, f"l2: must be >= 0, got {self.l2}")
 
 
 class _Estimator:
@@ -152,7 +148,7 @@ class KerasMLPParams(_MLPParams):
 
     def __post_init__(self):
         super().__post_init__()
-        _check(0.0 <= float(self.dropout) < 1.0, f"dropout: must be in [0, 1), got {self.dropout}")
+        require(0.0 <= float(self.dropout) < 1.0, f"dropout: must be in [0, 1), got {self.dropout}")
 
 
 class KerasMLP(_Estimator):
@@ -216,8 +212,6 @@ class SklearnMLP(_Estimator):
         self.model_ = None
 
     def _fit(self, X, y, X_val, y_val) -> dict[str, list[float]]:
-        import warnings
-
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.metrics import log_loss
         from sklearn.neural_network import MLPClassifier

@@ -47,6 +47,7 @@ import os
 import threading
 from pathlib import Path
 
+import librosa
 import numpy as np
 
 from core.audio import MIN_SECONDS, check_waveform, load_audio, resample
@@ -128,7 +129,6 @@ def musicnn_mel(y16: np.ndarray) -> np.ndarray:
         ``log10(10000 * S + 1)`` of the mel power spectrogram ``S`` (centred frames every 16 ms,
         96 bands), computed in float32; frames along axis 0.
     """
-    import librosa
 
     mel = librosa.feature.melspectrogram(y=np.asarray(y16, dtype=np.float32), sr=SR, n_fft=N_FFT,
                                          hop_length=HOP_LENGTH, n_mels=N_MELS)

@@ -12,8 +12,10 @@ import html
 from dataclasses import dataclass
 
 import pandas as pd
+from plotly.offline import get_plotlyjs
 
 from core.errors import GenreLabError
+from core.mlflow_ui import run_url
 from core.report import charts, results
 from core.study import runtree as rt
 
@@ -91,7 +93,6 @@ def _artifact(load, run_id: str, name: str):
 
 def render(record: StudyRecord) -> str:
     """The report of ``record`` as one HTML document (Plotly's JavaScript inline)."""
-    from plotly.offline import get_plotlyjs
 
     run, tree = record.run, record.tree
     title = f"{run['experiment']}: study report"
@@ -181,8 +182,6 @@ def _comparisons(record: StudyRecord) -> list[str]:
 
 
 def _runs(record: StudyRecord) -> list[str]:
-    from core.mlflow_ui import run_url
-
     tree, experiment_id = record.tree, record.run["experiment_id"]
     frame = pd.concat([tree.studies, tree.searches, tree.finals, tree.baselines])
     items = "".join(

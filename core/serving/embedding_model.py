@@ -21,6 +21,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from core.audio import MIN_SECONDS
+from core.features.embeddings import file_embedding, warm_up_tagger
+from core.models.musicnn import SR, MusicnnTagger
 from core.serving.pyfunc import AudioGenreModel, Classifier, _log, audio_signature, probabilities
 
 _MODULES = ["sklearn", "joblib", "keras", "tensorflow", "librosa", "soundfile", "soxr"]
@@ -30,8 +33,6 @@ class EmbeddingGenreModel(AudioGenreModel):
     """musicnn embedding of the file (the training table's model, layer and window), then scaler + MLP."""
 
     def load_context(self, context) -> None:
-        from core.models.musicnn import SR, MusicnnTagger
-
         art = context.artifacts
         meta = json.loads(Path(art["meta"]).read_text(encoding="utf-8"))
         self.genres, self.family = list(meta["genres"]), meta["family"]
@@ -42,15 +43,12 @@ class EmbeddingGenreModel(AudioGenreModel):
         self.classifier = Classifier.load(art, self.family)
         self.lock = threading.Lock()  # Keras models are not safe to call from several threads at once
         # Pay the first call's cost (numba compilation, graph tracing) while loading, not on the first file.
-        from core.features.embeddings import warm_up_tagger
 
         with self.lock:
             warm_up_tagger(self.tagger)
 
     def classify_file(self, path) -> dict:
         """``{"top", "probabilities", "segments": []}`` of a file; GenreLabError naming it for bad audio."""
-        from core.audio import MIN_SECONDS
-        from core.features.embeddings import file_embedding
 
         with self.lock:
             vector = file_embedding(path, self.tagger, self.layer, self.window, min_seconds=MIN_SECONDS)

@@ -36,6 +36,8 @@ from mlflow.exceptions import MlflowException
 
 from core import tracking
 from core.errors import GenreLabError, first_line
+from core.features import fma_features
+from core.features.window import parse_window
 from core.registry import Version, default_versions, list_versions
 from core.registry import resolve as resolve_in
 from core.serving import embedding_model, pyfunc, zeroshot
@@ -128,8 +130,6 @@ def file_features(path: str | os.PathLike, window: str = "full") -> pd.DataFrame
 
 @functools.lru_cache(maxsize=8)
 def _features_of(path: Path, window: str, key: tuple) -> pd.DataFrame:  # key: a changed file is another entry
-    from core.features import fma_features  # librosa: heavy, and only feature-row models need it
-    from core.features.window import parse_window
 
     features = np.asarray(fma_features.file_features(path, parse_window(window)), dtype=np.float64)
     return pd.DataFrame([features], columns=fma_features.FEATURE_NAMES)

@@ -23,6 +23,7 @@ import json
 import math
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,7 +36,10 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
 
+from core.audio import MIN_SECONDS, SILENCE_PEAK, iter_windows
 from core.errors import GenreLabError, first_line
+from core.features.mels import log_mel, slice_clips
+from core.models.autoencoder import Autoencoder
 
 #: The folder of the ``core`` package: copied into every model as its code.
 CORE_DIR = Path(__file__).resolve().parent.parent
@@ -136,7 +140,6 @@ class FeatureGenreModel(mlflow.pyfunc.PythonModel):
         self.classifier = Classifier.load(art, self.family)
         self.encoder = None
         if "encoder" in art:
-            from core.models.autoencoder import Autoencoder
 
             self.encoder = Autoencoder.load(Path(art["encoder"]))
         self.lock = threading.Lock()  # Keras models are not safe to call from several threads at once
@@ -220,7 +223,6 @@ class AudioGenreModel(mlflow.pyfunc.PythonModel):
 
     def classify_file(self, path: str | Path) -> dict:
         """``{"top", "probabilities", "segments"}`` of an audio file; raises GenreLabError naming the file."""
-        from core.audio import MIN_SECONDS, SILENCE_PEAK, iter_windows
 
         segment, sr = float(self.segment_seconds), int(self.sample_rate)
         window = segment * max(1, math.floor(AUDIO_WINDOW_SECONDS / segment))
@@ -276,8 +278,6 @@ class CnnAudioModel(AudioGenreModel):
         self.lock = threading.Lock()  # Keras models are not safe to call from several threads at once
 
     def segment_probabilities(self, y: np.ndarray) -> np.ndarray:
-        from core.features.mels import log_mel, slice_clips
-
         p = self.params
         mel = log_mel(y, sr=p["sr"], n_fft=p["n_fft"], hop_length=p["hop_length"], n_mels=p["n_mels"])
         clips = slice_clips(mel, p["clip_seconds"], sr=p["sr"], hop_length=p["hop_length"])
@@ -316,7 +316,6 @@ def audio_signature() -> ModelSignature:
 
 def _log(python_model, artifacts: dict, signature: ModelSignature, modules: list[str], input_example=None):
     """Log ``python_model`` as artifact ``model`` with this package as its code and pinned requirements."""
-    import warnings
 
     with warnings.catch_warnings():
         # Audio models log no example on purpose (it would be megabytes of base64); MLflow warns about it.

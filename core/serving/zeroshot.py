@@ -34,10 +34,24 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from core.data import fma
 from core.errors import GenreLabError
 from core.files import read_toml
+from core.models.musicnn import (
+    MODELS,
+    MSD_TAGS,
+    MTT_TAGS,
+    PATCH_SECONDS,
+    SR,
+    WHEEL,
+    MusicnnTagger,
+    patches,
+    weights_folder,
+)
+from core.registry.card import ModelCard
+from core.registry.versions import champion, list_versions, promote, register_version
 from core.serving.pyfunc import AudioGenreModel, _log, audio_signature
 
 #: The registered model's name.
@@ -63,7 +77,6 @@ _MODULES = ["keras", "tensorflow", "librosa", "soundfile", "soxr"]
 
 def fma_top_genres() -> list[str]:
     """FMA's 16 top-level genre titles (``core/data/fma_genres.csv``, parent 0), sorted."""
-    import pandas as pd
 
     table = pd.read_csv(fma.GENRE_TABLE)
     return sorted(table.loc[table["parent"] == 0, "title"].astype(str).tolist())
@@ -81,7 +94,6 @@ def read_mapping(path: str | Path = MAPPING, taggers: tuple[str, ...] | list[str
     outside (0, 1], a tagger without a section, or a table whose ``unknown`` list is not exactly the
     top-level genres no tag of the whole table points at.
     """
-    from core.models.musicnn import MODELS, MSD_TAGS, MTT_TAGS
 
     path = Path(path)
     data = read_toml(path, "zero-shot mapping")
@@ -128,7 +140,6 @@ def read_mapping(path: str | Path = MAPPING, taggers: tuple[str, ...] | list[str
 
 def mapping_matrix(mapping: dict, tagger: str, genres: list[str]) -> np.ndarray:
     """(50, len(genres)) float32 weights of ``tagger``'s tags (rows in its taggram's column order)."""
-    from core.models.musicnn import MSD_TAGS, MTT_TAGS
 
     tags = {"MSD_musicnn": MSD_TAGS, "MTT_musicnn": MTT_TAGS}[tagger]
     matrix = np.zeros((len(tags), len(genres)), dtype=np.float32)
@@ -176,7 +187,6 @@ class ZeroShotGenreModel(AudioGenreModel):
     def setup(self, taggers, mapping_path, weights_dir, top_genres=None, top_tags: int = TOP_TAGS,
               clip_tags: int = CLIP_TAGS) -> "ZeroShotGenreModel":
         """Build the taggers and the genre weights; returns self."""
-        from core.models.musicnn import PATCH_SECONDS, SR, MusicnnTagger
 
         mapping = read_mapping(mapping_path, taggers, top_genres)
         self.genres = list(mapping["genres"])
@@ -191,7 +201,6 @@ class ZeroShotGenreModel(AudioGenreModel):
 
     def taggrams(self, y: np.ndarray) -> list[np.ndarray]:
         """Each tagger's (n_patches, 50) tag probabilities for a mono waveform at 16 kHz."""
-        from core.models.musicnn import patches
 
         x = patches(y, self.sample_rate)
         with self.lock:
@@ -231,7 +240,6 @@ class ZeroShotGenreModel(AudioGenreModel):
 def copy_weights(taggers, dest: Path, source: str | Path | None = None) -> Path:
     """Copy the checkpoint files of ``taggers`` (from ``source``, default the installed musicnn wheel)
     and the wheel's ISC licence into ``dest``; returns ``dest``. One-line GenreLabError for a missing file."""
-    from core.models.musicnn import WHEEL, weights_folder
 
     source = weights_folder() if source is None else Path(source)
     dest.mkdir(parents=True, exist_ok=True)
@@ -291,7 +299,6 @@ def log_zeroshot_model(taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPI
 
 def zeroshot_card(run_id: str, taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING):
     """The card of a zero-shot version: pretrained, no training data, no test score (n_test 0, NaN accuracy)."""
-    from core.registry.card import ModelCard
 
     mapping = read_mapping(mapping_path, tuple(taggers))
     vocabularies = {"MSD_musicnn": "MSD last.fm", "MTT_musicnn": "MagnaTagATune"}
@@ -309,7 +316,6 @@ def register_zeroshot(name: str = NAME, taggers=DEFAULT_TAGGERS, mapping_path: s
     """Log the zero-shot model in a run of experiment ``pretrained`` and register it as a new version of
     ``name`` with its card. Uses the configured MLflow store. Returns (version, run id)."""
     from core import tracking
-    from core.registry.versions import register_version
 
     tracking.configure()
     taggers = tuple(taggers)
@@ -331,7 +337,6 @@ def run_register(args) -> int:
     ``args.if_missing`` (register only when ``name`` has no version yet). The first version becomes the
     champion, so a fresh clone predicts with it by default."""
     from core import tracking
-    from core.registry.versions import champion, list_versions, promote
 
     tracking.configure()
     mapping = args.mapping or MAPPING

@@ -21,6 +21,7 @@ import numpy as np
 
 from core.config import PROJECT_ROOT, cache_dir
 from core.files import write_atomic
+from core.models.mlp import KerasMLP
 
 
 @dataclass
@@ -49,7 +50,7 @@ def measured_cost(executor, precision: str = "float32", probe: tuple[str, Callab
     ``function(*args)`` returns the :class:`Cost` constants; ``name`` keeps its timings apart.
     """
     name, function, args = probe or ("", calibrate, (precision,))
-    where = f"{executor.describe()}, {executor.threads} thread(s) per fit" + (
+    where = executor.describe() + (f", {executor.threads} thread(s) per fit" if executor.threads else "") + (
         f", {precision}" if precision != "float32" else "")
     key = f"{name} on {where}" if name else where
     path = cache_dir() / "mlp_cost.json"
@@ -80,7 +81,6 @@ def calibrate(precision: str = "float32", n: int = 4096, d: int = 518, hidden: t
     Returns the :class:`Cost` constants (per_epoch, per_unit, per_update). Each timing is the best of
     two, so a busy machine disturbs it less.
     """
-    from core.models.mlp import KerasMLP
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 8, n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.stats import accuracy_interval
 from core.study import runtree
 
 
@@ -19,7 +20,6 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     """
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-    from core.stats import accuracy_interval
 
     y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     labels = [str(g) for g in labels]

@@ -29,13 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import GenreLabError
+from core.devices import DEVICES, PRECISIONS
+from core.errors import GenreLabError, require
 from core.files import read_toml
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+from core.study.families import FAMILIES, family, family_sections
 
 
 @dataclass
@@ -48,9 +45,9 @@ class DatasetSection:
     seed: int = 0
 
     def __post_init__(self):
-        _require(0 < self.test_fraction < 0.5, "test_fraction: must be in (0, 0.5)")
+        require(0 < self.test_fraction < 0.5, "test_fraction: must be in (0, 0.5)")
         for name in ("sizes", "genres"):
-            _require(getattr(self, name) is None or len(getattr(self, name)) > 0, f"{name}: must not be empty")
+            require(getattr(self, name) is None or len(getattr(self, name)) > 0, f"{name}: must not be empty")
 
 
 @dataclass
@@ -58,7 +55,7 @@ class InputSection:
     kinds: list[str] = field(default_factory=lambda: ["features"])
 
     def __post_init__(self):
-        _require(len(self.kinds) > 0 and len(set(self.kinds)) == len(self.kinds), "kinds: a list of distinct kinds")
+        require(len(self.kinds) > 0 and len(set(self.kinds)) == len(self.kinds), "kinds: a list of distinct kinds")
 
 
 @dataclass
@@ -66,10 +63,8 @@ class ModelSection:
     family: str = ""
 
     def __post_init__(self):
-        from core.study.families import FAMILIES
-
-        _require(bool(self.family), "family: required")
-        _require(self.family in FAMILIES, f"family: unknown {self.family!r} (known: {', '.join(FAMILIES)})")
+        require(bool(self.family), "family: required")
+        require(self.family in FAMILIES, f"family: unknown {self.family!r} (known: {', '.join(FAMILIES)})")
 
 
 @dataclass
@@ -90,18 +85,18 @@ class SearchSection:
     space: dict[str, list] = field(default_factory=dict)
 
     def __post_init__(self):
-        _require(self.n_candidates >= 1, "n_candidates: must be >= 1")
-        _require(self.folds >= 2, "folds: must be >= 2")
-        _require(self.seed >= 0, "seed: must be >= 0")
-        _require(self.group_by in ("track", "artist"), "group_by: must be track or artist")
-        _require(self.patience >= 1, "patience: must be >= 1")
-        _require(0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
-        _require(self.early_stopping_min_tracks >= 0, "early_stopping_min_tracks: must be >= 0")
-        _require(self.halving_eta >= 2, "halving_eta: must be >= 2")
-        _require(0 < self.halving_min_fraction <= 1, "halving_min_fraction: must be in (0, 1]")
-        _require(self.carry >= 0, "carry: must be >= 0 (0: every search draws its own candidates)")
+        require(self.n_candidates >= 1, "n_candidates: must be >= 1")
+        require(self.folds >= 2, "folds: must be >= 2")
+        require(self.seed >= 0, "seed: must be >= 0")
+        require(self.group_by in ("track", "artist"), "group_by: must be track or artist")
+        require(self.patience >= 1, "patience: must be >= 1")
+        require(0 < self.validation_fraction < 0.5, "validation_fraction: must be in (0, 0.5)")
+        require(self.early_stopping_min_tracks >= 0, "early_stopping_min_tracks: must be >= 0")
+        require(self.halving_eta >= 2, "halving_eta: must be >= 2")
+        require(0 < self.halving_min_fraction <= 1, "halving_min_fraction: must be in (0, 1]")
+        require(self.carry >= 0, "carry: must be >= 0 (0: every search draws its own candidates)")
         for name, values in self.space.items():
-            _require(isinstance(values, list) and len(values) > 0, f"space.{name}: a non-empty list of values")
+            require(isinstance(values, list) and len(values) > 0, f"space.{name}: a non-empty list of values")
 
 
 @dataclass
@@ -113,8 +108,8 @@ class EvaluationSection:
     promote: str = "never"                  # "if_better": move the champion alias if it beats it
 
     def __post_init__(self):
-        _require(self.knn_k is None or self.knn_k >= 1, "knn_k: must be >= 1")
-        _require(self.promote in ("never", "if_better"), "promote: must be never or if_better")
+        require(self.knn_k is None or self.knn_k >= 1, "knn_k: must be >= 1")
+        require(self.promote in ("never", "if_better"), "promote: must be never or if_better")
 
 
 @dataclass
@@ -126,12 +121,10 @@ class ComputeSection:
     precision: str = "float32"              # or "mixed_float16" (GPUs) / "mixed_bfloat16" (recent CPUs)
 
     def __post_init__(self):
-        from core.devices import DEVICES, PRECISIONS
-
-        _require(self.n_jobs >= 0, "n_jobs: must be >= 0")
-        _require(self.parallel in ("processes", "threads", "none"), "parallel: processes, threads or none")
-        _require(self.device in DEVICES, f"device: one of {', '.join(DEVICES)}")
-        _require(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
+        require(self.n_jobs >= 0, "n_jobs: must be >= 0")
+        require(self.parallel in ("processes", "threads", "none"), "parallel: processes, threads or none")
+        require(self.device in DEVICES, f"device: one of {', '.join(DEVICES)}")
+        require(self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}")
 
 
 COMMON_SECTIONS: dict[str, type] = {"dataset": DatasetSection, "input": InputSection, "model": ModelSection,
@@ -242,7 +235,6 @@ def apply_override(data: dict, item: str, path: Path) -> None:
 
 def validate(data: dict, path: Path) -> dict[str, Any]:
     """Every table of ``data`` as its dataclass; unknown tables or keys, wrong types, bad values raise."""
-    from core.study.families import family_sections
 
     for key, value in data.items():
         if not isinstance(value, dict) and key not in TOP_LEVEL:
@@ -259,7 +251,6 @@ def validate(data: dict, path: Path) -> dict[str, Any]:
     for name, cls in known.items():
         if name != "model":
             sections[name] = build_section(cls, data.get(name, {}), name, path)
-    from core.study.families import family
 
     family(sections["model"].family).check(sections, lambda key, problem: GenreLabError(f"{path}: {key}: {problem}"))
     return sections

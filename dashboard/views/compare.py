@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.report import charts, results
+from core.report.html import read_study, render
 from dashboard import common
 
 VIEWS = ["Dataset size", "Clip length", "Chosen runs"]
@@ -79,7 +80,6 @@ def paired_section(study_ids: list[str]) -> None:
 def report_buttons(experiments: list[str]) -> None:
     """A download of each experiment's newest study as one HTML file (``python -m core report``), made
     when clicked: it opens offline, for someone without this store."""
-    from core.report.html import read_study, render
 
     for experiment in experiments:
         st.download_button(f"Download the {experiment} report (HTML)", lambda e=experiment: render(read_study(e)),

@@ -21,7 +21,7 @@ import numpy as np
 
 from core.data.selection import artist_ids, select
 from core.devices import this_device
-from core.errors import GenreLabError
+from core.errors import GenreLabError, require
 from core.features.mels import MelCache, fill_mels, frames_per_clip
 from core.models.cnn import CNNClassifier, CNNParams, build_cnn
 from core.study import cost as costing
@@ -49,10 +49,8 @@ class MelSection:
     clip_seconds: list[float] = dataclasses.field(default_factory=lambda: [30.0, 3.0])
 
     def __post_init__(self):
-        if min(self.sr, self.n_fft, self.hop_length, self.n_mels) < 1:
-            raise ValueError("sr, n_fft, hop_length, n_mels: must be >= 1")
-        if not self.clip_seconds or min(self.clip_seconds) <= 0:
-            raise ValueError(f"clip_seconds: positive lengths, got {self.clip_seconds}")
+        require(min(self.sr, self.n_fft, self.hop_length, self.n_mels) >= 1, "sr, n_fft, hop_length, n_mels: must be >= 1")
+        require(bool(self.clip_seconds) and min(self.clip_seconds) > 0, f"clip_seconds: positive lengths, got {self.clip_seconds}")
 
     def cache_params(self) -> dict:
         return {"sr": self.sr, "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels}

@@ -1,0 +1,80 @@
+"""The one runner under fits and batches: inline, threads, spawned processes (each set up by an
+initializer), shared arrays, and cancelling that leaves no process behind."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from core.errors import GenreLabError
+from core.workers import Workers, shared
+
+_MARK = "GENRELAB_TEST_WORKER_MARK"
+
+
+def _mark(value: str) -> None:
+    os.environ[_MARK] = value
+
+
+def _read_mark(_: int) -> tuple[int, str | None]:
+    return os.getpid(), os.environ.get(_MARK)
+
+
+def _row_sum(handle, row: int) -> float:
+    return float(shared(handle)[row].sum())
+
+
+def _sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_inline_runs_each_task_when_its_result_is_asked_for():
+    ran = []
+    workers = Workers("processes", 1)  # one job: this process, no pool
+    assert workers.parallel == "none" and workers.workers == 1 and workers.describe() == "inline on the CPU"
+    futures = [workers.submit(ran.append, n) for n in range(3)]
+    assert ran == []
+    assert [f.result() for f in workers.as_completed(futures)] == [None] * 3 and ran == [0, 1, 2]
+
+
+def test_spawned_processes_start_with_the_initializer_and_read_shared_arrays():
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with Workers("processes", 2, _mark, ("ready",)) as workers:
+        assert workers.describe() == "2 local processes on the CPU"
+        handle = workers.share(array)
+        sums = sorted(f.result() for f in workers.as_completed(workers.submit(_row_sum, handle, r) for r in range(3)))
+        seen = [f.result() for f in workers.as_completed(workers.submit(_read_mark, n) for n in range(4))]
+        shared_dir = os.path.dirname(handle)
+    assert sums == [6.0, 22.0, 38.0]
+    assert {mark for _, mark in seen} == {"ready"} and os.getpid() not in {pid for pid, _ in seen}
+    assert _MARK not in os.environ  # the initializer ran in the workers only
+    assert not os.path.exists(shared_dir)  # closing removes the shared files
+
+
+def test_threads_share_this_process():
+    with Workers("threads", 2) as workers:
+        assert {f.result()[0] for f in [workers.submit(_read_mark, n) for n in range(3)]} == {os.getpid()}
+
+
+def test_cancel_drops_queued_work_and_ends_running_processes():
+    workers = Workers("processes", 2)
+    futures = [workers.submit(_sleep, 60) for _ in range(4)]
+    deadline = time.monotonic() + 60
+    while len(workers._pool._processes or {}) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    processes = [psutil.Process(pid) for pid in workers._pool._processes]
+    started = time.monotonic()
+    workers.close(cancel=True)
+    gone, alive = psutil.wait_procs(processes, timeout=10)
+    assert alive == [] and time.monotonic() - started < 30  # not the 60 s the tasks would have slept
+    assert not any(f.done() and not f.cancelled() and f.exception() is None for f in futures)
+
+
+def test_unknown_parallel_mode_is_refused_in_one_line():
+    with pytest.raises(GenreLabError, match='parallel = "gpu"') as raised:
+        Workers("gpu", 2)
+    assert "\n" not in str(raised.value)
