@@ -9,7 +9,7 @@ from core import quiet as _quiet
 #: Bottom first; each room imports only rooms of layers below its own (tests/test_architecture.py).
 LAYERS = (
     ("errors",),
-    ("config", "files", "devices", "stats", "processes", "workers", "quiet", "numba_cache"),  # plain helpers
+    ("config", "files", "devices", "stats", "calibration", "processes", "workers", "quiet", "numba_cache"),  # plain helpers
     ("data",),              # FMA's files read exactly, selections, folder collections, fetching
     ("demo",),              # the synthetic FMA-shaped demo root
     ("audio",),             # any audio file → mono float32

@@ -110,15 +110,16 @@ class DaskWorkers(Workers):
     """The workers of a running Dask scheduler (``dask scheduler`` / ``dask worker ADDR``) at ``scheduler``.
 
     Thread counts on a cluster are its operator's (``dask worker --nthreads``); ``setup`` (if given) runs
-    once on every worker now, as ``initializer`` does on a local process.
+    once on every worker now, as ``initializer`` does on a local process; ``timeout`` is how long to try
+    to reach the scheduler (a Dask duration such as ``"20s"``).
     """
 
-    def __init__(self, scheduler: str, setup: Callable[[], None] | None = None):
+    def __init__(self, scheduler: str, setup: Callable[[], None] | None = None, timeout: str = CONNECT_TIMEOUT):
         super().__init__("none", 1)
         from distributed import Client
 
         try:
-            self.client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            self.client = Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as err:
             raise GenreLabError(f"dask scheduler {scheduler}: cannot connect ({first_line(err)})") from None
         self.scheduler = scheduler

@@ -17,6 +17,7 @@ import pytest
 from core import processes, tracking
 from core.config import PROJECT_ROOT
 from core.errors import GenreLabError
+from core.tracking.locks import HELD_TAG
 
 #: Seconds any child may take (importing MLflow alone takes a few).
 CHILD_TIMEOUT_S = 120
@@ -192,7 +193,7 @@ def _study_claim(key: str, host: str, pid: int, started: float) -> None:
     from mlflow.tracking import MlflowClient
 
     tags = {tracking.KIND_TAG: tracking.CLAIM_KIND, tracking.KEY_TAG: key, tracking.HOST_TAG: host,
-            tracking.PID_TAG: str(pid), tracking.STARTED_TAG: str(started)}
+            tracking.PID_TAG: str(pid), tracking.STARTED_TAG: str(started), HELD_TAG: "held"}
     MlflowClient().create_run(tracking.experiment_id("exp"), tags=tags)
 
 
@@ -208,3 +209,44 @@ def test_study_claimed_on_another_host_counts_as_locked(store):
     claims = mlflow.search_runs(experiment_names=["exp"], filter_string=f"tags.`{tracking.KIND_TAG}` = 'study-claim'")
     remote = claims[claims["tags.genrelab.key"].str.startswith("remote-")]
     assert list(remote["tags.genrelab.key"]) == ["remote-1"]  # the dead one's claim and ours are gone
+
+
+# Contends for the claim of study (exp, KEY) the way two hosts do (no lock file in common), all at once;
+# prints "won" (and holds the claim until "done" appears) or the holder it was refused for.
+_CLAIMANT = """
+    import sys, time
+    from pathlib import Path
+    from core import tracking
+    from core.tracking import locks
+    uri, barrier, key, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    tracking.configure(uri)
+    tracking.experiment_id("exp")
+    (barrier / f"ready-{name}").touch()
+    while not (barrier / "go").exists():
+        time.sleep(0.001)
+    claim, holder = locks._claim("exp", key)
+    print("won" if claim else f"refused for {holder['pid']}", flush=True)
+    (barrier / f"said-{name}").touch()
+    while claim and not (barrier / "done").exists():
+        time.sleep(0.01)
+    if claim:
+        locks._release_claim(claim)
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_claims_made_at_once_let_exactly_one_process_through(store, tmp_path, attempt):
+    """Contenders that see each other never all back off (they did, under load, in CI) nor both win."""
+    barrier, key, names = tmp_path / "barrier", f"at-once-{attempt}", ["a", "b", "c"]
+    barrier.mkdir()
+    procs = [_spawn(_CLAIMANT, store, str(barrier), key, name) for name in names]
+    for name, proc in zip(names, procs):
+        _wait_for(barrier / f"ready-{name}", proc)
+    (barrier / "go").touch()
+    for name, proc in zip(names, procs):
+        _wait_for(barrier / f"said-{name}", proc)
+    (barrier / "done").touch()
+    said = {proc.pid: proc.communicate(timeout=CHILD_TIMEOUT_S)[0].strip() for proc in procs}
+    winners = [pid for pid, line in said.items() if line == "won"]
+    assert len(winners) == 1, said
+    assert all(line == f"refused for {winners[0]}" for pid, line in said.items() if pid != winners[0]), said

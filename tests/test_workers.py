@@ -10,7 +10,8 @@ import psutil
 import pytest
 
 from core.errors import GenreLabError
-from core.workers import Workers, shared
+from core.workers import DaskWorkers, Workers, shared
+from tests.registry.test_serving import free_port
 
 _MARK = "GENRELAB_TEST_WORKER_MARK"
 
@@ -77,4 +78,11 @@ def test_cancel_drops_queued_work_and_ends_running_processes():
 def test_unknown_parallel_mode_is_refused_in_one_line():
     with pytest.raises(GenreLabError, match='parallel = "gpu"') as raised:
         Workers("gpu", 2)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_it():
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(GenreLabError, match=rf"^dask scheduler {address}: cannot connect \(") as raised:
+        DaskWorkers(address, timeout="2s")
     assert "\n" not in str(raised.value)

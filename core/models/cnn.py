@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.calibration import apply_temperature, fit_temperature
 from core.devices import PRECISIONS
 from core.errors import GenreLabError, require
 from core.models.mlp import build_params
@@ -95,8 +96,11 @@ class CNNClassifier:
     ``(x of shape (batch, n_mels, frames, 1), y one-hot of shape (batch, n_classes))``; the input shape
     and class count are read from its first batch. Without a validation set, early stopping watches
     the training loss. After fitting: ``model_``, ``history_`` (per-epoch
-    ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``), ``epochs_trained_``.
+    ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``), ``epochs_trained_``; ``temperature_``
+    (1 until :meth:`calibrate` fits it on held-out tracks) divides every clip's log-probabilities.
     """
+
+    temperature_: float = 1.0
 
     def __init__(self, **params):
         self.params = build_params(CNNParams, "cnn", params)
@@ -125,4 +129,11 @@ class CNNClassifier:
         """Class probabilities, shape (n_clips, n_classes), for a PyDataset or an array of clips."""
         if not hasattr(self, "model_"):
             raise GenreLabError("cnn: predict_proba before fit")
-        return np.asarray(self.model_.predict(data, verbose=0))
+        return apply_temperature(np.asarray(self.model_.predict(data, verbose=0)), self.temperature_)
+
+    def calibrate(self, data, labels: np.ndarray, tracks: np.ndarray) -> CNNClassifier:
+        """Fit ``temperature_`` on held-out clips ``data`` of ``tracks`` (n_clips,) with ``labels`` (n_clips,
+        class indices), so each track's mean clip probability is calibrated; returns self."""
+        self.temperature_ = 1.0
+        self.temperature_ = fit_temperature(self.predict_proba(data), labels, groups=tracks)
+        return self

@@ -1,8 +1,8 @@
 """Two MLP families behind one small estimator interface: Keras (the study's network) and scikit-learn.
 
 Both take their hyper-parameters as constructor arguments, learn integer-free string labels, and offer
-``fit(X, y, X_val=None, y_val=None) -> history``, ``predict_proba(X)``, ``classes_`` and
-``get_params()``. ``history`` maps ``loss``/``accuracy`` (and ``val_loss``/``val_accuracy`` when a
+``fit(X, y, X_val=None, y_val=None) -> history``, ``predict_proba(X)``, ``classes_``, ``get_params()``
+and ``calibrate(X_held_out, y_held_out)`` (temperature scaling, :mod:`core.calibration`). ``history`` maps ``loss``/``accuracy`` (and ``val_loss``/``val_accuracy`` when a
 validation set was seen) to one float per epoch, so every fold run logs the same curves.
 
 TensorFlow is imported inside ``fit`` so that importing this module (e.g. to validate a spec) is instant.
@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.calibration import apply_temperature, fit_temperature
 from core.devices import PRECISIONS
 from core.errors import GenreLabError, require
 
@@ -102,6 +103,8 @@ class _Estimator:
     """Shared label handling and parameter access; subclasses implement ``_fit`` and ``_proba``."""
 
     params: _MLPParams
+    #: Divides the log-probabilities (core.calibration); 1 until :meth:`calibrate` fits it.
+    temperature_: float = 1.0
 
     def get_params(self) -> dict:
         return asdict(self.params)
@@ -132,9 +135,14 @@ class _Estimator:
         pos = np.clip(pos, 0, len(self.classes_) - 1)
         return np.where(self.classes_[pos] == y, pos, -1)
 
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> "_Estimator":
+        """Fit ``temperature_`` on held-out rows ``X`` (never fitted on, never the test split); returns self."""
+        self.temperature_ = fit_temperature(self._proba(np.asarray(X, dtype=np.float32)), self._encode(np.asarray(y)))
+        return self
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (n_samples, len(classes_)), columns in ``classes_`` order."""
-        return self._proba(np.asarray(X, dtype=np.float32))
+        """Class probabilities, shape (n_samples, len(classes_)), columns in ``classes_`` order (tempered)."""
+        return apply_temperature(self._proba(np.asarray(X, dtype=np.float32)), self.temperature_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 
+from core.calibration import format_ece, read_summary
 from core.errors import GenreLabError
 from core.features.window import GRAMMAR, parse_window
 
@@ -46,6 +47,10 @@ class ModelCard:
     takes_audio : bool, optional
         Whether the model reads an audio file itself (else it takes a row of FMA's 518 features); left
         out, what models of ``input_kind`` took before cards said.
+    calibration : dict, optional
+        How far its probabilities can be trusted (:func:`core.calibration.calibration_summary`: ECE,
+        reliability bins, what they were scored on, the temperature); None for versions registered
+        before calibration was measured.
     """
 
     family: str
@@ -62,6 +67,7 @@ class ModelCard:
     run_id: str
     extra: dict[str, str] = field(default_factory=dict)
     takes_audio: bool | None = None
+    calibration: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.input_kind or not self.input_kind.replace("_", "").isalnum():
@@ -97,6 +103,11 @@ class ModelCard:
         return self.pretrained or not self.synthetic
 
     @property
+    def ece_text(self) -> str:
+        """``"ECE 0.043 on the test split (n=769)"``, or ``"ECE not measured"``."""
+        return format_ece(self.calibration)
+
+    @property
     def accuracy_text(self) -> str:
         """``"55.0% [45.2, 64.5] on 100 tracks"``, or just the accuracy when the interval is unknown."""
         if self.pretrained:
@@ -108,10 +119,12 @@ class ModelCard:
 
     def to_tags(self) -> dict[str, str]:
         """The card as model-version tags (every value a string; numbers exactly, so they read back equal)."""
-        tags = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+        tags = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in ("extra", "calibration")}
         tags.update(genres=json.dumps(self.genres), synthetic=str(self.synthetic).lower(),
                     takes_audio=str(self.takes_audio).lower(),
                     **{name: str(float(getattr(self, name))) for name in _FLOATS})
+        if self.calibration is not None:
+            tags["calibration"] = json.dumps(self.calibration, separators=(",", ":"))
         return {**self.extra, **tags}
 
     @classmethod
@@ -125,7 +138,7 @@ class ModelCard:
         tags = dict(tags)
         if "input_kind" not in tags and "family" in tags:
             tags = _legacy(tags)
-        names = {f.name for f in fields(cls)} - {"extra", "takes_audio"}
+        names = {f.name for f in fields(cls)} - {"extra", "takes_audio", "calibration"}
         missing = sorted(names - set(tags))
         if missing:
             raise GenreLabError(f"model card: tag(s) {', '.join(missing)} missing")
@@ -137,8 +150,9 @@ class ModelCard:
                 n_test=int(tags["n_test"]), test_accuracy_ci_low=float(tags["test_accuracy_ci_low"]),
                 test_accuracy_ci_high=float(tags["test_accuracy_ci_high"]), run_id=tags["run_id"],
                 takes_audio=tags["takes_audio"] == "true" if "takes_audio" in tags else None,
+                calibration=read_summary(tags.get("calibration")),
                 extra={k: v for k, v in tags.items()
-                       if k not in names and k != "takes_audio" and not k.startswith("mlflow.")})
+                       if k not in names and k not in ("takes_audio", "calibration") and not k.startswith("mlflow.")})
         except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
             raise GenreLabError(f"model card: malformed tag value ({err})") from None
 

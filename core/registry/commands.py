@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models", help="list registered models with their cards, promote a champion, serve one over HTTP",
         description="Without a sub-command: every registered version with what its card says (input kind, "
-                    "window, training data, test accuracy with its 95% interval, source run).")
+                    "window, training data, test accuracy with its 95% interval, expected calibration error "
+                    "of its probabilities and what it was measured on, source run).")
     p.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     p.set_defaults(func=run_list)
     sub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
@@ -54,16 +55,18 @@ def as_dict(version) -> dict:
 
 def table(versions) -> str:
     """One line per version: what it is, how good, trained on what, by which run."""
-    header = ("MODEL", "ALIASES", "INPUT", "WINDOW", "FAMILY", "TEST ACCURACY [95% CI]", "DATA", "FINGERPRINT", "RUN")
+    header = ("MODEL", "ALIASES", "INPUT", "WINDOW", "FAMILY", "TEST ACCURACY [95% CI]", "ECE (ON)", "DATA",
+              "FINGERPRINT", "RUN")
     rows = []
     for v in versions:
         aliases = " ".join(f"@{a}" for a in v.aliases) or "-"
         if v.card is None:
-            rows.append((v.ref, aliases, "-", "-", "-", v.problem, "-", "-", "-"))
+            rows.append((v.ref, aliases, "-", "-", "-", v.problem, "-", "-", "-", "-"))
             continue
         c = v.card
         data = f"{c.dataset or '?'}{' (synthetic)' if c.synthetic else ''}"
-        rows.append((v.ref, aliases, c.input_kind, c.window, c.family, c.accuracy_text, data,
+        ece = f"{c.calibration['ece']:.3f} ({c.calibration.get('scored_on', '?')})" if c.calibration else "-"
+        rows.append((v.ref, aliases, c.input_kind, c.window, c.family, c.accuracy_text, ece, data,
                      c.fingerprint[:12] or "-", c.run_id[:12] or "-"))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows])

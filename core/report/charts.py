@@ -309,3 +309,28 @@ def genre_f1(scores: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="", tickangle=-45)
     fig.update_layout(legend=dict(orientation="h", y=-0.35))
     return _layout(fig, "Per-genre F1 on the test split", height=460)
+
+
+def reliability_diagram(summary: Mapping, title: str = "Reliability") -> go.Figure:
+    """A calibration summary (:func:`core.calibration.calibration_summary`) as a reliability diagram: per
+    confidence bin, how often the top genre was right against how sure the model was (the diagonal is
+    perfect calibration); marker areas follow the bins' counts."""
+    bins = list(summary["bins"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line=dict(color="#9aa0a6", dash="dash"), hoverinfo="skip"))
+    counts = np.array([b["count"] for b in bins], dtype=float)
+    fig.add_trace(go.Scatter(
+        x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
+        name="top genre right (per bin)", line=dict(color="#1f77b4"),
+        marker=dict(size=6 + 18 * np.sqrt(counts / counts.max()) if len(counts) else 6),
+        customdata=[[b["count"], b["low"], b["high"]] for b in bins],
+        hovertemplate="said %{x:.0%}, right %{y:.0%}<br>%{customdata[0]} predictions "
+                      "(confidence %{customdata[1]:.0%}-%{customdata[2]:.0%})<extra></extra>"))
+    fig.update_xaxes(title="confidence in the top genre", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(title="share right", range=[0, 1], tickformat=".0%")
+    subtitle = (f"ECE {summary['ece']:.3f} on the {summary.get('scored_on', '?')} (n={summary['n']}), "
+                f"temperature {summary.get('temperature', 1.0):.2f}")
+    _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=380)
+    fig.update_layout(margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22))
+    return fig

@@ -24,9 +24,10 @@ LOCAL_UI = "http://127.0.0.1:5000"
 VERSION_TAG, DEVICE = "tags.genrelab.version.", f"tags.{rt.DEVICE}"
 SYNTHETIC_WARNING = ("Synthetic data: these tracks are generated audio, not real music, so the accuracies "
                      "below say nothing about genre recognition on FMA.")
-CALIBRATION_NOTE = ("Not measured: this study's runs log no predicted probabilities for their test "
-                    "tracks, so how well calibrated they are is unknown. Read every probability its "
-                    "models give as a ranking, not as a chance of being right.")
+CALIBRATION_NOTE = ("Not measured: this study's final runs logged no calibration of their test "
+                    "probabilities (studies before calibration was measured), so how well calibrated they "
+                    "are is unknown. Read every probability its models give as a ranking, not as a chance "
+                    "of being right.")
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
@@ -102,7 +103,7 @@ def render(record: StudyRecord) -> str:
     if results.is_synthetic(tree):
         body.append(f"<p class='warn'>{_e(SYNTHETIC_WARNING)}</p>")
     body += _question(run) + _data(run, tree) + _plan(record.plan) + _results(record) + _comparisons(record)
-    body += ["<h2>Calibration</h2>", f"<p>{_e(CALIBRATION_NOTE)}</p>"]
+    body += _calibration(record)
     ours = record.runs[record.runs["run_id"].isin(results.runs_of(tree).index)]
     body += _runs(record) + _environment(run, ours)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -178,6 +179,28 @@ def _comparisons(record: StudyRecord) -> list[str]:
     out.append(_figure(charts.paired_differences(rows)))
     out.append("<p class='muted'>Each pair was scored on the same CV folds; the interval is a paired "
                "t-interval widened for the overlap between CV training sets (Nadeau &amp; Bengio).</p>")
+    return out
+
+
+def _calibration(record: StudyRecord) -> list[str]:
+    """Each final model's calibration on the test split (its ``calibration.json``), with its diagram."""
+    import mlflow
+
+    out = ["<h2>Calibration</h2>"]
+    finals = record.tree.finals
+    summaries = {name: _artifact(mlflow.artifacts.load_dict, run_id, "calibration.json")
+                 for run_id, name in zip(finals.index, finals["name"])}
+    summaries = {name: summary for name, summary in summaries.items() if summary}
+    if not summaries:
+        return out + [f"<p>{_e(CALIBRATION_NOTE)}</p>"]
+    out.append("<p class='muted'>How often each final model's top genre was right against how sure it said it "
+               "was, on the test split, after temperature scaling fitted on a validation slice the refit kept "
+               "out of training. ECE: expected calibration error, the confidence bins' gaps weighted by their "
+               "share of tracks (0 is perfect).</p>")
+    rows = pd.DataFrame([{"final model": name, "ECE": f"{s['ece']:.3f}", "test tracks": s["n"],
+                          "temperature": f"{s['temperature']:.2f}"} for name, s in summaries.items()])
+    out.append(_table(rows))
+    out += [_figure(charts.reliability_diagram(summary, name)) for name, summary in summaries.items()]
     return out
 
 

@@ -47,7 +47,7 @@ def run_predict(args) -> int:
 
 def format_result(result: dict, top_n: int = 3, top_tags: int = 5) -> str:
     """A few readable lines of a successful result: file, model, top genres, segments, the clip's top
-    tags (zero-shot models: one line per tagger), time taken."""
+    tags (zero-shot models: one line per tagger), how calibrated the probabilities are, time taken."""
     ranked = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:top_n]
     lines = [f"{result['file']}  [{result['model']}]  {result['top']}"] + [f"  {genre:<24} {p:6.1%}" for genre, p in ranked]
     if result["segments"]:
@@ -55,5 +55,7 @@ def format_result(result: dict, top_n: int = 3, top_tags: int = 5) -> str:
     for tagger, tags in (result.get("tags") or {}).items():
         strongest = sorted(tags.items(), key=lambda kv: -kv[1])[:top_tags]
         lines.append(f"  {tagger} tags: " + ", ".join(f"{tag} {p:.0%}" for tag, p in strongest))
+    if result.get("calibration"):
+        lines.append(f"  probabilities: {result['calibration']}")
     lines.append(f"  ({result['seconds']:.2f} s)")
     return "\n".join(lines)

@@ -138,9 +138,10 @@ def _features_of(path: Path, window: str, key: tuple) -> pd.DataFrame:  # key: a
 def predict_file(path: str | os.PathLike, model: str | Version) -> dict:
     """Predict one file with one model; never raises for a bad file.
 
-    Returns ``{"file", "model", "top", "probabilities", "segments", "seconds"}`` (probabilities:
-    genre → p summing to 1; segments: ``[{"start", "end", "probabilities"}]`` in seconds, empty for
-    feature-row models; seconds: time taken, model loading excluded) or ``{"file", "model", "error"}``.
+    Returns ``{"file", "model", "top", "probabilities", "segments", "seconds", "calibration"}``
+    (probabilities: genre → p summing to 1; segments: ``[{"start", "end", "probabilities"}]`` in seconds,
+    empty for feature-row models; seconds: time taken, model loading excluded; calibration: how far the
+    model's probabilities can be trusted, its card's ECE line) or ``{"file", "model", "error"}``.
     Raises GenreLabError only when the model itself cannot be found or loaded.
     """
     info = resolve(model) if isinstance(model, str) else model
@@ -153,7 +154,8 @@ def predict_file(path: str | os.PathLike, model: str | Version) -> dict:
     except Exception as err:  # a decoder or model failure on one file must not stop a batch
         return {"file": str(path), "model": info.ref,
                 "error": _one_line(f"prediction failed ({type(err).__name__}: {err})", path)}
-    return {"file": str(path), "model": info.ref, **answer, "seconds": round(time.perf_counter() - started, 4)}
+    return {"file": str(path), "model": info.ref, **answer, "seconds": round(time.perf_counter() - started, 4),
+            "calibration": info.card.ece_text}
 
 
 def _one_line(message: object, path: str | os.PathLike) -> str:

@@ -37,6 +37,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
 
 from core.audio import MIN_SECONDS, SILENCE_PEAK, iter_windows
+from core.calibration import apply_temperature
 from core.errors import GenreLabError, first_line
 from core.features.mels import log_mel, slice_clips
 from core.models.autoencoder import Autoencoder
@@ -84,17 +85,19 @@ def probabilities(values, genres: list[str]) -> dict[str, float]:
 @dataclass
 class Classifier:
     """A fitted MLP as a model stores it: the scaler of its inputs (artifact ``scaler``, an .npz of
-    ``mean`` and ``scale``) and the network (artifact ``network``: Keras ``.keras`` or a joblib pickle)."""
+    ``mean``, ``scale`` and the estimator's calibration ``temperature``) and the network (artifact
+    ``network``: Keras ``.keras`` or a joblib pickle)."""
 
     family: str          # keras_mlp or sklearn_mlp
     mean: np.ndarray     # (d,)
     scale: np.ndarray    # (d,)
     network: object
+    temperature: float = 1.0   # models saved before calibration: 1 (their probabilities as they were)
 
     @staticmethod
     def save(folder: Path, estimator, scaler, family: str) -> dict[str, str]:
         """Write a fitted estimator (``core.models.mlp``) and its StandardScaler into ``folder``; the artifacts."""
-        np.savez(folder / "scaler.npz", mean=scaler.mean_, scale=scaler.scale_)
+        np.savez(folder / "scaler.npz", mean=scaler.mean_, scale=scaler.scale_, temperature=estimator.temperature_)
         if family == "keras_mlp":
             network = folder / "network.keras"
             estimator.model_.save(network)
@@ -116,7 +119,8 @@ class Classifier:
             import joblib
 
             network = joblib.load(artifacts["network"])
-        return cls(family, stats["mean"], stats["scale"], network)
+        temperature = float(stats["temperature"]) if "temperature" in stats else 1.0
+        return cls(family, stats["mean"], stats["scale"], network, temperature)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(n, n_genres) float64 probabilities of (n, d) unscaled inputs (callers hold their lock)."""
@@ -125,7 +129,7 @@ class Classifier:
             proba = self.network.predict_on_batch(X)  # no per-call tf.data pipeline: ~0.1 s less
         else:
             proba = self.network.predict_proba(X)
-        return np.asarray(proba, dtype=np.float64)
+        return apply_temperature(np.asarray(proba, dtype=np.float64), self.temperature)
 
 
 # --- Feature models: 518 feature columns in, one probability per genre out ------------------------
@@ -283,14 +287,16 @@ class CnnAudioModel(AudioGenreModel):
         clips = slice_clips(mel, p["clip_seconds"], sr=p["sr"], hop_length=p["hop_length"])
         x = (clips - np.asarray(p["band_mean"], np.float32)[:, None]) / np.asarray(p["band_std"], np.float32)[:, None]
         with self.lock:
-            return np.asarray(self.network.predict_on_batch(x[..., None]), dtype=np.float64)
+            proba = np.asarray(self.network.predict_on_batch(x[..., None]), dtype=np.float64)
+        return apply_temperature(proba, float(p.get("temperature", 1.0)))  # 1 for models logged before
 
 
 def log_audio_model(network, mel_params: dict, workdir: Path):
     """Log ``network`` as a :class:`CnnAudioModel` on the active run as artifact ``model``; no registration.
 
     ``mel_params`` must hold the MelCache parameters (sr, n_fft, hop_length, n_mels), frames_per_clip,
-    clip_seconds, genres, band_mean and band_std; it is stored beside the network (written into
+    clip_seconds, genres, band_mean and band_std, and may hold the calibration ``temperature`` applied to
+    every clip's probabilities; it is stored beside the network (written into
     ``workdir``) as ``mel_params.json``. Returns mlflow's ModelInfo.
     """
     missing = sorted({"sr", "n_fft", "hop_length", "n_mels", "frames_per_clip", "clip_seconds",

@@ -63,6 +63,9 @@ INPUT_KIND = "embeddings"
 MAPPING = Path(__file__).with_name("zeroshot_genres.toml")
 #: Taggers the model runs by default: MSD for most genres, MTT for Classical and International.
 DEFAULT_TAGGERS = ("MSD_musicnn", "MTT_musicnn")
+#: The genre prior and temperature fitted on the development set for the default taggers and mapping
+#: (``bench/bench_zeroshot.py --write-prior`` writes it, with its cross-validated calibration).
+PRIOR = Path(__file__).with_name("zeroshot_prior.json")
 #: Raw tags reported per segment and per clip, per tagger.
 TOP_TAGS = 5
 CLIP_TAGS = 10
@@ -154,6 +157,41 @@ def genre_scores(taggrams: list[np.ndarray], matrices: list[np.ndarray]) -> np.n
     return sum(np.asarray(t, dtype=np.float64) @ m.astype(np.float64) for t, m in zip(taggrams, matrices, strict=True))
 
 
+def genre_probabilities(scores: np.ndarray, bias: np.ndarray | None = None, temperature: float = 1.0) -> np.ndarray:
+    """(n, n_genres) probabilities of (n, n_genres) segment scores: each row normalised to sum to 1, then,
+    with a prior, ``softmax((log p + bias) / temperature)`` (the taggers' lean toward some genres taken
+    out, the confidence scaled)."""
+    scores = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
+    p = scores / np.maximum(scores.sum(axis=-1, keepdims=True), 1e-12)
+    if bias is None and temperature == 1.0:
+        return p
+    logits = (np.log(np.clip(p, 1e-12, 1.0)) + (0.0 if bias is None else bias)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def read_prior(path: str | Path, taggers, mapping_path: str | Path, genres: list[str]) -> dict | None:
+    """The fitted prior of ``path`` for these taggers and mapping: ``{"bias": (n_genres,) in ``genres``
+    order, "temperature", "calibration", "fitted_on"}``; None when the file is missing or was fitted for
+    other taggers or another mapping table (its numbers would not mean anything there)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        prior = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise GenreLabError(f"{path}: not JSON") from None
+    if list(prior.get("taggers", [])) != list(taggers) or prior.get("mapping") != mapping_digest(mapping_path):
+        return None
+    unknown = sorted(set(prior["bias"]) - set(genres))
+    if unknown:
+        raise GenreLabError(f"{path}: bias for genre(s) the mapping does not answer: {', '.join(unknown)}")
+    bias = np.array([float(prior["bias"].get(g, 0.0)) for g in genres])
+    return {"bias": bias, "temperature": float(prior["temperature"]), "calibration": prior.get("calibration"),
+            "fitted_on": str(prior.get("fitted_on", ""))}
+
+
 def _top(values: np.ndarray, tags: tuple[str, ...] | list[str], k: int) -> dict[str, float]:
     order = np.argsort(-values, kind="stable")[:k]
     return {str(tags[i]): round(float(values[i]), 4) for i in order}
@@ -169,7 +207,7 @@ class ZeroShotGenreModel(AudioGenreModel):
         meta = json.loads(Path(art["meta"]).read_text(encoding="utf-8"))
         # Weights from the model's own artifacts: the musicnn wheel is never looked for.
         self.setup(meta["taggers"], art["mapping"], art["weights"], meta["top_genres"], meta["top_tags"],
-                   meta["clip_tags"])
+                   meta["clip_tags"], art.get("prior"))  # versions logged before priors have none
         # Pay the first call's cost (numba compilation, graph tracing: seconds) while loading, not on
         # the first file or HTTP request.
         for tagger in self.taggers:
@@ -179,17 +217,19 @@ class ZeroShotGenreModel(AudioGenreModel):
 
     @classmethod
     def from_files(cls, taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING,
-                   weights_dir: str | Path | None = None) -> "ZeroShotGenreModel":
+                   weights_dir: str | Path | None = None, prior_path: str | Path | None = PRIOR) -> "ZeroShotGenreModel":
         """The model without MLflow (what a registered version loads), weights from ``weights_dir``
-        (default: the installed musicnn wheel): for benchmarks and in-process use."""
-        return cls().setup(tuple(taggers), mapping_path, weights_dir)
+        (default: the installed musicnn wheel), the prior of ``prior_path`` if it was fitted for these
+        taggers and mapping (None: no prior): for benchmarks and in-process use."""
+        return cls().setup(tuple(taggers), mapping_path, weights_dir, prior_path=prior_path)
 
     def setup(self, taggers, mapping_path, weights_dir, top_genres=None, top_tags: int = TOP_TAGS,
-              clip_tags: int = CLIP_TAGS) -> "ZeroShotGenreModel":
-        """Build the taggers and the genre weights; returns self."""
+              clip_tags: int = CLIP_TAGS, prior_path: str | Path | None = None) -> "ZeroShotGenreModel":
+        """Build the taggers, the genre weights and the prior (if any); returns self."""
 
         mapping = read_mapping(mapping_path, taggers, top_genres)
         self.genres = list(mapping["genres"])
+        self.prior = read_prior(prior_path, taggers, mapping_path, self.genres) if prior_path else None
         self.unknown_genres = list(mapping["unknown"])
         self.sample_rate, self.segment_seconds = SR, PATCH_SECONDS
         self.top_tags, self.clip_tags = int(top_tags), int(clip_tags)
@@ -211,7 +251,10 @@ class ZeroShotGenreModel(AudioGenreModel):
         rows = getattr(self.local, "taggrams", None)
         if rows is not None:
             rows.append(taggrams)
-        return genre_scores(taggrams, self.matrices)
+        scores = genre_scores(taggrams, self.matrices)
+        if self.prior is None:
+            return genre_probabilities(scores)
+        return genre_probabilities(scores, self.prior["bias"], self.prior["temperature"])
 
     def classify_file(self, path) -> dict:
         """``{"top", "probabilities", "segments", "tags", "taggram"}`` of a file (module docstring)."""
@@ -272,11 +315,12 @@ def mapping_digest(path: str | Path = MAPPING) -> str:
 
 
 def log_zeroshot_model(taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING, workdir: str | Path | None = None,
-                       weights_source: str | Path | None = None):
+                       weights_source: str | Path | None = None, prior_path: str | Path = PRIOR):
     """Log a :class:`ZeroShotGenreModel` on the active run as artifact ``model``; no registration.
 
     Checks the mapping first (one-line GenreLabError). ``workdir`` holds the artifacts while logging
-    (default: a temporary folder). Returns mlflow's ModelInfo.
+    (default: a temporary folder). The prior of ``prior_path`` goes with it when it was fitted for these
+    taggers and mapping. Returns mlflow's ModelInfo.
     """
     taggers = tuple(taggers)
     top = fma_top_genres()
@@ -290,6 +334,9 @@ def log_zeroshot_model(taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPI
         (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         artifacts = {"weights": str(weights), "mapping": str(folder / "zeroshot_genres.toml"),
                      "meta": str(folder / "meta.json")}
+        if read_prior(prior_path, taggers, mapping_path, mapping["genres"]) is not None:
+            shutil.copyfile(prior_path, folder / "zeroshot_prior.json")
+            artifacts["prior"] = str(folder / "zeroshot_prior.json")
         # The class as core.serving.zeroshot's, even when this file runs as __main__ (python -m), so the
         # pickled model refers to the module it carries in its code.
         from core.serving import zeroshot
@@ -297,19 +344,24 @@ def log_zeroshot_model(taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPI
         return _log(zeroshot.ZeroShotGenreModel(), artifacts, audio_signature(), _MODULES)
 
 
-def zeroshot_card(run_id: str, taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING):
-    """The card of a zero-shot version: pretrained, no training data, no test score (n_test 0, NaN accuracy)."""
+def zeroshot_card(run_id: str, taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING,
+                  prior_path: str | Path = PRIOR):
+    """The card of a zero-shot version: pretrained, no training data, no test score (n_test 0, NaN accuracy);
+    with a prior, its calibration on the development set (out-of-fold) and what it was tuned on."""
 
     mapping = read_mapping(mapping_path, tuple(taggers))
+    prior = read_prior(prior_path, tuple(taggers), mapping_path, mapping["genres"])
+    tuned = {"tuned_on": prior["fitted_on"]} if prior else {}
     vocabularies = {"MSD_musicnn": "MSD last.fm", "MTT_musicnn": "MagnaTagATune"}
     return ModelCard(
         family=FAMILY, input_kind=INPUT_KIND, takes_audio=True, window="full",
         dataset=f"pretrained musicnn ({' + '.join(vocabularies[t] for t in taggers)} tags), not trained on your data",
         fingerprint="", synthetic=False, genres=mapping["genres"], test_accuracy=math.nan, n_test=0,
         test_accuracy_ci_low=math.nan, test_accuracy_ci_high=math.nan, run_id=run_id,
+        calibration=prior["calibration"] if prior else None,
         extra={"pretrained": "true", "training": PRETRAINED_NOTE, "taggers": ",".join(taggers),
                "unknown_genres": json.dumps(mapping["unknown"]), "mapping": mapping_digest(mapping_path),
-               "segment_seconds": "2.992"})
+               "segment_seconds": "2.992", **tuned})
 
 
 def register_zeroshot(name: str = NAME, taggers=DEFAULT_TAGGERS, mapping_path: str | Path = MAPPING) -> tuple[str, str]:

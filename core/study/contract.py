@@ -50,13 +50,22 @@ class Arm:
 
 @dataclass
 class FinalFit:
-    """What a family's refit hands back: test labels and predictions (per track), extras, the model."""
+    """What a family's refit hands back: test labels and predictions (per track), extras, the model.
+
+    ``proba`` are the test tracks' probabilities (rows as ``y_true``, columns ``classes``) as the
+    registered model answers them, after temperature scaling with ``temperature``, fitted on a validation
+    slice the refit kept out of its training (:mod:`core.calibration`); the engine measures their
+    calibration. None for a family that gives no probabilities.
+    """
 
     y_true: np.ndarray
     y_pred: np.ndarray
     metrics: dict[str, float]
     model_info: Any = None
     card_extra: dict[str, str] = field(default_factory=dict)
+    proba: np.ndarray | None = None
+    classes: list[str] = field(default_factory=list)
+    temperature: float = 1.0
 
 
 @dataclass

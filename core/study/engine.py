@@ -36,7 +36,7 @@ from core.stats import format_cv, format_test, paired_difference
 from core.study import runtree
 from core.study.contract import Arm, Family, FinalFit
 from core.study.cost import duration
-from core.study.evaluate import log_test_evaluation
+from core.study.evaluate import log_calibration, log_test_evaluation
 from core.study.executor import make_executor
 from core.study.families import family
 from core.study.lineage import content_key
@@ -306,8 +306,10 @@ class Study:
             fit = self.family.fit_final(arm, params, folds, self.steps, log)
             log.metrics({"fit_seconds": time.perf_counter() - started, **fit.metrics})
             metrics = {**log_test_evaluation(log, fit.y_true, fit.y_pred, arm.genres), **fit.metrics}
+            calibration = (log_calibration(log, fit.y_true, fit.proba, fit.classes, fit.temperature)
+                           if fit.proba is not None else None)
             if fit.model_info is not None and self._registers(arm):
-                log.tags({runtree.MODEL_VERSION: self.register(arm, fit, metrics, log.id)})
+                log.tags({runtree.MODEL_VERSION: self.register(arm, fit, metrics, log.id, calibration)})
 
         done = self.steps.once(f"{arm.label} · final", "final", content_key(kind="final", search=search_key), arm,
                                refit, params=params, tags={runtree.DEVICE: this_device()},
@@ -317,7 +319,7 @@ class Study:
     def _registers(self, arm: Arm) -> bool:
         return bool(self.spec.evaluation.register and arm.registered_name)
 
-    def register(self, arm: Arm, fit: FinalFit, metrics: dict, run_id: str) -> str:
+    def register(self, arm: Arm, fit: FinalFit, metrics: dict, run_id: str, calibration: dict | None) -> str:
         """Register the final model with the card the predictor and dashboard read."""
         kind = inputs.kind(str(arm.settings.get("input", "")))
         card = ModelCard(family=self.family.name, input_kind=kind.name, takes_audio=kind.takes_audio, window=arm.window,
@@ -325,7 +327,7 @@ class Study:
                          synthetic=bool(arm.dataset.synthetic), genres=list(arm.genres),
                          test_accuracy=metrics["test_accuracy"], n_test=int(metrics[runtree.N_TEST]),
                          test_accuracy_ci_low=metrics[runtree.TEST_CI_LOW],
-                         test_accuracy_ci_high=metrics[runtree.TEST_CI_HIGH], run_id=run_id,
+                         test_accuracy_ci_high=metrics[runtree.TEST_CI_HIGH], run_id=run_id, calibration=calibration,
                          extra={k: str(v) for k, v in {**arm.settings, **fit.card_extra,
                                                        "cv_folds": f"{len(arm.folds)}, grouped by "
                                                                    f"{self.spec.search.group_by}"}.items()

@@ -3,12 +3,14 @@
 ``classification_metrics`` gives ``test_accuracy`` with its 95% Wilson interval and the number of test
 tracks, ``test_f1_macro`` and per-genre precision/recall/F1 (``test_f1/<genre>``); ``confusion`` gives
 the ``confusion_matrix.json`` payload ``{"labels": [...], "matrix": [[...]]}`` (rows: true genre,
-columns: predicted genre).
+columns: predicted genre); ``log_calibration`` the test probabilities' calibration (``test_ece`` and
+``calibration.json``, :func:`core.calibration.calibration_summary`).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from core.calibration import calibration_summary
 from core.stats import accuracy_interval
 from core.study import runtree
 
@@ -51,3 +53,15 @@ def log_test_evaluation(log, y_true: np.ndarray, y_pred: np.ndarray, labels: lis
     log.metrics(metrics)
     log.dict(confusion(y_true, y_pred, labels), "confusion_matrix.json")
     return metrics
+
+
+def log_calibration(log, y_true: np.ndarray, proba: np.ndarray, classes: list[str], temperature: float) -> dict:
+    """Log how calibrated the test probabilities ``proba`` (rows as ``y_true``, columns ``classes``) are:
+    metric ``test_ece``, param ``temperature``, artifact ``calibration.json``; return the summary."""
+    position = {str(c): i for i, c in enumerate(classes)}
+    labels = np.array([position.get(str(g), -1) for g in y_true], dtype=np.int64)  # -1: a genre it never saw
+    summary = calibration_summary(proba, labels, "test split", temperature)
+    log.metrics({runtree.TEST_ECE: summary["ece"]})
+    log.params({runtree.TEMPERATURE: round(float(temperature), 4)})
+    log.dict(summary, "calibration.json")
+    return summary

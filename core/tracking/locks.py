@@ -24,8 +24,10 @@ from core.tracking.store import experiment_id, sqlite_path
 _HOLDER_WAIT_S = 1.0
 #: The kind of the run that stands for a held lock in the store.
 CLAIM_KIND = "study-claim"
-#: Rounds of create-then-check before a contended claim counts as held by the other process.
-_CLAIM_ROUNDS = 3
+#: Tag a claim gets once its process holds the lock (until then it only contends for it).
+HELD_TAG = "genrelab.claim"
+#: Seconds the contender that waits (see :func:`study_lock`) waits for the others to withdraw.
+_CONTENDED_S = 10.0
 
 
 @contextlib.contextmanager
@@ -40,12 +42,14 @@ def study_lock(experiment: str, key: str, *, wait: bool = False, poll_s: float =
 
     Machines sharing a tracking server share no folder (nor, reliably, a lock on a shared one), so the
     holder also keeps a *claim* in the store: a run tagged ``genrelab.kind = study-claim`` and the
-    study's key, deleted when the lock is released. A process creates its claim,
-    then lists the claims of the key: if there is another, it deletes its own and backs off. The
-    store orders the creations, so of two processes at least the later one sees the other: never do
-    both proceed (both may back off at once: they retry after a random pause). A claim whose process
-    is gone is deleted when it belongs to this host; one of another host counts as held (that host's
-    processes cannot be checked from here: delete its ``study lock`` run in MLflow if the machine died).
+    study's key, deleted when the lock is released. A process creates its claim, then lists the
+    claims of the key, and holds the lock only when its own is the only one (it then tags it held).
+    The store orders the creations, so of two processes at least the later one sees the other: never
+    do both proceed. So that one of them does: a contender that sees a held claim, or a claim with a
+    smaller run id than its own, withdraws; the one with the smallest id keeps its claim and looks
+    again until the others are gone (at most ``_CONTENDED_S`` seconds). A claim whose process is gone
+    is deleted when it belongs to this host; one of another host counts as held (that host's processes
+    cannot be checked from here: delete its ``study lock`` run in MLflow if the machine died).
 
     Parameters
     ----------
@@ -92,11 +96,11 @@ def _claim(experiment: str, key: str) -> tuple[str | None, dict | None]:
     """(run id of this process's claim, None), or (None, the holder's host/pid/since)."""
     client, exp_id, me = MlflowClient(), experiment_id(experiment), processes.this_process()
     query = f"attributes.status = 'RUNNING' and tags.`{KIND_TAG}` = '{CLAIM_KIND}' and tags.`{KEY_TAG}` = {quote(key)}"
-    holder = None
-    for _ in range(_CLAIM_ROUNDS):
-        mine = client.create_run(exp_id, run_name=f"study lock {key}", tags={
-            KIND_TAG: CLAIM_KIND, KEY_TAG: key, HOST_TAG: me.host, PID_TAG: str(me.pid),
-            STARTED_TAG: str(me.started)}).info.run_id
+    mine = client.create_run(exp_id, run_name=f"study lock {key}", tags={
+        KIND_TAG: CLAIM_KIND, KEY_TAG: key, HOST_TAG: me.host, PID_TAG: str(me.pid),
+        STARTED_TAG: str(me.started)}).info.run_id
+    deadline = time.monotonic() + _CONTENDED_S
+    while True:
         others = []
         for run in client.search_runs([exp_id], query, max_results=100):
             owner = run_owner(run.data.tags)
@@ -107,13 +111,15 @@ def _claim(experiment: str, key: str) -> tuple[str | None, dict | None]:
                 continue
             others.append(run)
         if not others:
+            client.set_tag(mine, HELD_TAG, "held")
             return mine, None
-        _release_claim(mine)
-        first = min(others, key=lambda r: r.info.start_time)
-        owner = run_owner(first.data.tags) or ("?", None, "?")
-        holder = {"host": owner[2], "pid": owner[0], "since": first.info.start_time / 1000}
-        time.sleep(random.uniform(0.05, 0.5))  # two contenders that saw each other part ways
-    return None, holder
+        held = [run for run in others if run.data.tags.get(HELD_TAG)]
+        if held or mine > min(run.info.run_id for run in others) or time.monotonic() > deadline:
+            _release_claim(mine)
+            winner = min(held or others, key=lambda run: (run.info.start_time, run.info.run_id))
+            owner = run_owner(winner.data.tags) or ("?", None, "?")
+            return None, {"host": owner[2], "pid": owner[0], "since": winner.info.start_time / 1000}
+        time.sleep(random.uniform(0.05, 0.2))  # the smallest id waits for the other contenders to withdraw
 
 
 def _release_claim(run_id: str) -> None:

@@ -125,8 +125,8 @@ def heard(card) -> str:
 
 def calibration(card) -> str:
     """How far its probabilities can be taken at their word: its expected calibration error when measured."""
-    ece = card.extra.get("ece")
-    return f"ECE {float(ece):.2f}" if ece else "not measured"
+    summary = card.calibration
+    return f"ECE {summary['ece']:.2f} ({summary.get('scored_on', '?')})" if summary else "not measured"
 
 
 def unknown_genres(card) -> list[str]:
@@ -214,6 +214,9 @@ def show_lead(info: Version, result: dict) -> None:
                   delta_arrow="off", border=True)
         describe(info)
         st.caption(f"answered in {result['seconds']:.2f} s")
+        if info.card.calibration:
+            st.plotly_chart(charts.reliability_diagram(info.card.calibration, "How far to trust its probabilities"),
+                            key=f"reliability-{info.ref}", config=charts.TOOLBAR)
     right.plotly_chart(probability_bars(result["probabilities"], "Probability per genre"), key=f"bars-{info.ref}",
                        config=charts.TOOLBAR)
     timeline(result, info.ref)
@@ -255,6 +258,7 @@ def card_facts(version: Version) -> dict[str, str]:
     """What the comparison table shows of a version, one line per fact."""
     card = version.card
     return {"aliases": ", ".join(version.aliases) or "-", "test accuracy [95% CI]": card.accuracy_text,
+            "calibration": card.ece_text,
             "input": f"{card.input_kind} ({card.window} window)", "family": card.family,
             "trained on": f"{card.dataset or '?'}{' (synthetic)' if card.synthetic else ''}",
             "data fingerprint": card.fingerprint[:16] or "-", "run": card.run_id or "-"}

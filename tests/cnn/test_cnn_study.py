@@ -45,8 +45,13 @@ def finished(demo_root, module_store, tmp_path_factory):
     from core.models.cnn import CNNClassifier
 
     tmp = tmp_path_factory.mktemp("cnn")
-    fitted, stats = [], []
+    fitted, stats, calibrated = [], [], []
     original_fit, original_stats = CNNClassifier.fit, clips_module.band_statistics
+    original_calibrate = CNNClassifier.calibrate
+
+    def recording_calibrate(self, data, labels, tracks):
+        calibrated.append(set(np.asarray(tracks).tolist()))
+        return original_calibrate(self, data, labels, tracks)
 
     def recording_fit(self, train, validation=None, callbacks=()):
         fitted.append((set(train.row_tracks.tolist()),
@@ -59,13 +64,15 @@ def finished(demo_root, module_store, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(CNNClassifier, "fit", recording_fit)
+        patch.setattr(CNNClassifier, "calibrate", recording_calibrate)
         patch.setattr(clips_module, "band_statistics", recording_stats)
         progress = tmp / "progress.json"
         assert main(["run", SPEC, "--data", str(demo_root), "--progress", str(progress), *TINY]) == 0
     runs = {}
     for run in mlflow.search_runs(experiment_names=["demo_cnn"], output_format="list"):
         runs.setdefault(run.data.tags["genrelab.kind"], []).append(run)
-    return {"runs": runs, "fitted": fitted, "stats": stats, "progress": json.loads(progress.read_text()),
+    return {"runs": runs, "fitted": fitted, "stats": stats, "calibrated": calibrated,
+            "progress": json.loads(progress.read_text()),
             "root": demo_root}
 
 
@@ -106,12 +113,17 @@ def test_test_split_stays_out_of_cross_validation(finished):
     test_ids = set(selection.track_ids[selection.splits == "test"].tolist())
     dev_ids = set(selection.track_ids[selection.splits != "test"].tolist())
     assert len(finished["fitted"]) == len(finished["stats"]) == 10  # per clip length: 4 fold fits + final
+    calibrated = iter(finished["calibrated"])
+    finals = 0
     for (train, stop), stat_ids in zip(finished["fitted"], finished["stats"]):
-        assert not (train | stop | stat_ids) & test_ids
-        assert train | stop == stat_ids  # statistics come from the fitted tracks only
-        assert not train & stop           # the early-stopping slice is held out of fitting
-    finals = [fit for fit in finished["fitted"] if not fit[1]]
-    assert len(finals) == 2 and all(train == dev_ids for train, _ in finals)
+        held = stop or next(calibrated)  # a final refit stops at its epochs and calibrates on its slice
+        finals += not stop
+        assert not (train | held | stat_ids) & test_ids
+        assert train | held == stat_ids  # statistics come from the dev tracks of the fit only
+        assert not train & held           # the early-stopping or calibration slice is held out of fitting
+        if not stop:
+            assert train | held == dev_ids
+    assert finals == 2 and next(calibrated, None) is None
 
 
 def test_registered_model_predicts_an_audio_file(finished, tmp_path):
@@ -119,6 +131,8 @@ def test_registered_model_predicts_an_audio_file(finished, tmp_path):
     version = client.get_model_version_by_alias("genre-cnn", "clip-1s")
     assert version.tags["family"] == "keras_cnn" and version.tags["clip_seconds"] == "1"
     assert version.tags["synthetic"] == "true" and 0 <= float(version.tags["test_accuracy"]) <= 1
+    calibration = json.loads(version.tags["calibration"])  # measured per test track, as the accuracy
+    assert calibration["scored_on"] == "test split" and calibration["n"] == int(version.tags["n_test"])
     model = mlflow.pyfunc.load_model("models:/genre-cnn@clip-1s")
     rng = np.random.default_rng(0)
     wav = tmp_path / "song.wav"

@@ -119,7 +119,7 @@ def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, op
     tested = tree.searches[(tree.searches["experiment"] == "dash_mlp")]["test_accuracy"]
     assert list(ring.y) == [pytest.approx(tested.max())]
     assert "original study (reported)" in legend, "the size study's own data are not synthetic"
-    assert set(results_table(at).columns) == {"A", "B", "A − B, points (95% CI)", "better", "folds"}
+    assert list(results_table(at).columns) == ["A", "B", "A − B, points (95% CI, 2 folds)", "better"]
 
     page = texts(at.markdown)
     assert "Features computed on full tracks (FMA's published table)." in texts(at.caption)

@@ -99,3 +99,16 @@ def test_filters_keep_whole_studies(store):
     assert not results.is_synthetic(mlp) and results.is_synthetic(results.filter_tree(tree, ["dash_cnn"]))
     table = results.metrics_table(results.result_runs(mlp).head(3))
     assert {"CV accuracy (mean ± std)", "test accuracy (95% CI, n)", "run_id"} <= set(table.columns)
+
+
+def test_paired_table_names_the_fold_count_once_or_per_cell():
+    row = {"a": "8k features", "b": "8k codes", "mean_diff": 0.021, "ci_low": 0.004, "ci_high": 0.038, "n_folds": 5}
+    same = results.paired_table([row, {**row, "a": "25k features", "mean_diff": -0.01, "ci_low": -0.03,
+                                       "ci_high": 0.01}])
+    assert list(same.columns) == ["A", "B", "A − B, points (95% CI, 5 folds)", "better"]
+    assert list(same.iloc[:, 2]) == ["+2.1 (+0.4 to +3.8)", "-1.0 (-3.0 to +1.0)"]
+    assert list(same["better"]) == ["8k features", "neither (fold noise)"]
+    mixed = results.paired_table([row, {**row, "n_folds": 3, "ci_low": -0.04, "ci_high": -0.01}])
+    assert list(mixed.columns) == ["A", "B", "A − B, points (95% CI, folds)", "better"]
+    assert list(mixed.iloc[:, 2]) == ["+2.1 (+0.4 to +3.8, 5 folds)", "+2.1 (-4.0 to -1.0, 3 folds)"]
+    assert list(mixed["better"]) == ["8k features", "8k codes"]

@@ -49,13 +49,22 @@ def training_rows(seed: int, n_clips: int = 6, copies: int = 10) -> tuple[np.nda
 
 
 def card(family: str, input_kind: str, run_id: str, accuracy: float = 0.5, n_test: int = 60,
-         fingerprint: str = FINGERPRINT, **extra) -> ModelCard:
+         fingerprint: str = FINGERPRINT, calibration: dict | None = None, **extra) -> ModelCard:
     """A card as the study writes it; the interval is the normal approximation (clipped to [0, 1])."""
     half = 1.96 * math.sqrt(accuracy * (1 - accuracy) / n_test)
     return ModelCard(family=family, input_kind=input_kind, window="full", dataset="demo", fingerprint=fingerprint,
                      synthetic=True, genres=GENRES, test_accuracy=accuracy, n_test=n_test,
                      test_accuracy_ci_low=max(0.0, accuracy - half), test_accuracy_ci_high=min(1.0, accuracy + half),
-                     run_id=run_id, extra={k: str(v) for k, v in extra.items()})
+                     run_id=run_id, extra={k: str(v) for k, v in extra.items()}, calibration=calibration)
+
+
+def calibration(n_test: int = 60, seed: int = 0) -> dict:
+    """A calibration summary of ``n_test`` made-up test predictions over :data:`GENRES`."""
+    from core.calibration import calibration_summary
+
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(len(GENRES)), size=n_test)
+    return calibration_summary(proba, rng.integers(0, len(GENRES), size=n_test), "test split", temperature=1.3)
 
 
 def log_feature(family: str = "sklearn_mlp", autoencoder: bool = False, seed: int = 0) -> tuple[str, str]:

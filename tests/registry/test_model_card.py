@@ -28,6 +28,19 @@ def test_round_trip_through_tags():
     before = {k: v for k, v in card(input_kind="embeddings", window="full").to_tags().items() if k != "takes_audio"}
     assert ModelCard.from_tags(before).takes_audio  # registered before cards said: what its kind took then
     assert original.accuracy_text == "61.0% [57.6, 64.3] on 800 tracks"
+    assert original.calibration is None and "calibration" not in tags and original.ece_text == "ECE not measured"
+
+
+def test_the_calibration_travels_as_one_tag():
+    summary = {"ece": 0.043, "n": 800, "scored_on": "test split", "temperature": 1.62,
+               "bins": [{"low": 0.5, "high": 0.6, "count": 800, "confidence": 0.557, "accuracy": 0.6}]}
+    calibrated = card(calibration=summary)
+    tags = calibrated.to_tags()
+    assert set(tags) == set(card().to_tags()) | {"calibration"}
+    assert ModelCard.from_tags(tags) == calibrated
+    assert calibrated.ece_text == "ECE 0.043 on the test split (n=800)"
+    with pytest.raises(GenreLabError, match="^model card: the calibration tag is not JSON$"):
+        ModelCard.from_tags({**tags, "calibration": "{ece"})
 
 
 @pytest.mark.parametrize("changes, problem", [

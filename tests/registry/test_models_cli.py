@@ -12,8 +12,10 @@ from tests.registry.conftest import FLAVOURS
 def test_table_lists_every_version_with_its_card(store, capsys):
     assert main(["models"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split()[:4] == ["MODEL", "ALIASES", "INPUT", "WINDOW"]
+    assert header.split()[:4] == ["MODEL", "ALIASES", "INPUT", "WINDOW"] and "ECE (ON)" in header
     by_ref = {row.split()[0]: row for row in rows}
+    ece = header.index("ECE (ON)")
+    assert {row[ece:].split()[0] for row in rows} == {"-"}  # these cards were written without a calibration
     for name, (family, kind) in FLAVOURS.items():
         row = by_ref[f"{name}/1"]
         assert f" {kind} " in row and f" {family} " in row and "50.0% [" in row and "demo (synthetic)" in row

@@ -115,6 +115,47 @@ def test_the_card_says_pretrained_and_names_what_it_cannot_know(registered):
     assert card.genres == [g for g in FMA_TOP if g not in ("Old-Time / Historic", "Spoken")]
     assert card.n_test == 0 and math.isnan(card.test_accuracy)  # no test split: no score to show
     assert card.extra["taggers"] == "MSD_musicnn,MTT_musicnn" and card.extra["mapping"] == zeroshot.mapping_digest()
+    # Its calibration, measured out-of-fold on the development set its prior was fitted on, and what that was.
+    prior = json.loads(zeroshot.PRIOR.read_text())
+    assert card.calibration == prior["calibration"] and card.calibration["scored_on"] == "development set, out-of-fold"
+    assert card.extra["tuned_on"] == prior["fitted_on"] and "Debian packages" in card.extra["tuned_on"]
+    assert card.ece_text.startswith("ECE ") and "development set" in card.ece_text
+
+
+# --- The prior ----------------------------------------------------------------------------------------
+
+def test_the_shipped_prior_belongs_to_the_shipped_table():
+    """bench/bench_zeroshot.py --write-prior must run again whenever the mapping changes."""
+    prior = json.loads(zeroshot.PRIOR.read_text())
+    assert prior["mapping"] == zeroshot.mapping_digest() and prior["taggers"] == list(zeroshot.DEFAULT_TAGGERS)
+    genres = zeroshot.read_mapping()["genres"]
+    read = zeroshot.read_prior(zeroshot.PRIOR, zeroshot.DEFAULT_TAGGERS, zeroshot.MAPPING, genres)
+    assert read["bias"].shape == (len(genres),) and abs(read["bias"].sum()) < 1e-3  # zero-sum: no genre pushed overall
+    assert 0.05 <= read["temperature"] <= 20 and read["calibration"]["n"] > 50
+
+
+def test_a_prior_fitted_for_other_taggers_or_another_table_is_not_used(tmp_path):
+    genres = zeroshot.read_mapping()["genres"]
+    assert zeroshot.read_prior(zeroshot.PRIOR, ("MSD_musicnn",), zeroshot.MAPPING, genres) is None
+    table = tmp_path / "mapping.toml"
+    table.write_text(zeroshot.MAPPING.read_text() + "\n# edited\n")
+    assert zeroshot.read_prior(zeroshot.PRIOR, zeroshot.DEFAULT_TAGGERS, table, genres) is None
+    assert zeroshot.read_prior(tmp_path / "none.json", zeroshot.DEFAULT_TAGGERS, zeroshot.MAPPING, genres) is None
+    bad = tmp_path / "prior.json"
+    bad.write_text(json.dumps({**json.loads(zeroshot.PRIOR.read_text()), "bias": {"Metal": 1.0}}))
+    with pytest.raises(GenreLabError, match="bias for genre.s. the mapping does not answer: Metal"):
+        zeroshot.read_prior(bad, zeroshot.DEFAULT_TAGGERS, zeroshot.MAPPING, genres)
+
+
+def test_the_prior_shifts_and_scales_segment_probabilities():
+    scores = np.array([[0.6, 0.3, 0.1], [0.0, 0.0, 0.0]])
+    assert np.allclose(zeroshot.genre_probabilities(scores[:1]), [[0.6, 0.3, 0.1]])
+    shifted = zeroshot.genre_probabilities(scores, np.array([0.0, np.log(2.0), 0.0]), 1.0)
+    assert np.allclose(shifted[0], np.array([0.6, 0.6, 0.1]) / 1.3)  # the bias multiplies a genre's odds
+    assert np.allclose(shifted[1], [0.25, 0.5, 0.25])  # a segment no tag spoke for: the prior alone
+    flat = zeroshot.genre_probabilities(scores[:1], None, 1e6)
+    assert np.allclose(flat, 1 / 3, atol=1e-4)  # a huge temperature says nothing
+    assert np.allclose(shifted.sum(axis=1), 1.0)
 
 
 def test_it_carries_the_checkpoints_the_table_and_the_licence(registered):

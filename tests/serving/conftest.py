@@ -45,7 +45,8 @@ def audio_file(tmp_path):
 @pytest.fixture(scope="session")
 def stores(tmp_path_factory) -> dict[str, str]:
     """Two store URIs: ``registry`` holds genre-mlp v1 (test accuracy 0.40, @champion) and v2 (0.55,
-    same network, not promoted) and genre-cnn v1 (@clip-3s, 0.50, no champion); ``empty`` has no model.
+    same network, not promoted; no calibration measured) and genre-cnn v1 (@clip-3s, 0.50, no champion,
+    a calibration); ``empty`` has no model.
 
     MLFLOW_TRACKING_URI points at the registry for the whole session.
     """
@@ -70,7 +71,8 @@ def stores(tmp_path_factory) -> dict[str, str]:
             register_version(model_uri, "genre-mlp", builders.card("sklearn_mlp", "features", run_id, accuracy))
         promote("genre-mlp", "1")
         model_uri, run_id = builders.log_clip(3.0)
-        register_version(model_uri, "genre-cnn", builders.card("cnn", "mels", run_id, 0.50, clip_seconds=3),
+        register_version(model_uri, "genre-cnn", builders.card("cnn", "mels", run_id, 0.50, clip_seconds=3,
+                                                               calibration=builders.calibration()),
                          aliases=["clip-3s"])
         yield {"registry": uri, "empty": f"sqlite:///{root / 'empty' / 'mlflow.db'}"}
 

@@ -22,7 +22,8 @@ def predict_json(capsys, *argv) -> tuple[int, list[dict]]:
 
 
 def check_contract(result: dict, path, model: str) -> None:
-    assert set(result) == {"file", "model", "top", "probabilities", "segments", "seconds"}
+    assert set(result) == {"file", "model", "top", "probabilities", "segments", "seconds", "calibration"}
+    assert result["calibration"].startswith("ECE ")  # measured, or "ECE not measured"
     assert result["file"] == str(path) and result["model"] == model
     assert set(result["probabilities"]) == GENRES
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)

@@ -3,6 +3,7 @@ temporary files, a corrupt file, an empty registry."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import stat
 import tomllib
@@ -100,8 +101,16 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
     assert row["calibration"] == "not measured"
     assert [e.label for e in at.expander][0].startswith(f"genre-mlp/1: {row['top genre']} (")
     assert any(c.value.startswith("trained on synthetic demo data · test accuracy 40.0% [") for c in at.caption)
-    # waveform, log-mel; the lead's bars and timeline; the other model's bars (in its row's expander)
-    assert len(at.get("plotly_chart")) == 2 + 2 + 1
+    # The lead's calibration: in its caption, and its reliability diagram beside its answer.
+    from tests.registry.builders import calibration
+
+    ece = calibration()["ece"]
+    assert any(c.value.endswith(f"calibration ECE {ece:.2f} (test split)") for c in at.caption)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    reliability = [s for s in specs if "How far to trust" in s["layout"]["title"]["text"]]
+    assert len(reliability) == 1 and f"ECE {ece:.3f} on the test split (n=60)" in reliability[0]["layout"]["title"]["text"]
+    # waveform, log-mel; the lead's reliability, bars and timeline; the other model's bars (in its expander)
+    assert len(specs) == 2 + 3 + 1
 
 
 def test_an_upload_is_private_while_it_exists_and_gone_afterwards(registry, audio_file, monkeypatch):

@@ -151,6 +151,33 @@ def test_registered_model_predicts_genre_probabilities(study):
         assert tags["input_kind"] == ("features" if name == "genre-mlp" else "autoencoder")
 
 
+def test_every_version_says_how_calibrated_its_test_probabilities_are(study):
+    """The temperature is fitted on the refit's validation slice; ECE is measured on the test split with
+    the probabilities the registered model answers, and travels with the version."""
+    from core.calibration import expected_calibration_error
+    from core.registry import ModelCard
+
+    features = fma.load_features(study["root"])
+    tracks = fma.load_tracks(study["root"])
+    client = mlflow.tracking.MlflowClient()
+    for name in ("genre-mlp", "genre-mlp-ae"):
+        card = ModelCard.from_tags(client.get_model_version(name, "1").tags)
+        summary = card.calibration
+        assert summary["scored_on"] == "test split" and summary["n"] == card.n_test
+        assert sum(b["count"] for b in summary["bins"]) == card.n_test
+        final = client.get_run(card.run_id)
+        assert float(final.data.params["temperature"]) == pytest.approx(summary["temperature"], abs=1e-4)
+        assert final.data.metrics["test_ece"] == pytest.approx(summary["ece"])
+        assert 0.05 <= summary["temperature"] <= 20
+        # The registered model's own answers on the test tracks give the same ECE.
+        test_ids = [t for t in features.index if t in set(tracks.index[tracks[("set", "split")] == "test"])]
+        frame = pd.DataFrame(features.loc[test_ids].to_numpy(), columns=[".".join(c) for c in features.columns])
+        proba = mlflow.pyfunc.load_model(f"models:/{name}/1").predict(frame)
+        genres = tracks.loc[test_ids, ("track", "genre_top")].astype(str).to_numpy()
+        labels = np.array([list(proba.columns).index(g) if g in proba.columns else -1 for g in genres])
+        assert expected_calibration_error(proba.to_numpy(), labels) == pytest.approx(summary["ece"], abs=2e-3)
+
+
 def test_progress_file_finished(study):
     state = json.loads(study["progress"].read_text())
     assert state["status"] == "finished" and state["fits_done"] == state["fits_total"] > 0

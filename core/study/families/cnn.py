@@ -114,25 +114,34 @@ def batches(source, tracks: Tracks, clip_seconds: float, mean, std, n_classes: i
                       mix_within_genre=params["mix_within_genre"] if training else 0.0)
 
 
-def fit_and_score(data: ClipInput, params: dict, train: Tracks, scored: Tracks, early_stopping: bool):
-    """Fit on ``train``'s clips, score ``scored``'s: (model, scores, band mean, band std)."""
+def fit_and_score(data: ClipInput, params: dict, train: Tracks, scored: Tracks, early_stopping: bool,
+                  calibrate: bool = False):
+    """Fit on ``train``'s clips, score ``scored``'s: (model, scores, band mean, band std).
+
+    ``early_stopping`` or ``calibrate`` keep a slice of ``train`` out of the fit: early stopping watches
+    it, and ``calibrate`` fits the model's temperature on it (its tracks' mean clip probabilities).
+    """
     from core.models.clip_batches import band_statistics, track_vote  # Keras: heavy, needed only to fit
 
     source, seconds, n = data.source(), data.clip_seconds, len(data.genres)
     mean, std = band_statistics(source, train.ids, seconds)
     validation = None
-    if early_stopping:
-        train, stop = inner_split(train, params["validation_fraction"], params["seed"])
-        validation = batches(source, stop, seconds, mean, std, n, params, training=False)
+    if early_stopping or calibrate:
+        train, held = inner_split(train, params["validation_fraction"], params["seed"])
+        validation = batches(source, held, seconds, mean, std, n, params, training=False)
     model = CNNClassifier(**params)
-    model.fit(batches(source, train, seconds, mean, std, n, params, training=True), validation)
+    model.fit(batches(source, train, seconds, mean, std, n, params, training=True),
+              validation if early_stopping else None)
+    if calibrate:
+        model.calibrate(validation, validation.row_labels, validation.row_tracks)
     scoring = batches(source, scored, seconds, mean, std, n, params, training=False)
     probs = model.predict_proba(scoring)
     track_ids, track_probs = track_vote(probs, scoring.row_tracks)
     track_labels = scoring.row_labels[np.unique(scoring.row_tracks, return_index=True)[1]]
     scores = {"clip_accuracy": float(np.mean(probs.argmax(axis=1) == scoring.row_labels)),
               "track_accuracy": float(np.mean(track_probs.argmax(axis=1) == track_labels)),
-              "track_labels": track_labels, "track_predictions": track_probs.argmax(axis=1)}
+              "track_labels": track_labels, "track_predictions": track_probs.argmax(axis=1),
+              "track_probabilities": track_probs}
     return model, scores, mean, std
 
 
@@ -204,19 +213,22 @@ class CNNFamily(Family):
         return fit_clip_fold, (arm.data, params, train, val)
 
     def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
-        """Refit without a held-out slice for as long as the folds found best; score test per track."""
+        """Refit for as long as the folds found best, on the dev tracks but a validation slice that the
+        temperature is fitted on; score test per track."""
         from core.serving.pyfunc import log_audio_model  # MLflow: only the study's process logs models
 
         data: ClipInput = arm.data
         epochs = params["epochs"]
         if params["early_stopping"]:
             epochs = max(1, int(np.median([f["best_epoch"] for f in fold_results])))
-        model, scores, mean, std = fit_and_score(data, {**params, "epochs": epochs}, data.dev, data.test, False)
+        model, scores, mean, std = fit_and_score(data, {**params, "epochs": epochs}, data.dev, data.test, False,
+                                                 calibrate=True)
         log.history(model.history_)
         source = data.source()
         mel_params = {**data.mel_params, "clip_seconds": data.clip_seconds, "genres": data.genres,
                       "frames_per_clip": int(source.frames_per_clip(data.clip_seconds)),
-                      "band_mean": np.asarray(mean).tolist(), "band_std": np.asarray(std).tolist()}
+                      "band_mean": np.asarray(mean).tolist(), "band_std": np.asarray(std).tolist(),
+                      "temperature": model.temperature_}
         with tempfile.TemporaryDirectory() as tmp:
             info = log_audio_model(model.model_, mel_params, Path(tmp))
         log.params({"final_epochs": epochs})
@@ -224,7 +236,8 @@ class CNNFamily(Family):
         return FinalFit(y_true=names[scores["track_labels"]], y_pred=names[scores["track_predictions"]],
                         metrics={runtree.TEST_CLIP_ACCURACY: scores["clip_accuracy"],
                                  "test_track_accuracy": scores["track_accuracy"]},
-                        model_info=info, card_extra={"clip_seconds": f"{data.clip_seconds:g}"})
+                        model_info=info, card_extra={"clip_seconds": f"{data.clip_seconds:g}"},
+                        proba=scores["track_probabilities"], classes=list(data.genres), temperature=model.temperature_)
 
     def fit_cost(self, arms: list[Arm], base: dict, executor, precision: str) -> ClipCosts:
         """The CNN timed on random clips of each length the study compares, on every worker at once (a

@@ -252,7 +252,8 @@ class MLPFamily(Family):
 
     # -- final ------------------------------------------------------------------------------------
     def fit_final(self, arm: Arm, params: dict, fold_results: list[dict], steps: Steps, log: RunLog) -> FinalFit:
-        """Refit on all non-test rows (autoencoder first, for codes), predict the test rows, log the model."""
+        """Refit on the non-test rows but a validation slice (autoencoder first, for codes), fit the
+        temperature on that slice, predict the test rows, log the model."""
         from sklearn.preprocessing import StandardScaler
 
         from core.serving.pyfunc import log_feature_model  # MLflow: only the study's process logs models
@@ -273,8 +274,18 @@ class MLPFamily(Family):
             X_cv, X_test = autoencoder.transform(X_cv), autoencoder.transform(X_test)
         scaler = StandardScaler().fit(X_cv)
         estimator = mlp_models.make_estimator(self.name, params)
-        log.history(estimator.fit(scaler.transform(X_cv), table.labels[cv]))
-        predicted = estimator.predict(scaler.transform(X_test))
+        # The validation slice: early stopping (when on) watches it, the temperature is fitted on it, and
+        # the network never trains on it (the estimator draws the same slice when it stops early).
+        labels = table.labels[cv]
+        fit_rows, held = mlp_models.inner_validation_split(np.unique(labels, return_inverse=True)[1],
+                                                           params["validation_fraction"], params["seed"])
+        if params["early_stopping"]:
+            log.history(estimator.fit(scaler.transform(X_cv), labels))
+        else:
+            log.history(estimator.fit(scaler.transform(X_cv[fit_rows]), labels[fit_rows]))
+        estimator.calibrate(scaler.transform(X_cv[held]), labels[held])
+        proba = estimator.predict_proba(scaler.transform(X_test))
+        predicted = estimator.classes_[proba.argmax(axis=1)]
         kind, info, extra = data.kind, None, {}
         if kind.takes_audio:  # audio in: the model computes the track's vector itself (if its kind says how)
             if kind.log_model is not None:
@@ -283,7 +294,8 @@ class MLPFamily(Family):
         else:
             example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
             info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
-        return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info, card_extra=extra)
+        return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info, card_extra=extra,
+                        proba=proba, classes=[str(c) for c in estimator.classes_], temperature=estimator.temperature_)
 
     # -- cost -------------------------------------------------------------------------------------
     def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:
