@@ -90,14 +90,16 @@ def expected_calibration_error(proba: np.ndarray, labels: np.ndarray, n_bins: in
 
 
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log(proba) / temperature)`` row by row: (n, n_classes) -> (n, n_classes); T = 1 is a no-op."""
-    proba = np.asarray(proba, dtype=np.float64)
+    """``softmax(log(proba) / temperature)`` row by row: (n, n_classes) -> (n, n_classes), in ``proba``'s
+    float type; T = 1 returns ``proba`` as it is."""
+    proba = np.asarray(proba)
     if temperature == 1.0:
         return proba
-    logits = np.log(np.clip(proba, _EPS, 1.0)) / float(temperature)
+    logits = np.log(np.clip(proba.astype(np.float64), _EPS, 1.0)) / float(temperature)
     logits -= logits.max(axis=-1, keepdims=True)
     scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=-1, keepdims=True)
+    scaled /= scaled.sum(axis=-1, keepdims=True)
+    return scaled.astype(proba.dtype if proba.dtype.kind == "f" else np.float64, copy=False)
 
 
 def negative_log_likelihood(proba: np.ndarray, labels: np.ndarray) -> float:

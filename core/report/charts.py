@@ -329,8 +329,9 @@ def reliability_diagram(summary: Mapping, title: str = "Reliability") -> go.Figu
                       "(confidence %{customdata[1]:.0%}-%{customdata[2]:.0%})<extra></extra>"))
     fig.update_xaxes(title="confidence in the top genre", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title="share right", range=[0, 1], tickformat=".0%")
-    subtitle = (f"ECE {summary['ece']:.3f} on the {summary.get('scored_on', '?')} (n={summary['n']}), "
-                f"temperature {summary.get('temperature', 1.0):.2f}")
-    _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=380)
-    fig.update_layout(margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22))
+    # Two short lines under the title: the diagram may sit in a third of a 1280 px page.
+    subtitle = (f"ECE {summary['ece']:.3f}, n={summary['n']}, temperature {summary.get('temperature', 1.0):.2f}"
+                f"<br>on the {summary.get('scored_on', '?')}")
+    _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=400)
+    fig.update_layout(margin=dict(l=10, r=10, t=90, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig

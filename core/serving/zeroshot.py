@@ -5,8 +5,12 @@ Nothing here is trained on your data. The two pretrained musicnn networks (``cor
 tag every 3 s segment of a file, and a hand-written table (:data:`MAPPING`, ``zeroshot_genres.toml``)
 turns tag probabilities into FMA genre_top probabilities: for a segment, genre g scores
 ``sum over taggers and tags of weight(tag, g) * p(tag)``, and the scores are normalised to sum to 1.
-The clip's probabilities are the mean of its segments' (as every audio model here). Genres no tag
-points at (``unknown`` in the table: Old-Time / Historic, Spoken) are never answered; the card says so.
+A *prior* fitted on a development set of real music (:data:`PRIOR`, ``bench/bench_zeroshot.py``) then
+adds a bias per genre to each segment's log-probabilities and divides them by a temperature, when it was
+fitted for the same taggers and table (:func:`genre_probabilities`, :func:`read_prior`); the card carries
+its out-of-fold calibration and names the set. The clip's probabilities are the mean of its segments'
+(as every audio model here). Genres no tag points at (``unknown`` in the table: Old-Time / Historic,
+Spoken) are never answered; the card says so.
 
 The model is an MLflow pyfunc audio model (:class:`ZeroShotGenreModel`, a
 :class:`core.serving.pyfunc.AudioGenreModel`): encoded audio in, one row per clip out with ``top``,

@@ -215,7 +215,7 @@ def show_lead(info: Version, result: dict) -> None:
         describe(info)
         st.caption(f"answered in {result['seconds']:.2f} s")
         if info.card.calibration:
-            st.plotly_chart(charts.reliability_diagram(info.card.calibration, "How far to trust its probabilities"),
+            st.plotly_chart(charts.reliability_diagram(info.card.calibration, "Calibration"),
                             key=f"reliability-{info.ref}", config=charts.TOOLBAR)
     right.plotly_chart(probability_bars(result["probabilities"], "Probability per genre"), key=f"bars-{info.ref}",
                        config=charts.TOOLBAR)

@@ -107,8 +107,8 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
     ece = calibration()["ece"]
     assert any(c.value.endswith(f"calibration ECE {ece:.2f} (test split)") for c in at.caption)
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    reliability = [s for s in specs if "How far to trust" in s["layout"]["title"]["text"]]
-    assert len(reliability) == 1 and f"ECE {ece:.3f} on the test split (n=60)" in reliability[0]["layout"]["title"]["text"]
+    reliability = [s["layout"]["title"]["text"] for s in specs if s["layout"]["title"]["text"].startswith("Calibration")]
+    assert len(reliability) == 1 and f"ECE {ece:.3f}, n=60, temperature 1.30<br>on the test split" in reliability[0]
     # waveform, log-mel; the lead's reliability, bars and timeline; the other model's bars (in its expander)
     assert len(specs) == 2 + 3 + 1
 

@@ -64,9 +64,11 @@ def test_a_zero_shot_answer_shows_its_raw_tags_and_tag_timeline(store):
     assert any(c.startswith("Cannot know Old-Time / Historic, Spoken: ") for c in captions)
     assert any(m.value.startswith("**Raw tags**") for m in at.markdown)
     assert [t.label for t in at.tabs][2:] == ["MSD_musicnn", "MTT_musicnn"]  # after Upload / Record
-    # waveform, log-mel; the zero-shot bars and segment timeline, then per tagger tags + taggram; the MLP's bars
+    # waveform, log-mel; the zero-shot's calibration (measured on the development set), bars and segment
+    # timeline, then per tagger tags + taggram; the MLP's bars
     specs = figures(at)
-    assert len(specs) == 2 + 1 + 2 + 2 * 2
+    assert len(specs) == 2 + 1 + 3 + 2 * 2
+    assert sum(s["layout"]["title"]["text"].startswith("Calibration<br>") for s in specs) == 1
     bars = [s for s in specs if s["layout"]["title"]["text"].startswith("Top tags of the clip")]
     assert [s["layout"]["title"]["text"] for s in bars] == ["Top tags of the clip (MSD_musicnn)",
                                                             "Top tags of the clip (MTT_musicnn)"]
