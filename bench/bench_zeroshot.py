@@ -16,8 +16,9 @@ out-of-fold clips, scored by a prior that never saw them. ``--write-prior`` then
 whole set and writes it, with that out-of-fold calibration, to ``core/serving/zeroshot_prior.json``,
 which every newly registered ``genre-zeroshot`` carries.
 
-    python bench/devset/build.py --dest data/devset        # once: the set, from Debian packages
     python bench/bench_zeroshot.py --devset data/devset [--write-prior]
+
+(the set is built first if the folder does not exist: ``bench/devset/build.py``, 2.5 GB of downloads).
 
 Writes ``bench/results/zeroshot.json`` (per-genre tables, top-1, ECE, before and after the prior) and
 prints the tables. Taggrams are computed once per clip (about 0.5 s a clip) and cached beside the set.
@@ -28,6 +29,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,7 +59,11 @@ L2 = 0.05
 
 
 def dev_clips(devset: Path, manifest: Path = MANIFEST) -> list[dict]:
-    """The set's clips: ``{"path", "genre", "group"}`` (group: the source package), in manifest order."""
+    """The set's clips: ``{"path", "genre", "group"}`` (group: the source package), in manifest order.
+    Builds the set first when ``devset`` does not exist (about 2.5 GB of Debian packages, 3 min)."""
+    if not devset.exists():
+        print(f"{devset}: building the development set (bench/devset/build.py)", flush=True)
+        subprocess.run([sys.executable, str(manifest.with_name("build.py")), "--dest", str(devset)], check=True)
     rows = []
     with open(manifest, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
