@@ -89,8 +89,9 @@ class Family:
     - ``load``: the searches (:class:`Arm`) of a spec: data, folds, settings.
     - ``fold_task``: a picklable ``(function, args)`` that fits one fold anywhere and returns a dict with
       ``history``, ``accuracy``, ``fit_seconds``, ``device``, ``epochs_run``, ``best_epoch`` (and
-      optionally ``metrics``); ``fit_final``: the refit on training+validation and the test predictions,
-      run in the study's process and logged through ``log``.
+      optionally ``metrics``); ``fit_final``: the refit on training+validation (a validation slice kept
+      out for early stopping and the temperature) and the test predictions and probabilities
+      (:class:`FinalFit`), run in the study's process and logged through ``log``.
     - ``fit_cost``, ``fit_seconds``, ``extra_fits``: the cost model behind the dry-run plan;
       ``probe_stopping`` and ``probe_tasks``: whether (and on which other fits) the plan may time early
       stopping on the data.

@@ -4,7 +4,9 @@ A study is a list of searches (:class:`~core.study.contract.Arm`: one dataset si
 length). Each search draws candidates from the spec's space (or takes the best of the smaller size's
 search: ``search.carry``), cross-validates them on folds of the training+validation tracks (the same
 folds for every candidate and input), optionally with early stopping and successive halving, refits the
-best on all training+validation tracks, scores the official test split once and registers the model.
+best on the training+validation tracks but a validation slice (early stopping watches it, the model's
+temperature is fitted on it), scores the official test split once (accuracy and calibration) and
+registers the model.
 The plan (:func:`make_plan`) says beforehand what that costs on this machine. Fits run through one
 executor (local processes or Dask); this process logs every run through one keyed step
 (:class:`~core.study.contract.Steps`: reuse a finished run or fit and log a new one), so rerunning a
