@@ -46,6 +46,11 @@ from core.study.progress import ProgressFile
 from core.study.search import draw_candidates, ranking, rungs
 from core.study.steps import RunLog, Steps
 
+#: How a final refit is made, part of its (and its search's) content key: 2 = it keeps a validation slice
+#: out of training and fits its temperature there, so finals made before, without a calibration, are
+#: refitted on a rerun, while their searches' candidates and folds are reused.
+FINAL_REFIT = 2
+
 
 def say(line: str) -> None:
     """Print a line now (the dashboard tails a job's log while it runs)."""
@@ -159,7 +164,8 @@ class Study:
         key = content_key(kind="search", family=fam.name, data=arm.fingerprint, settings=arm.settings, base=base,
                           folds=arm.fold_ids, candidates=candidates, rungs=plan,
                           controls=[s.seed, self.stops_early(arm), s.patience, s.validation_fraction],
-                          refit=self.spec.evaluation.refit_and_test, register=self._registers(arm))
+                          refit=FINAL_REFIT if self.spec.evaluation.refit_and_test else False,
+                          register=self._registers(arm))
         params = {**arm.settings, "family": fam.name, "n_candidates": len(candidates),
                   "folds": s.folds, "halving": s.halving, "early_stopping": self.stops_early(arm),
                   "n_dev": arm.n_dev, "n_test": arm.n_test, "genres": arm.genres, **arm.details}
@@ -313,7 +319,8 @@ class Study:
             if fit.model_info is not None and self._registers(arm):
                 log.tags({runtree.MODEL_VERSION: self.register(arm, fit, metrics, log.id, calibration)})
 
-        done = self.steps.once(f"{arm.label} · final", "final", content_key(kind="final", search=search_key), arm,
+        key = content_key(kind="final", search=search_key, refit=FINAL_REFIT)
+        done = self.steps.once(f"{arm.label} · final", "final", key, arm,
                                refit, params=params, tags={runtree.DEVICE: this_device()},
                                where=f"{arm.label}: final")
         return {k: v for k, v in done.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
