@@ -7,7 +7,7 @@ pool pinned to 1): decode and resample to 16 kHz, log-mel patches (10 x 3 s), th
 the track's mean/std embedding. Also its parts (decode, patches, network) and the cold cost of
 building the network and reading its checkpoint once per process. One warm-up call is excluded
 (librosa compiles with numba, TensorFlow traces its graph). Both models share one architecture,
-so they cost the same; MSD_musicnn is measured.
+so they cost the same; the default (``core.features.embeddings.DEFAULT_MODEL``) is measured.
 
 Also the zero-shot genre model (``core.serving.zeroshot``, what ``genre-zeroshot`` runs once loaded):
 warm ``classify_file`` on the same MP3 (decode, 3 s segments, taggers, tag -> genre table, raw tags),
@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine, music_mp3, steady_throughput  # noqa: E402
+from core.features.embeddings import DEFAULT_MODEL as MODEL  # noqa: E402  (threads are pinned above)
 
 RESULTS = ROOT / "bench" / "results"
-MODEL = "MSD_musicnn"
 FMA_SMALL_CLIPS = 8000
 
 

@@ -190,7 +190,8 @@ RUNNERS = {
     "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d @row.json": request,
     "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d @audio.json": request,
     "python -m core embeddings --data data/fma": as_written,
-    "python -m core embeddings --data data/fma --model MTT_musicnn --layer taggram --window center:30": as_written,
+    "python -m core embeddings --data data/fma --model MSD_musicnn MTT_musicnn --layer taggram --window center:30":
+        as_written,
     "python -m core models register-zeroshot": in_a_fresh_store,
     "python -m core predict song.mp3 --model genre-zeroshot": in_a_fresh_store,
     "make mlflow": make_dry_run,

@@ -26,6 +26,12 @@ Clips already present are skipped, so the script can be rerun.
 Usage::
 
     python bench/devset/build.py --dest data/devset
+    python bench/devset/build.py --dest data/devset --root data/devroot
+
+``--root`` also makes a dataset root for studies (``core.data.folder``) of the genres with at least
+:data:`ROOT_MIN_EXCERPTS` excerpts, the manifest's authors as artists: an author's excerpts (often two
+of one track) share a split and a fold, as FMA keeps an artist's, so no score rests on a track or an
+author the model heard.
 """
 
 from __future__ import annotations
@@ -49,7 +55,13 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for core
+
+from core.data.folder import import_folder  # noqa: E402
+from core.files import write_atomic  # noqa: E402
+
 MANIFEST = HERE / "manifest.csv"
+ROOT_MIN_EXCERPTS = 8
 CLIP_S = 30.0
 FADE_S = 0.05
 OUT_SR = 22050
@@ -292,6 +304,35 @@ def build_package(package: str, version: str, rows: list[dict[str, str]],
             f"{len(rows) - len(todo)} present ({time.monotonic() - t0:.0f} s)")
 
 
+def make_root(rows: list[dict[str, str]], devset: Path, dest: Path) -> Path:
+    """Import the excerpts of the genres with at least :data:`ROOT_MIN_EXCERPTS` as a dataset root at
+    ``dest`` (copies: ``DEST/fma_full``), laid out ``<Genre>/<authors>/<clip>`` so the authors are the
+    artist. Returns ``dest``; nothing is done when ``dest`` already holds a root."""
+    import json
+
+    if (dest / "fma_metadata" / "tracks.csv").is_file():
+        return dest
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r["genre"]] += 1
+    kept = [r for r in rows if counts[r["genre"]] >= ROOT_MIN_EXCERPTS]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in kept:
+            clip = Path(r["clip"])
+            artist = re.sub(r"[^\w.,' ()-]+", "_", r["authors"]).strip() or "unknown"
+            link = Path(tmp) / clip.parent.name / artist / clip.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to((devset / clip).resolve())
+        import_folder(tmp, dest, copy=True)
+    info = json.loads((dest / "dataset.json").read_text(encoding="utf-8"))
+    genres = sorted({r["genre"] for r in kept})
+    info.update(source_path=str(devset.resolve()), description=(
+        f"the real-music development set (bench/devset): {len(kept)} excerpts in {len(genres)} genres "
+        f"({', '.join(genres)}), the authors as artists"))
+    write_atomic(dest / "dataset.json", json.dumps(info, indent=2) + "\n")
+    return dest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the set; see the module docstring.
 
@@ -308,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dest", type=Path, required=True, help="output folder")
     ap.add_argument("--manifest", type=Path, default=MANIFEST)
+    ap.add_argument("--root", type=Path, help="also make a dataset root for studies here (see make_root)")
     args = ap.parse_args(argv)
     rows = read_manifest(args.manifest)
     by_pkg: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
@@ -322,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_credits(rows, args.dest)
     print(f"{len(rows)} clips from {len(by_pkg)} packages in {args.dest}")
+    if args.root:
+        print(f"dataset root {make_root(rows, args.dest, args.root)}")
     return 0
 
 

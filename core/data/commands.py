@@ -33,10 +33,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=fetch)
 
     p = actions.add_parser("import-folder", help="turn SRC/<genre>/*.mp3|wav|flac|... into a dataset root")
-    p.add_argument("src", help="folder with one sub-folder per genre")
+    p.add_argument("src", help="folder with one sub-folder per genre (and in it, optionally, one per artist)")
     p.add_argument("--dest", required=True, help="new dataset root to write")
     p.add_argument("--copy", action="store_true", help="copy the audio instead of symlinking it")
-    p.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 split")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the 80/10/10 split (an artist's tracks all go to one split)")
     p.set_defaults(func=import_folder)
 
 

@@ -4,7 +4,10 @@
 plus ``DEST/fma_full/NNN/NNNNNN.<ext>`` (symlinks by default, copies with ``copy=True``), so a user's
 own music goes through every pipeline unchanged. Each folder is one top-level genre: it keeps FMA's
 genre id and title when its name matches a real FMA genre (case-insensitively), else it gets a new id
-above FMA's largest. Every track is in subset ``small``; the split is 80/10/10 within each genre.
+above FMA's largest. The first sub-folder under a genre folder names the artist
+(``SRC/<genre>/<artist>/<album>/track.mp3``); a file directly in a genre folder is an artist of its own.
+Every track is in subset ``small``; the split is 80/10/10 within each genre, and, as in FMA, an artist's
+tracks all sit in one split (so a test score never rests on an artist the model trained on).
 """
 from __future__ import annotations
 
@@ -42,15 +45,25 @@ def import_folder(src: str | os.PathLike, dest: str | os.PathLike, copy: bool = 
     genre_ids = _genre_ids(list(files))
     rows, links = [], []
     rng = np.random.default_rng(seed)
+    artists: dict[str, int] = {}       # artist folder name → artist id
+    artist_split: dict[int, str] = {}  # artist id → the split that holds all their tracks
     track_id = 0
     for folder, paths in files.items():
         genre_id, title = genre_ids[folder]
-        for path, split in zip(paths, _splits(len(paths), rng)):
+        names = [_artist(src / folder, path) for path in paths]
+        ids = [artists.setdefault(n, len(artists) + 1) if n else None for n in names]
+        ids = [i if i is not None else -(track_id + k + 1) for k, i in enumerate(ids)]  # loose: own artist
+        for path, name, artist, split in zip(paths, names, ids, _splits(ids, rng, artist_split)):
             track_id += 1
-            name = f"{track_id:06d}"
-            links.append((path, dest / "fma_full" / name[:3] / f"{name}{path.suffix.lower()}"))
-            rows.append({"track_id": track_id, "title": path.stem, "genre_top": title,
-                         "genre_id": genre_id, "split": split})
+            file = f"{track_id:06d}"
+            links.append((path, dest / "fma_full" / file[:3] / f"{file}{path.suffix.lower()}"))
+            rows.append({"track_id": track_id, "title": path.stem, "genre_top": title, "genre_id": genre_id,
+                         "split": split, "artist": name, "artist_id": artist})
+    loose = len(artists)  # artists of their own are numbered after the named ones
+    for row in rows:
+        if row["artist_id"] < 0:
+            loose += 1
+            row["artist_id"] = loose
 
     for source, target in links:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,13 +116,43 @@ def _genre_ids(folders: list[str]) -> dict[str, tuple[int, str]]:
     return ids
 
 
-def _splits(n: int, rng: np.random.Generator) -> list[str]:
-    """80/10/10 split of one genre's ``n`` tracks in random order; genres under 3 tracks stay in training."""
-    counts = {s: (max(1, round(share * n)) if n >= 3 else 0) for s, share in SPLIT_SHARES.items()}
-    labels = ["training"] * (n - sum(counts.values()))
-    for split, count in counts.items():
-        labels += [split] * count
-    return [labels[i] for i in rng.permutation(n)]
+def _artist(genre_folder: Path, path: Path) -> str | None:
+    """The first sub-folder of ``path`` under its genre folder (the artist), None for a file directly in it."""
+    parts = path.relative_to(genre_folder).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _splits(artists: list[int], rng: np.random.Generator, taken: dict[int, str]) -> list[str]:
+    """80/10/10 split of one genre's tracks (``artists``: each track's artist id), whole artists at a time.
+
+    Artists are visited in a random order; each goes to the test split, else validation, while that split
+    is short of its share and the artist fits in twice the share, else to training. A held-out split no
+    artist fitted takes the smallest artist from training (never the last one). An artist already placed by
+    another genre (``taken``, updated) keeps that split. Genres under 3 tracks stay in training. With an
+    artist per track this is a plain 80/10/10 shuffle of the tracks.
+    """
+    n = len(artists)
+    rank = rng.permutation(n)
+    wanted = {s: (max(1, round(share * n)) if n >= 3 else 0) for s, share in SPLIT_SHARES.items()}
+    top: dict[int, int] = {}   # artist → the highest rank among their tracks
+    size: dict[int, int] = {}
+    for r, a in zip(rank, artists):
+        top[a], size[a] = max(top.get(a, -1), int(r)), size.get(a, 0) + 1
+    order = sorted(top, key=lambda a: -top[a])
+    filled = {"training": 0, **dict.fromkeys(wanted, 0)}
+    placed_here = []
+    for artist in order:
+        if artist not in taken:
+            taken[artist] = next((s for s in ("test", "validation")
+                                  if filled[s] < wanted[s] and filled[s] + size[artist] <= 2 * wanted[s]), "training")
+            placed_here.append(artist)
+        filled[taken[artist]] += size[artist]
+    for split in ("test", "validation"):
+        movable = sorted((a for a in placed_here if taken[a] == "training"), key=lambda a: size[a])
+        if wanted[split] and not filled[split] and len(movable) > 1:
+            taken[movable[0]] = split
+            filled[split] += size[movable[0]]
+    return [taken[a] for a in artists]
 
 
 def _genres_frame(genre_ids: dict[str, tuple[int, str]], rows: list[dict]) -> pd.DataFrame:
@@ -124,7 +167,7 @@ def _genres_frame(genre_ids: dict[str, tuple[int, str]], rows: list[dict]) -> pd
 
 
 def _tracks_frame(rows: list[dict]) -> pd.DataFrame:
-    """All 52 FMA columns; what a folder can't tell (albums, artists, dates...) is left empty."""
+    """All 52 FMA columns; what a folder can't tell (albums, dates...) is left empty."""
     n = len(rows)
     data = {column: [np.nan] * n for column in fma.TRACKS_COLUMNS}
     for column in fma.LIST_COLUMNS:
@@ -135,6 +178,8 @@ def _tracks_frame(rows: list[dict]) -> pd.DataFrame:
     data["track", "genre_top"] = [r["genre_top"] for r in rows]
     data["track", "genres"] = [[r["genre_id"]] for r in rows]
     data["track", "genres_all"] = [[r["genre_id"]] for r in rows]
+    data["artist", "id"] = [r["artist_id"] for r in rows]
+    data["artist", "name"] = [r["artist"] if r["artist"] else np.nan for r in rows]
     frame = pd.DataFrame(data, index=pd.Index([r["track_id"] for r in rows], name="track_id"))
     frame.columns = pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS)
     return frame

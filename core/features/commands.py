@@ -59,12 +59,14 @@ def register(subparsers) -> None:
         "recorded in the cache's failures.csv.",
     )
     p.add_argument("--data", help="dataset root (default: $GENRELAB_DATA or data/demo)")
-    p.add_argument("--model", default="MSD_musicnn", metavar="MSD_musicnn|MTT_musicnn",
-                   help="the pretrained network: MSD_musicnn (default; Million Song Dataset, last.fm tags) or "
-                   "MTT_musicnn (MagnaTagATune tags)")
-    p.add_argument("--layer", default="penultimate", metavar="penultimate|taggram|mean_pool|max_pool",
-                   help="the layer to keep: penultimate (default, 200 units), taggram (the 50 tag probabilities), "
-                   "mean_pool or max_pool (753 front- and mid-end features pooled over each patch)")
+    # The defaults are core.features.embeddings' (a test holds the help to them; importing it here would
+    # slow every command's start by librosa's import).
+    p.add_argument("--model", nargs="+", metavar="MSD_musicnn|MTT_musicnn",
+                   help="the pretrained network(s) (default MTT_musicnn): MTT_musicnn (MagnaTagATune tags), "
+                   "MSD_musicnn (Million Song Dataset, last.fm tags); both joined by + fill each network's cache")
+    p.add_argument("--layer", nargs="+", metavar="penultimate|taggram|mean_pool|max_pool",
+                   help="the layer(s) to keep (default penultimate): penultimate (200 units), taggram (the 50 "
+                   "tag probabilities), mean_pool or max_pool (753 front- and mid-end features pooled over each patch)")
     p.add_argument("--window", default="full", metavar="full|center:D|start:S:D",
                    help="part of each track to describe, in seconds: full (default), center:D or start:S:D")
     _add_parallel_arguments(p)
@@ -147,16 +149,21 @@ def mels(args: argparse.Namespace) -> int:
 
 
 def embeddings(args: argparse.Namespace) -> int:
-    from core.features.embeddings import check_choice, fill_embeddings
+    from core.features.embeddings import DEFAULT_LAYER, DEFAULT_MODEL, check_choice, fill_embedding_layers, networks
     from core.features.window import parse_window
 
     _check_workers(args)
-    check_choice(args.model, args.layer)
+    args.model, args.layer = args.model or [DEFAULT_MODEL], args.layer or [DEFAULT_LAYER]
+    for model in args.model:
+        for layer in args.layer:
+            check_choice(model, layer)
     window = parse_window(args.window)
     root = _dataset_root(args)
-    report, store = fill_embeddings(root, args.model, args.layer, workers=args.workers, scheduler=args.scheduler,
-                                    window=window)
-    _report_failures(report, store.dir / "failures.csv")
-    print(report.summary(f"{args.model} {args.layer} embeddings in {store.dir}"))
-    print(f"{len(store.track_ids())} tracks with a {store.width}-value vector (window {window})")
+    for model in dict.fromkeys(m for joined in args.model for m in networks(joined)):
+        report, stores = fill_embedding_layers(root, model, list(dict.fromkeys(args.layer)), workers=args.workers,
+                                               scheduler=args.scheduler, window=window)
+        _report_failures(report, stores[0].dir / "failures.csv")
+        print(report.summary(f"{model} {', '.join(s.layer for s in stores)} embeddings in {stores[0].dir.parent}"))
+        for store in stores:
+            print(f"{len(store.track_ids())} tracks with a {store.width}-value {store.layer} vector (window {window})")
     return 0

@@ -1,7 +1,8 @@
 """Pretrained music embeddings (musicnn) as a track-level input: compute, cache one vector per track, load.
 
 A track's embedding is one layer of a pretrained musicnn network (``core.models.musicnn``) pooled over
-the track: the network runs on non-overlapping 3 s patches of ``window`` of the track (16 kHz mono,
+the track (or of both networks, side by side: model ``MSD_musicnn+MTT_musicnn``, read from each
+network's own cache): the network runs on non-overlapping 3 s patches of ``window`` of the track (16 kHz mono,
 96-band log-mel; frames after the last full patch are dropped), and :func:`track_embedding` keeps the
 mean and the (population) standard deviation of the layer over the patches. Widths (2 x the layer):
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -59,17 +61,27 @@ from core.models.musicnn import (
 EMBEDDINGS_VERSION = 1
 #: The layers a track vector can be made of (``core.models.musicnn.OUTPUTS``).
 LAYERS = tuple(OUTPUTS)
-DEFAULT_MODEL = "MSD_musicnn"
+DEFAULT_MODEL = "MTT_musicnn"  # experiments/embedding_layers.toml: README "Which embedding"
 DEFAULT_LAYER = "penultimate"
+#: Joins networks whose vectors are concatenated (``MSD_musicnn+MTT_musicnn``): each is cached on its own.
+JOIN = "+"
 #: Shortest usable audio (of the window) in seconds: one full 3 s patch.
 MIN_SECONDS = 3.0
 _TAGS = {"MSD_musicnn": MSD_TAGS, "MTT_musicnn": MTT_TAGS}
 
 
+def networks(model: str) -> list[str]:
+    """The musicnn networks a model name stands for: ``"MSD_musicnn+MTT_musicnn"`` → both, in order."""
+    return model.split(JOIN)
+
+
 def check_choice(model: str, layer: str) -> None:
-    """Raise a one-line GenreLabError unless ``model`` and ``layer`` are known."""
-    if model not in MODELS:
-        raise GenreLabError(f"embeddings: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    """Raise a one-line GenreLabError unless ``model`` (a network, or distinct ones joined by ``+``) and
+    ``layer`` are known."""
+    parts = networks(model)
+    if any(m not in MODELS for m in parts) or len(set(parts)) != len(parts):
+        raise GenreLabError(f"embeddings: unknown model {model!r}; choose one of {', '.join(MODELS)}, or "
+                            f"distinct ones joined by {JOIN} ({JOIN.join(MODELS)})")
     if layer not in LAYERS:
         raise GenreLabError(f"embeddings: unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
 
@@ -86,8 +98,11 @@ def embedding_width(layer: str) -> int:
 
 def embedding_names(model: str, layer: str) -> list[str]:
     """Column names of a track vector, as ``MusicnnTagger.embedding_names`` (no network built):
-    ``penultimate_mean_000`` ... ``penultimate_std_199``; ``taggram_mean_rock`` ... for the taggram."""
+    ``penultimate_mean_000`` ... ``penultimate_std_199``; ``taggram_mean_rock`` ... for the taggram;
+    joined networks' names are prefixed with the network (``MTT_musicnn.taggram_mean_rock``)."""
     check_choice(model, layer)
+    if len(networks(model)) > 1:
+        return [f"{m}.{name}" for m in networks(model) for name in embedding_names(m, layer)]
     keys = list(_TAGS[model]) if layer == "taggram" else [f"{i:03d}" for i in range(OUTPUTS[layer])]
     return [f"{layer}_{stat}_{key}" for stat in ("mean", "std") for key in keys]
 
@@ -109,7 +124,14 @@ def waveform_embedding(y: np.ndarray, sr: int, tagger, layer: str = DEFAULT_LAYE
     Returns float32 of shape (``embedding_width(layer)``,). Raises ``core.audio.AudioError`` (one line
     naming ``source``) when the window holds less than ``min_seconds`` of audio, or is silent or empty.
     """
+    return track_embedding(waveform_outputs(y, sr, tagger, window, source=source, min_seconds=min_seconds), layer)
 
+
+def waveform_outputs(y: np.ndarray, sr: int, tagger, window: Window | str = FULL, *,
+                     source: str | os.PathLike = "waveform", min_seconds: float = MIN_SECONDS) -> dict[str, np.ndarray]:
+    """Every layer of ``tagger`` on ``window``'s patches of a waveform (``MusicnnTagger.predict``: layer →
+    (patches, units)), from which :func:`core.models.musicnn.track_embedding` pools any layer's vector.
+    Arguments and errors as :func:`waveform_embedding`'s."""
     window = as_window(window)
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2:
@@ -120,19 +142,23 @@ def waveform_embedding(y: np.ndarray, sr: int, tagger, layer: str = DEFAULT_LAYE
             raise AudioError(f"{source}: window {window} starts after the end of the audio ({len(y) / sr:.1f} s)")
         source, y = f"{source} (window {window})", clip
     check_waveform(y, sr, source, min_seconds)
-    return track_embedding(tagger.predict(patches(y, sr, source=source, min_seconds=min_seconds)), layer)
+    return tagger.predict(patches(y, sr, source=source, min_seconds=min_seconds))
 
 
-def file_embedding(path: str | os.PathLike, tagger, layer: str = DEFAULT_LAYER, window: Window | str = FULL,
+def file_embedding(path: str | os.PathLike, taggers, layer: str = DEFAULT_LAYER, window: Window | str = FULL,
                    *, min_seconds: float = MIN_SECONDS) -> np.ndarray:
     """Decode ``path`` (mono, 16 kHz) and return :func:`waveform_embedding` of it.
 
-    Raises ``core.audio.AudioError`` (one line naming the file) for a missing, unreadable, corrupt,
+    ``taggers`` is one tagger, or a list whose vectors are concatenated (a joined model,
+    ``MSD_musicnn+MTT_musicnn``: shape (``len(taggers) * embedding_width(layer)``,); the file is decoded
+    once). Raises ``core.audio.AudioError`` (one line naming the file) for a missing, unreadable, corrupt,
     empty, silent or too short file (less than ``min_seconds`` in the file or its window).
     """
 
     y, sr = load_audio(path, sr=SR, min_seconds=min_seconds)
-    return waveform_embedding(y, sr, tagger, layer, window, source=path, min_seconds=min_seconds)
+    taggers = taggers if isinstance(taggers, (list, tuple)) else [taggers]
+    return np.concatenate([waveform_embedding(y, sr, tagger, layer, window, source=path, min_seconds=min_seconds)
+                           for tagger in taggers])
 
 
 # ------------------------------------------------------------------------------------- cache
@@ -147,6 +173,8 @@ class EmbeddingStore(ArrayStore):
 
     def __init__(self, root_cache_dir: str | os.PathLike, model: str = DEFAULT_MODEL, layer: str = DEFAULT_LAYER,
                  window: Window | str = FULL):
+        if len(networks(model)) > 1:
+            raise GenreLabError(f"embeddings: {model}: each network has a cache of its own")
         self.model, self.layer, self.window = model, layer, as_window(window)
         self.key = embedding_key(model, layer, self.window)
         self.width = embedding_width(layer)
@@ -228,19 +256,41 @@ def fill_embeddings(root: str | os.PathLike, model: str = DEFAULT_MODEL, layer: 
     Tracks already cached are skipped. Failures (short, silent, corrupt files: one line each) go to
     ``<store dir>/failures.csv``, rewritten by every run. Returns the report and the store.
     """
+    report, stores = fill_embedding_layers(root, model, [layer], workers, scheduler, window)
+    return report, stores[0]
+
+
+def fill_embedding_layers(root: str | os.PathLike, model: str, layers: list[str], workers: int | None = None,
+                          scheduler: str | None = None,
+                          window: Window | str = FULL) -> tuple[BatchReport, list[EmbeddingStore]]:
+    """:func:`fill_embeddings` for several layers of one network in one pass: the network runs once per
+    track (the cost of filling one layer) and each layer's cache gets its vector. A track counts as done
+    when every cache has it; the failures are written to every cache's ``failures.csv``."""
     window = as_window(window)
-    store = EmbeddingStore.for_root(root, model, layer, window)
-    report = fill_store(store, fma.tracks_audio(root),
-                        partial(_compute, store_dir=str(store.dir.parent), model=model, layer=layer, window=str(window)),
-                        workers=workers, scheduler=scheduler, warmup=partial(warm_up, model),
-                        desc=f"embeddings ({model} {layer})")
-    return report, store
+    stores = [EmbeddingStore.for_root(root, model, layer, window) for layer in layers]
+    report = fill_store(stores[0], fma.tracks_audio(root),
+                        partial(_compute, store_dir=str(stores[0].dir.parent), model=model, layers=tuple(layers),
+                                window=str(window)),
+                        done=lambda tid: all(store.has(tid) for store in stores), workers=workers,
+                        scheduler=scheduler, warmup=partial(warm_up, model),
+                        desc=f"embeddings ({model} {', '.join(layers)})")
+    failures = stores[0].dir / "failures.csv"
+    for store in stores[1:]:
+        store.dir.mkdir(parents=True, exist_ok=True)
+        if failures.is_file():
+            shutil.copyfile(failures, store.dir / "failures.csv")
+        else:
+            (store.dir / "failures.csv").unlink(missing_ok=True)
+    return report, stores
 
 
-def _compute(job: TrackFile, store_dir: str, model: str, layer: str, window: str) -> None:
-    """One track of ``fill_embeddings`` (module level, so worker processes can unpickle it)."""
-    store = EmbeddingStore(store_dir, model, layer, window)
-    store.save(job.key, file_embedding(job.path, _tagger(model), layer, store.window))
+def _compute(job: TrackFile, store_dir: str, model: str, layers: tuple[str, ...], window: str) -> None:
+    """One track of ``fill_embedding_layers`` (module level, so worker processes can unpickle it)."""
+    stores = [EmbeddingStore(store_dir, model, layer, window) for layer in layers]
+    y, sr = load_audio(job.path, sr=SR, min_seconds=MIN_SECONDS)
+    outputs = waveform_outputs(y, sr, _tagger(model), stores[0].window, source=job.path)
+    for store in stores:
+        store.save(job.key, track_embedding(outputs, store.layer))
 
 
 # ------------------------------------------------------------------------------------- tables
@@ -251,8 +301,14 @@ def load_embeddings_table(root: str | os.PathLike, model: str = DEFAULT_MODEL, l
     """Every cached vector of a dataset root: ``(track_ids int64 (n,), X float32 (n, d), column names (d))``.
 
     Rows in ascending track id. Raises a one-line GenreLabError (with the command that fills it) when
-    the cache is missing or empty, and naming the file when an array has the wrong shape.
+    the cache is missing or empty, and naming the file when an array has the wrong shape. A joined model
+    gives the tracks every network's cache has, their vectors side by side.
     """
+    if len(networks(model)) > 1:
+        tables = [load_embeddings_table(root, m, layer, window) for m in networks(model)]
+        common = functools.reduce(np.intersect1d, [ids for ids, _, _ in tables])
+        X = np.hstack([X[np.searchsorted(ids, common)] for ids, X, _ in tables])
+        return common, X, embedding_names(model, layer)
     store = EmbeddingStore.for_root(root, model, layer, window)
     ids = store.track_ids()
     if not ids:
@@ -291,9 +347,9 @@ def load_embeddings_feature_table(root: str | os.PathLike, size: str | None = No
     ids, X, names = load_embeddings_table(root, model, layer, window)
     present = np.isin(selection.track_ids, ids)
     if not present.any():
-        raise GenreLabError(f"{EmbeddingStore.for_root(root, model, layer, window).dir}: none of the "
-                            f"{len(present)} selected tracks has an embedding (run: python -m core embeddings "
-                            f"--data {root} --model {model} --layer {layer} --window {window})")
+        raise GenreLabError(f"{root / fma.CACHE_DIR / 'embeddings'}: none of the {len(present)} selected tracks "
+                            f"has a {model} {layer} embedding (run: python -m core embeddings --data {root} "
+                            f"--model {model} --layer {layer} --window {window})")
     chosen = selection.track_ids[present]
     rows = np.searchsorted(ids, chosen)
     labels = np.asarray(selection.labels, dtype=str)[present]

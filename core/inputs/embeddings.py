@@ -6,25 +6,45 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import GenreLabError
-from core.features.embeddings import check_choice, load_embeddings_feature_table
+from core.features.embeddings import DEFAULT_LAYER, DEFAULT_MODEL, check_choice, load_embeddings_feature_table
 from core.features.window import parse_window
 from core.inputs.input_kind import InputKind
 
 
 @dataclass
 class EmbeddingsSection:
-    """The ``[embeddings]`` table: which pretrained network, layer and audio window make a track's vector."""
+    """The ``[embeddings]`` table: which pretrained network, layer and audio window make a track's vector.
 
-    model: str = "MSD_musicnn"       # or "MTT_musicnn"
-    layer: str = "penultimate"       # or "taggram", "mean_pool", "max_pool"
-    window: str = "full"             # the part of each file embedded (core.features.window)
+    ``model`` and ``layer`` may each list several values: the study then compares every model x layer
+    (:func:`variants`), one search each, on the same tracks and folds.
+    """
+
+    model: str | list[str] = DEFAULT_MODEL     # "MSD_musicnn", "MTT_musicnn", or both: "MSD_musicnn+MTT_musicnn"
+    layer: str | list[str] = DEFAULT_LAYER     # "penultimate", "taggram", "mean_pool", "max_pool"
+    window: str = "full"                       # the part of each file embedded (core.features.window)
 
     def __post_init__(self):
+        models, layers = _listed(self.model), _listed(self.layer)
+        if not models or not layers or len(set(models)) < len(models) or len(set(layers)) < len(layers):
+            raise ValueError("model, layer: a value or a list of distinct values")
         try:
-            check_choice(self.model, self.layer)
+            for model in models:
+                for layer in layers:
+                    check_choice(model, layer)
             parse_window(self.window)
         except GenreLabError as err:
             raise ValueError(str(err).removeprefix("embeddings: ")) from None
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def variants(section: EmbeddingsSection) -> list[tuple[str, EmbeddingsSection]]:
+    """``(label, one-model one-layer section)`` for every model x layer the section lists, e.g.
+    ``("MTT_musicnn taggram", EmbeddingsSection("MTT_musicnn", "taggram", "full"))``."""
+    return [(f"{model} {layer}", EmbeddingsSection(model, layer, section.window))
+            for model in _listed(section.model) for layer in _listed(section.layer)]
 
 
 def table(root, size, genres, section: EmbeddingsSection):
@@ -43,5 +63,5 @@ def card(section: EmbeddingsSection) -> dict[str, str]:
 
 
 KIND = InputKind(name="embeddings", label="musicnn embeddings", takes_audio=True,
-                 fill="python -m core embeddings --data ROOT", section=EmbeddingsSection, table=table,
-                 log_model=log_model, card=card)
+                 fill="python -m core embeddings --data ROOT", section=EmbeddingsSection, variants=variants,
+                 table=table, log_model=log_model, card=card)

@@ -24,6 +24,11 @@ class InputKind:
         The command that computes and caches it, as error messages tell users to run it.
     section : type, optional
         Its spec table (a dataclass named as the kind, e.g. ``[embeddings]``), or None.
+    variants : callable, optional
+        ``variants(section) -> [(label, section)]``: the versions of the kind one spec table asks to
+        compare (``[embeddings] layer = ["penultimate", "taggram"]``), each studied as a search of its own
+        whose runs carry the label (tag ``genrelab.variant``); the other functions get one such section.
+        Without it, a kind is one search per size, unlabelled.
     table : callable, optional
         ``table(root, size, genres, section) -> core.data.tables.FeatureTable``: its cached per-track
         vectors for a selection (size '8k'/'25k'/'45k', a subset name or None for all). Kinds without
@@ -43,6 +48,7 @@ class InputKind:
     takes_audio: bool
     fill: str
     section: type | None = None
+    variants: Callable[[Any], list[tuple[str, Any]]] | None = None
     table: Callable[..., Any] | None = None
     encodes: str | None = None
     log_model: Callable[..., Any] | None = None

@@ -116,13 +116,23 @@ def _test_trace(fig: go.Figure, frame: pd.DataFrame, x, name: str, color: str, g
                     customdata=frame[["test"]], hovertemplate="%{x}: test %{customdata[0]}<extra>" + name + "</extra>")
 
 
+#: More inputs than this at a single dataset size are drawn side by side (:func:`inputs_study`), not as panels.
+MAX_PANELS = 4
+
+
+def side_by_side(points: pd.DataFrame) -> bool:
+    """Whether :func:`size_study` draws ``points`` as :func:`inputs_study` (one size, many inputs)."""
+    return points["size"].nunique() == 1 and points["input"].nunique() > MAX_PANELS
+
+
 def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame,
                show_baselines: bool = True) -> go.Figure:
     """Accuracy against dataset size of one study as small multiples, one panel per input: the test
     accuracy with its 95% interval, the CV folds and their mean ± std; the best baseline at each size as a
     quiet grey band (its 95% interval); the best input at each size ringed; the original study's reported
     figures as stars. Every panel draws the same encodings, so the legend names them once (at most six
-    entries, whatever the number of panels).
+    entries, whatever the number of panels). A single size with more than :data:`MAX_PANELS` inputs (which
+    embedding) is drawn by :func:`inputs_study` instead.
 
     points: input, size, fold_values (list per row), test_accuracy, its interval and ``test`` (text);
     baselines: size, model (label with the k used), the test columns; references: size, test_accuracy,
@@ -130,6 +140,8 @@ def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.Dat
     """
     inputs = list(dict.fromkeys(points["input"]))
     sizes = list(dict.fromkeys([*points["size"], *baselines["size"]]))
+    if side_by_side(points):
+        return inputs_study(points, baselines if show_baselines else baselines.iloc[0:0], references)
     fig = make_subplots(rows=1, cols=len(inputs), shared_yaxes=True, horizontal_spacing=0.03, column_titles=inputs)
     shown: set[str] = set()
 
@@ -165,11 +177,58 @@ def size_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.Dat
     return _layout(fig, "Accuracy against dataset size, one panel per input", height=500)
 
 
-def _test_and_cv(group: pd.DataFrame, color: str, panel: str) -> list[go.Scatter]:
-    """One panel's test accuracy (with its 95% interval) and CV traces (folds, mean ± std)."""
+def inputs_study(points: pd.DataFrame, baselines: pd.DataFrame, references: pd.DataFrame) -> go.Figure:
+    """One dataset size, several inputs side by side (which embedding), one row each: the MLP's test
+    accuracy with its 95% interval, its CV folds and their mean ± std, and the best of the baseline
+    classifiers on the same table (grey, with its interval), so a head's and an input's effects read apart;
+    the original study's reported figure at that size as a dotted line. Rows read across (long names fit).
+
+    points, baselines, references: as :func:`size_study`'s, with ``input`` naming each baseline's table too.
+    """
+    blue, grey = "#636EFA", "#9a9a9a"
+    inputs = list(dict.fromkeys(points["input"]))
     fig = go.Figure()
-    _test_trace(fig, group, group["size"], "", color, "test")
-    _cv_traces(fig, group["size"].tolist(), group["fold_values"].tolist(), "", color, "cv")
+    folds = points["fold_values"].tolist()
+    fig.add_scatter(x=[a for v in folds for a in v], y=[i for i, v in zip(points["input"], folds) for _ in v],
+                    mode="markers", name="CV folds", orientation="h", offsetgroup="cv",
+                    marker=dict(color=blue, symbol="circle-open", size=7), hovertemplate="fold: %{x:.1%}<extra>%{y}</extra>")
+    kept = points[[len(v) > 0 for v in folds]]
+    fig.add_scatter(x=[float(np.mean(v)) for v in kept["fold_values"]], y=kept["input"], mode="markers",
+                    name="CV mean ± std", orientation="h", offsetgroup="cv",
+                    error_x=dict(type="data", array=[float(np.std(v)) for v in kept["fold_values"]], color=blue, width=6),
+                    marker=dict(color=blue, symbol="line-ns-open", size=16, line=dict(width=2)),
+                    hovertemplate="CV %{x:.1%} ± %{error_x.array:.1%}<extra>%{y}</extra>")
+    tested = points.dropna(subset=[rt.TEST_ACCURACY])
+    fig.add_scatter(x=tested[rt.TEST_ACCURACY], y=tested["input"], mode="markers", name="test accuracy (95% CI)",
+                    orientation="h", offsetgroup="test", error_x=_ci(tested, blue), customdata=tested[["test"]],
+                    marker=dict(color=blue, size=10, line=dict(color="black", width=1)),
+                    hovertemplate="test %{customdata[0]}<extra>%{y}</extra>")
+    scored = baselines.dropna(subset=[rt.TEST_ACCURACY])
+    scored = scored[scored["input"].isin(inputs)]
+    if len(scored):
+        best = scored.loc[scored.groupby("input", sort=False)[rt.TEST_ACCURACY].idxmax()]
+        fig.add_scatter(x=best[rt.TEST_ACCURACY], y=best["input"], mode="markers", orientation="h",
+                        offsetgroup="baseline", name="best baseline on the same table (test, 95% CI)",
+                        error_x=_ci(best, grey), customdata=best[["model", "test"]].to_numpy(),
+                        marker=dict(symbol="diamond", size=10, color=grey, line=dict(color="black", width=1)),
+                        hovertemplate="%{customdata[0]}: test %{customdata[1]}<extra>%{y}</extra>")
+    size = points["size"].iloc[0]
+    for _, mark in references[references["size"] == size].iterrows():
+        fig.add_scatter(x=[mark["test_accuracy"]] * 2, y=[inputs[0], inputs[-1]], mode="lines",
+                        name="original study (reported)", line=dict(color="black", dash="dot", width=1),
+                        hovertemplate=f"{mark['label']}<extra></extra>")
+    fig.update_layout(scattermode="group", scattergap=0.3,
+                      legend=dict(orientation="h", yanchor="top", y=-0.08 - 1.6 / len(inputs), x=0, xanchor="left"))
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.05], title_text="accuracy")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=inputs[::-1], automargin=True)
+    return _layout(fig, f"Accuracy by input, dataset size {size}", height=200 + 40 * len(inputs))
+
+
+def _test_and_cv(group: pd.DataFrame, color: str, panel: str, x: str = "size", line: bool = True) -> list[go.Scatter]:
+    """One panel's test accuracy (with its 95% interval) and CV traces (folds, mean ± std), over column ``x``."""
+    fig = go.Figure()
+    _test_trace(fig, group, group[x], "", color, "test", line=line)
+    _cv_traces(fig, group[x].tolist(), group["fold_values"].tolist(), "", color, "cv")
     for trace, name in zip(fig.data, ["test accuracy (95% CI)", "CV folds", "CV mean ± std"]):
         trace.update(name=name, meta=panel, hovertemplate=trace.hovertemplate.replace("<extra></extra>",
                                                                                       f"<extra>{panel}</extra>"))
@@ -246,7 +305,8 @@ def fold_spread(scores: pd.DataFrame) -> go.Figure:
 def paired_differences(comparisons: pd.DataFrame) -> go.Figure:
     """Paired differences A − B over the same folds with their 95% interval, in points (columns a, b,
     mean_diff, ci_low, ci_high, verdict); intervals beyond ±100 points are cut at the axis."""
-    names = (comparisons["a"] + " − " + comparisons["b"]).tolist()
+    names = [f"{a} − {b}" if len(a) + len(b) < 40 else f"{a} −<br>{b}"  # long names: two lines, so the plot keeps its width
+             for a, b in zip(comparisons["a"], comparisons["b"])]
     mean = 100 * comparisons["mean_diff"].to_numpy(dtype=float)
     fig = go.Figure(go.Scatter(
         x=mean, y=names, mode="markers", marker=dict(size=10, color="#636EFA"), customdata=comparisons[["verdict"]],
@@ -256,7 +316,7 @@ def paired_differences(comparisons: pd.DataFrame) -> go.Figure:
     fig.add_vline(x=0, line=dict(color="gray", dash="dot"))
     fig.update_xaxes(title_text="difference in accuracy (points, A − B)", range=[-100, 100], zeroline=False)
     fig.update_yaxes(autorange="reversed", title_text="")
-    return _layout(fig, "Paired comparisons on the same folds (95% CI)", height=max(220, 60 * len(names) + 120))
+    return _layout(fig, "Paired comparisons<br>on the same folds (95% CI)", height=max(220, 60 * len(names) + 120))
 
 
 def parallel_coordinates(frame: pd.DataFrame) -> go.Figure:

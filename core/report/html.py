@@ -155,7 +155,7 @@ def _results(record: StudyRecord) -> list[str]:
         out.append(_table(results.score_table(points, ["size", "input"])))
         if len(baselines):
             out += ["<p>The FMA paper's baseline classifiers, on the same data:</p>",
-                    _table(results.score_table(baselines, ["size", "model"]))]
+                    _table(results.score_table(baselines, ["size", "input", "model"]))]
         window = results.window_note(points["window"])
         if window:
             out.append(f"<p class='muted'>{_e(window[0].upper() + window[1:])}</p>")

@@ -145,15 +145,24 @@ def _by_size(frame: pd.DataFrame) -> pd.DataFrame:
 def size_study(t: StudyTree, runs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(searches, baselines) of table studies (searches with a dataset size, no clip length), small to large.
 
-    searches: the run columns plus ``input`` (readable), the :func:`scored` columns and ``window``;
-    baselines: the run columns plus ``model`` (the label with the k used) and the scored columns.
+    searches: the run columns plus ``input`` (readable: :func:`readable_input`), the :func:`scored` columns and ``window``;
+    baselines: the run columns plus ``model`` (the label with the k used), ``input`` (its table's, readable)
+    and the scored columns.
     """
     searches = scored(t, t.searches[t.searches["size"].notna() & t.searches["clip_seconds"].isna()])
-    searches["input"] = searches["input"].map(inputs.label)
+    searches["input"] = readable_input(searches)
     searches["window"] = _param(runs, searches.index, WINDOW)
     baselines = scored(t, t.baselines[t.baselines["size"].notna()])
+    baselines["input"] = readable_input(baselines)
     baselines["model"] = _param(runs, baselines.index, BASELINE_LABEL).fillna(baselines["family"])
     return _by_size(searches), _by_size(baselines)
+
+
+def readable_input(frame: pd.DataFrame) -> pd.Series:
+    """Each run's input as pages name it: its kind's label ("raw features"), or its variant where it has
+    one ("MTT_musicnn taggram": the variant names the kind too, and a dozen of them fit a table)."""
+    return pd.Series([v if isinstance(v, str) and v else inputs.label(i)
+                      for i, v in zip(frame["input"].fillna(""), frame["variant"])], index=frame.index, dtype=object)
 
 
 def _param(runs: pd.DataFrame | None, index: pd.Index, column: str) -> pd.Series:
@@ -199,21 +208,43 @@ def clip_study(t: StudyTree) -> tuple[pd.DataFrame, pd.DataFrame]:
     return searches, pd.DataFrame(rows, columns=["experiment", "study", "clip_seconds", "fold", "level", "accuracy"])
 
 
-def paired_table(comparisons: list[dict]) -> pd.DataFrame:
+def paired_table(comparisons: list[dict], best: str | None = None) -> pd.DataFrame:
     """A study's paired comparisons (its ``comparisons.json`` rows) as a short table: both sides, the
     difference A − B in points with its 95% interval over the same folds, and which side is better
     (the interval's side of zero, as the verdict sentence says). Four columns, so the table fits beside
-    its chart at 1280 px: the fold count sits in the header when every row shares it, else in each cell."""
+    its chart at 1280 px: the fold count sits in the header when every row shares it, else in each cell.
+    With ``best`` (a search every row involves, :func:`pairs_with_best`): three columns, each row the other
+    search and ``best`` − it."""
     folds = {int(c["n_folds"]) for c in comparisons}
     shared = len(folds) == 1
-    header = f"A − B, points (95% CI, {folds.pop()} folds)" if shared else "A − B, points (95% CI, folds)"
+    n = f"{folds.pop()} folds" if shared else "folds"
+    header = f"best − it, points (95% CI, {n})" if best else f"A − B, points (95% CI, {n})"
     rows = []
     for c in comparisons:
-        low, high = 100 * c["ci_low"], 100 * c["ci_high"]
-        better = c["a"] if low > 0 else c["b"] if high < 0 else "neither (fold noise)"
-        cell = f"{100 * c['mean_diff']:+.1f} ({low:+.1f} to {high:+.1f}" + ("" if shared else f", {int(c['n_folds'])} folds")
-        rows.append({"A": c["a"], "B": c["b"], header: cell + ")", "better": better})
-    return pd.DataFrame(rows, columns=["A", "B", header, "better"])
+        sign = -1 if c["b"] == best else 1  # with best: best − other
+        diff = 100 * sign * c["mean_diff"]
+        low, high = sorted([100 * sign * c["ci_low"], 100 * sign * c["ci_high"]])
+        first, second = (c["a"], c["b"]) if sign == 1 else (c["b"], c["a"])
+        better = first if low > 0 else second if high < 0 else "neither (fold noise)"
+        cell = f"{diff:+.1f} ({low:+.1f} to {high:+.1f}" + ("" if shared else f", {int(c['n_folds'])} folds") + ")"
+        rows.append({"search": second, header: cell, "better": better} if best else
+                    {"A": c["a"], "B": c["b"], header: cell, "better": better})
+    return pd.DataFrame(rows, columns=["search", header, "better"] if best else ["A", "B", header, "better"])
+
+
+#: More pairs than this: a page shows each search against the study's best (:func:`pairs_with_best`).
+MAX_PAIRS = 10
+
+
+def pairs_with_best(comparisons: list[dict], searches: pd.DataFrame) -> tuple[list[dict], str | None]:
+    """The comparisons a page shows: all of them, or, beyond :data:`MAX_PAIRS` (a dozen embeddings make
+    66 pairs), those of the search with the best CV mean (``searches``: the study's, with ``name`` and
+    the CV mean) against each other one. Returns the rows and the best search's name (None: all shown)."""
+    if len(comparisons) <= MAX_PAIRS or searches.empty:
+        return comparisons, None
+    best = searches.loc[metric(searches, rt.CV_MEAN).idxmax(), "name"]
+    return [c for c in comparisons if best in (c["a"], c["b"])], best
+
 
 # ---------------------------------------------------------------------------------- chosen runs
 def result_runs(t: StudyTree) -> pd.DataFrame:

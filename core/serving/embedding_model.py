@@ -5,7 +5,8 @@ of a pretrained musicnn network, mean and std over the 3 s patches of a window o
 such a model a vector would make every user rebuild that vector exactly; instead the registered model
 (``genre-mlp-embeddings``) carries the musicnn checkpoint it was trained on and computes the vector
 itself, with the same function the cache was filled with (:func:`core.features.embeddings.file_embedding`,
-same model, layer and window), so training and serving cannot drift apart.
+same model, layer and window; a joined model ``MSD_musicnn+MTT_musicnn`` carries both networks), so
+training and serving cannot drift apart.
 
 :class:`EmbeddingGenreModel` is an audio model (``core.serving.pyfunc.AudioGenreModel``): a DataFrame
 with an ``audio`` column in, one row per file out with ``top``, ``probabilities`` and ``segments`` (empty:
@@ -22,7 +23,7 @@ import threading
 from pathlib import Path
 
 from core.audio import MIN_SECONDS
-from core.features.embeddings import file_embedding, warm_up_tagger
+from core.features.embeddings import file_embedding, networks, warm_up_tagger
 from core.models.musicnn import SR, MusicnnTagger
 from core.serving.pyfunc import AudioGenreModel, Classifier, _log, audio_signature, probabilities
 
@@ -39,19 +40,20 @@ class EmbeddingGenreModel(AudioGenreModel):
         self.embedding_model, self.layer, self.window = meta["embedding_model"], meta["layer"], meta["window"]
         self.sample_rate, self.segment_seconds = SR, None  # one vector per track: no segments
         # Weights from the model's own artifacts: the musicnn wheel is never looked for.
-        self.tagger = MusicnnTagger(self.embedding_model, weights_dir=art["weights"])
+        self.taggers = [MusicnnTagger(m, weights_dir=art["weights"]) for m in networks(self.embedding_model)]
         self.classifier = Classifier.load(art, self.family)
         self.lock = threading.Lock()  # Keras models are not safe to call from several threads at once
         # Pay the first call's cost (numba compilation, graph tracing) while loading, not on the first file.
 
         with self.lock:
-            warm_up_tagger(self.tagger)
+            for tagger in self.taggers:
+                warm_up_tagger(tagger)
 
     def classify_file(self, path) -> dict:
         """``{"top", "probabilities", "segments": []}`` of a file; GenreLabError naming it for bad audio."""
 
         with self.lock:
-            vector = file_embedding(path, self.tagger, self.layer, self.window, min_seconds=MIN_SECONDS)
+            vector = file_embedding(path, self.taggers, self.layer, self.window, min_seconds=MIN_SECONDS)
             proba = self.classifier.predict_proba(vector[None])[0]
         clip = probabilities(proba, self.genres)
         return {"top": max(clip, key=clip.get), "probabilities": clip, "segments": []}
@@ -68,6 +70,6 @@ def log_embedding_model(estimator, scaler, family: str, embedding_model: str, la
         meta = {"genres": [str(g) for g in estimator.classes_], "family": family, "embedding_model": embedding_model,
                 "layer": layer, "window": str(window)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        artifacts = {"meta": str(tmp / "meta.json"), "weights": str(copy_weights([embedding_model], tmp / "musicnn")),
+        artifacts = {"meta": str(tmp / "meta.json"), "weights": str(copy_weights(networks(embedding_model), tmp / "musicnn")),
                      **Classifier.save(tmp, estimator, scaler, family)}
         return _log(EmbeddingGenreModel(), artifacts, audio_signature(), _MODULES)

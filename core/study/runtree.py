@@ -10,7 +10,7 @@
 Every run carries ``genrelab.kind`` (one of :data:`KINDS`) and ``genrelab.key``, a hash of everything
 that decides its result; a finished run with the same kind and key is reused instead of refitted
 (:mod:`core.study.engine`). Searches carry the *setting* tags (:data:`SETTING_TAGS`: dataset size,
-input kind, clip length); candidate runs carry ``genrelab.hyperparameters``, the names of the params
+input kind, its variant, clip length); candidate runs carry ``genrelab.hyperparameters``, the names of the params
 that are hyper-parameters (declared by the family, never guessed). Per-genre metrics are named
 ``<metric>/<genre>`` with the genre escaped reversibly (:func:`genre_metric` / :func:`split_genre_metric`),
 so "Hip-Hop" and "Old-Time / Historic" come back exactly.
@@ -29,8 +29,9 @@ KINDS = ("study", "search", "candidate", "fold", "final", "autoencoder", "baseli
 KIND, KEY = "genrelab.kind", "genrelab.key"
 FAMILY, REUSED_FROM = "genrelab.family", "genrelab.reused_from"
 SIZE, INPUT, CLIP_SECONDS = "genrelab.size", "genrelab.input", "genrelab.clip_seconds"
-#: What one search of a study varies; every search run carries these tags ("" when not applicable).
-SETTING_TAGS = {"size": SIZE, "input": INPUT, "clip_seconds": CLIP_SECONDS}
+VARIANT = "genrelab.variant"             # the version of the input kind, e.g. "MTT_musicnn taggram"
+#: What one search of a study varies; its runs carry these tags (absent when not applicable).
+SETTING_TAGS = {"size": SIZE, "input": INPUT, "variant": VARIANT, "clip_seconds": CLIP_SECONDS}
 CANDIDATE, RUNG, FOLD = "genrelab.candidate", "genrelab.rung", "genrelab.fold"
 FOLD_INDICES, HYPERPARAMETERS = "genrelab.fold_indices", "genrelab.hyperparameters"
 BEST_CANDIDATE_RUN, MODEL_VERSION = "genrelab.best_candidate_run", "genrelab.model_version"
@@ -94,7 +95,7 @@ class StudyTree:
     """Runs of one or more studies, one DataFrame per kind (index: run_id).
 
     Each frame has ``experiment``, ``name``, ``status``, ``parent``, ``study`` (the study run id), the
-    setting columns ``size``, ``input``, ``clip_seconds``, ``family``, and every metric as a column;
+    setting columns ``size``, ``input``, ``variant``, ``clip_seconds``, ``family``, and every metric as a column;
     ``candidates`` also has one column per declared hyper-parameter; ``folds`` has ``fold`` (1-based)
     and ``candidate``. ``genre_metrics`` is long: run_id, metric, genre, value.
     """
@@ -139,7 +140,7 @@ def read_tree(runs: pd.DataFrame) -> StudyTree:
     base["best_candidate_run"] = _column(runs, f"tags.{BEST_CANDIDATE_RUN}")
     base["model_version"] = _column(runs, f"tags.{MODEL_VERSION}")
     base["grouped_by"] = _column(runs, f"tags.{GROUPED_BY}")
-    base = _inherit(base, ["size", "input", "clip_seconds", "family", "candidate", "grouped_by"])
+    base = _inherit(base, ["size", "input", "variant", "clip_seconds", "family", "candidate", "grouped_by"])
     base["study"] = _ancestor_of_kind(base, "study")
     metric_columns = [c for c in runs.columns if c.startswith("metrics.")]
     per_genre = {c: split_genre_metric(c[len("metrics."):]) for c in metric_columns}

@@ -62,10 +62,14 @@ def paired_section(study_ids: list[str]) -> None:
             continue
         found = True
         st.markdown(f"**{study['experiment']}** · study run `{study_id[:6]}`")
-        st.table(results.paired_table(rows), hide_index=True)
+        shown_rows, best = results.pairs_with_best(rows, shown.searches[shown.searches["study"] == study_id])
+        if best:
+            st.caption(f"The best search by CV, **{best}**, against each other one: {len(shown_rows)} of the "
+                       f"study's {len(rows)} pairs (all of them in its report).")
+        st.table(results.paired_table(shown_rows, best), hide_index=True)
         with st.expander("Each comparison in a sentence, and as a chart"):
-            st.markdown("\n".join(f"- {r['verdict'][0].upper()}{r['verdict'][1:]}" for r in rows))
-            st.plotly_chart(charts.paired_differences(pd.DataFrame(rows)), key=f"paired_{study_id}",
+            st.markdown("\n".join(f"- {r['verdict'][0].upper()}{r['verdict'][1:]}" for r in shown_rows))
+            st.plotly_chart(charts.paired_differences(pd.DataFrame(shown_rows)), key=f"paired_{study_id}",
                             config=charts.TOOLBAR)
     if found:
         st.caption("Each pair was scored on the same CV folds, so the fold-to-fold noise they share cancels; "
@@ -91,7 +95,9 @@ def report_buttons(experiments: list[str]) -> None:
 
 
 def score_table(frame: pd.DataFrame, first: list[str]) -> None:
-    st.dataframe(results.score_table(frame, first), hide_index=True)
+    first = [c for c in first if frame[c].nunique() > 1] or first[-1:]  # a column saying one thing says it once above
+    table = results.score_table(frame, first)
+    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3)  # every row shown, none scrolled away
 
 
 def headlines(frame: pd.DataFrame, names: pd.Series) -> None:
@@ -118,13 +124,20 @@ def size_view() -> None:
                                         "band over its 95% interval.")
         st.plotly_chart(charts.size_study(searches, floors, references, show_baselines=with_baselines),
                         key="size_study", config=charts.TOOLBAR)
-        note = ("One panel per input. Filled markers: test accuracy of the refit best candidate with its 95% "
-                "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; gold ring: the "
-                "best input at that size on the test split; grey band: the best baseline classifier, measured "
-                "here, with its 95% interval. Sizes are not joined by trend lines: with intervals this wide, "
-                "read the markers and their bars.")
-        note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
-                 " The original study's reported figures are drawn for real FMA data only.")
+        if charts.side_by_side(searches):
+            note = ("One row per input. Filled markers: test accuracy of the refit best candidate with its 95% "
+                    "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; grey diamond: "
+                    "the best of the baseline classifiers (logistic regression, SVM, kNN) on the same table, "
+                    "with its 95% interval.")
+            note += (" Dotted line: the original study's reported MLP accuracy (not measured here)." if real else "")
+        else:
+            note = ("One panel per input. Filled markers: test accuracy of the refit best candidate with its 95% "
+                    "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; gold ring: the "
+                    "best input at that size on the test split; grey band: the best baseline classifier, measured "
+                    "here, with its 95% interval. Sizes are not joined by trend lines: with intervals this wide, "
+                    "read the markers and their bars.")
+            note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else
+                     " The original study's reported figures are drawn for real FMA data only.")
         st.caption(note)
         window = results.window_note(searches["window"])
         if window:
@@ -134,7 +147,7 @@ def size_view() -> None:
     headlines(searches, searches["size"] + " · " + searches["input"])
     score_table(searches, ["size", "input"])
     if len(floors):
-        score_table(floors, ["size", "model"])
+        score_table(floors, ["size", "input", "model"])
     report_buttons([name])
 
 

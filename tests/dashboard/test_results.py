@@ -112,3 +112,47 @@ def test_paired_table_names_the_fold_count_once_or_per_cell():
     assert list(mixed.columns) == ["A", "B", "A − B, points (95% CI, folds)", "better"]
     assert list(mixed.iloc[:, 2]) == ["+2.1 (+0.4 to +3.8, 5 folds)", "+2.1 (-4.0 to -1.0, 3 folds)"]
     assert list(mixed["better"]) == ["8k features", "8k codes"]
+
+
+def test_many_pairs_show_the_best_search_against_each_other():
+    import pandas as pd
+
+    names = [f"small emb {i}" for i in range(6)]
+    pairs = [{"a": a, "b": b, "mean_diff": 0.01 * (j - i), "ci_low": 0.01 * (j - i) - 0.05,
+              "ci_high": 0.01 * (j - i) + 0.05, "n_folds": 5}
+             for i, a in enumerate(names) for j, b in enumerate(names) if i < j]  # 15 pairs
+    searches = pd.DataFrame({"name": names, "cv_accuracy_mean": [0.3, 0.4, 0.6, 0.5, 0.2, 0.1]})
+    shown, best = results.pairs_with_best(pairs, searches)
+    assert best == "small emb 2" and len(shown) == 5
+    table = results.paired_table(shown, best)
+    assert list(table.columns) == ["search", "best − it, points (95% CI, 5 folds)", "better"]
+    assert list(table["search"]) == ["small emb 0", "small emb 1", "small emb 3", "small emb 4", "small emb 5"]
+    # emb 0 − emb 2 was +2 points (-3 to +7): best − it is -2 (-7 to +3); emb 2 − emb 5 stays +3 (-2 to +8)
+    assert table.iloc[0, 1] == "-2.0 (-7.0 to +3.0)" and table.iloc[4, 1] == "+3.0 (-2.0 to +8.0)"
+    assert set(table["better"]) == {"neither (fold noise)"}
+    assert results.pairs_with_best(pairs[:results.MAX_PAIRS], searches) == (pairs[:results.MAX_PAIRS], None)
+
+
+def test_many_inputs_at_one_size_are_drawn_side_by_side():
+    """Which embedding (one size, a dozen inputs): one chart with the inputs on its axis, not a panel each;
+    each input's best baseline on the same table beside its MLP."""
+    import pandas as pd
+
+    from core.report import charts
+    from core.study import runtree as rt
+
+    names = [f"MTT_musicnn layer {i}" for i in range(charts.MAX_PANELS + 1)]
+    scores = {rt.TEST_ACCURACY: 0.6, rt.TEST_CI_LOW: 0.4, rt.TEST_CI_HIGH: 0.8, "test": "60.0 % (40-80, n=20)"}
+    points = pd.DataFrame([{"input": n, "size": "small", "fold_values": [0.5, 0.7], **scores} for n in names])
+    baselines = pd.DataFrame([{"input": n, "size": "small", "model": model, **scores,
+                               rt.TEST_ACCURACY: 0.5 + 0.01 * i + (0.1 if model == "svm" else 0)}
+                              for i, n in enumerate(names) for model in ("logistic_regression", "svm")])
+    fig = charts.size_study(points, baselines, results.reference_marks(["8k"]))
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["test accuracy (95% CI)"].y) == names and not fig.layout.annotations  # no panels
+    best = traces["best baseline on the same table (test, 95% CI)"]
+    assert list(best.y) == names and [row[0] for row in best.customdata] == ["svm"] * len(names)
+    assert list(best.x) == pytest.approx([0.6 + 0.01 * i for i in range(len(names))])
+    assert "original study (reported)" not in traces  # drawn only at a size it reported on
+    few = charts.size_study(points.head(2), baselines, results.reference_marks([]))
+    assert [a.text for a in few.layout.annotations] == names[:2]  # a few inputs: a panel each

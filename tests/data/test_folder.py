@@ -111,3 +111,21 @@ def test_ids_above_real_ones_stay_unique(tmp_path):
     genres = fma.load_genres(import_folder(src, tmp_path / "d"))
     assert genres["title"].to_dict() == {4: "Jazz", REAL_MAX_GENRE_ID + 1: "Aaa", REAL_MAX_GENRE_ID + 2: "Zzz"}
     assert np.all(genres.index.to_numpy() > 0)
+
+
+def test_artist_folders_keep_each_artist_in_one_split(tmp_path):
+    layout = {genre: [f"{artist}/album/{i}.mp3" for artist in ("ann", "bob", "cy", "dee", "eve") for i in range(4)]
+              for genre in ("Rock", "Pop")}
+    layout["Rock"] += [f"loose{i}.mp3" for i in range(5)] + ["zed/one.mp3"]
+    tracks = fma.load_tracks(import_folder(make_collection(tmp_path / "m", layout), tmp_path / "d", seed=1))
+    named = tracks[tracks["artist", "name"].notna()]
+    assert set(named["artist", "name"]) == {"ann", "bob", "cy", "dee", "eve", "zed"}
+    for _, by_artist in named.groupby(("artist", "id")):
+        assert by_artist["set", "split"].nunique() == 1 and by_artist["artist", "name"].nunique() == 1
+    # an artist in two genre folders is one artist, in one split (here all five are in both genres)
+    assert named.groupby(("artist", "name"))[[("artist", "id")]].nunique().max().item() == 1
+    rock = tracks[tracks["track", "genre_top"] == "Rock"]
+    assert rock["set", "split"].value_counts()["test"] >= round(0.1 * len(rock))
+    loose = tracks[tracks["artist", "name"].isna()]
+    assert loose["artist", "id"].is_unique and not set(loose["artist", "id"]) & set(named["artist", "id"])
+    assert tracks["artist", "id"].notna().all()  # folds can be grouped by artist on any imported root

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ def filled(tmp_path_factory):
     build_fma_root(root, simple_rows([2, 3, 4, 5, 6, 7]),
                    audio={2: 4.0, 3: 7.0, 4: 2.0, 5: b"not audio at all " * 64, 6: b""}, features=False)
     write_audio(audio_path(root, 7), seconds=4.0, silent=True)
-    report, store = fill_embeddings(root, workers=1)
+    report, store = fill_embeddings(root, "MSD_musicnn", workers=1)
     return root, report, store
 
 
@@ -72,19 +73,19 @@ def test_fill_caches_a_vector_per_track_and_records_failures_one_line_each(fille
 
 def test_a_rerun_computes_only_what_is_missing(filled):
     root, _, store = filled
-    again, _ = fill_embeddings(root, workers=1)
+    again, _ = fill_embeddings(root, "MSD_musicnn", workers=1)
     assert again.skipped == 2 and again.computed == 0 and len(again.failures) == 4  # failures are retried
     before = store.load(2).copy()
     store.path(2).unlink()
-    third, _ = fill_embeddings(root, workers=1)
+    third, _ = fill_embeddings(root, "MSD_musicnn", workers=1)
     assert third.skipped == 1 and third.computed == 1
     np.testing.assert_allclose(store.load(2), before, atol=1e-6)
 
 
 def test_the_window_is_part_of_the_key_and_too_short_windows_fail(filled):
     root, _, full = filled
-    report, store = fill_embeddings(root, layer="taggram", window="start:1.5:4", workers=1)
-    assert store.dir.name == "MSD_musicnn-taggram-v1-start-1.5-4" and store.track_ids() == [3]
+    report, store = fill_embeddings(root, layer="taggram", window="start:1.5:4", workers=1)  # the default network
+    assert store.dir.name == f"{emb.DEFAULT_MODEL}-taggram-v1-start-1.5-4" and store.track_ids() == [3]
     reasons = dict(zip(report.failures.track_id, report.failures.reason))
     assert "(window start:1.5:4): too short (2.5" in reasons[2]  # 4 s track: 2.5 s left after 1.5 s
     vector = store.load(3)
@@ -125,6 +126,22 @@ def test_load_embeddings_table_reads_the_cache_in_track_order(tmp_path):
         emb.load_embeddings_table(root, "MTT_musicnn", "taggram")
 
 
+def test_a_joined_model_reads_each_networks_cache_side_by_side(tmp_path):
+    root = build_fma_root(tmp_path / "root", simple_rows([5, 20, 1000]), features=False)
+    msd, mtt = (EmbeddingStore.for_root(root, m, "taggram") for m in ("MSD_musicnn", "MTT_musicnn"))
+    for tid in (5, 20, 1000):
+        msd.save(tid, np.full(100, tid, np.float32))
+    for tid in (20, 1000):  # track 5 has no MTT vector: left out
+        mtt.save(tid, np.full(100, -tid, np.float32))
+    ids, X, names = emb.load_embeddings_table(root, "MSD_musicnn+MTT_musicnn", "taggram")
+    assert ids.tolist() == [20, 1000] and X.shape == (2, 200)
+    assert X[:, 0].tolist() == [20, 1000] and X[:, 100].tolist() == [-20, -1000]
+    assert names[0] == "MSD_musicnn.taggram_mean_rock" and names[100].startswith("MTT_musicnn.taggram_mean_")
+    assert len(set(names)) == 200  # the two taggers share tag names: prefixed, they stay distinct
+    with pytest.raises(GenreLabError, match="each network has a cache of its own"):
+        EmbeddingStore.for_root(root, "MSD_musicnn+MTT_musicnn", "taggram")
+
+
 def test_feature_table_of_a_selection_leaves_out_tracks_without_embeddings(tmp_path):
     rows = genre_rows(10)
     root = build_fma_root(tmp_path / "root", rows, features=False)
@@ -142,10 +159,10 @@ def test_feature_table_of_a_selection_leaves_out_tracks_without_embeddings(tmp_p
     assert table.genres == ["Hip-Hop", "Pop", "Rock"] and table.size == "small"
     assert set(table.splits.tolist()) == {"training", "validation", "test"} and len(table.fingerprint) == 16
     assert "penultimate embeddings" in table.source and not table.synthetic
-    rock = emb.load_embeddings_feature_table(root, None, ["Pop", "Rock"], window="center:30")
+    rock = emb.load_embeddings_feature_table(root, None, ["Pop", "Rock"], model="MSD_musicnn", window="center:30")
     assert rock.genres == ["Pop", "Rock"] and rock.size == "all" and len(rock.ids) == 20 - 1
     with pytest.raises(GenreLabError, match="no MSD_musicnn penultimate embeddings"):
-        emb.load_embeddings_feature_table(root, "small")  # the full-track cache was never filled
+        emb.load_embeddings_feature_table(root, "small", model="MSD_musicnn")  # the full-track cache was never filled
 
 
 def test_the_command_fills_and_resumes(tmp_path, capsys):
@@ -156,8 +173,27 @@ def test_the_command_fills_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr()
     assert "1 computed, 0 already done, 1 failed" in out.out
-    assert "1 tracks with a 100-value vector (window center:30)" in out.out
+    assert "1 tracks with a 100-value taggram vector (window center:30)" in out.out
     assert "failed: " in out.err and "too short" in out.err and "failures recorded in" in out.err
+    assert main(args) == 0
+    assert "0 computed, 1 already done, 1 failed" in capsys.readouterr().out
+
+
+def test_several_layers_fill_in_one_pass_as_each_alone(tmp_path, capsys):
+    from core.__main__ import main
+
+    root = build_fma_root(tmp_path / "root", simple_rows([2, 3]), audio={2: 3.5, 3: 1.5}, features=False)
+    args = ["embeddings", "--data", str(root), "--layer", "taggram", "penultimate", "--workers", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{emb.DEFAULT_MODEL} taggram, penultimate embeddings" in out and "1 computed, 0 already done, 1 failed" in out
+    taggram, penultimate = (EmbeddingStore.for_root(root, emb.DEFAULT_MODEL, layer) for layer in ("taggram", "penultimate"))
+    assert taggram.track_ids() == penultimate.track_ids() == [2]
+    assert (penultimate.dir / "failures.csv").read_text() == (taggram.dir / "failures.csv").read_text()
+    alone = tmp_path / "alone"
+    shutil.copytree(root, alone, symlinks=True, ignore=shutil.ignore_patterns("cache"))
+    _, store = fill_embeddings(alone, layer="penultimate", workers=1)
+    np.testing.assert_allclose(store.load(2), penultimate.load(2), atol=1e-6)
     assert main(args) == 0
     assert "0 computed, 1 already done, 1 failed" in capsys.readouterr().out
 
@@ -197,3 +233,12 @@ def test_worker_processes_give_the_same_vectors(tmp_path):
     assert here.computed == 3
     for tid in ids[:3]:
         np.testing.assert_allclose(store.load(tid), pooled[tid], atol=1e-4)  # thread counts differ
+
+
+def test_the_commands_help_names_the_default_embedding(capsys):
+    from core.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["embeddings", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default {emb.DEFAULT_MODEL})" in text and f"(default {emb.DEFAULT_LAYER})" in text

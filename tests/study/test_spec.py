@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.__main__ import main
+from core.config import EXPERIMENTS_DIR
 from core.errors import GenreLabError
 from core.study.search import draw_candidates, rungs
 from core.study.spec import load_spec
@@ -70,6 +71,10 @@ def test_each_family_owns_its_tables(tmp_path):
     ("[compute]\nparallel = 'gpu'", "compute.parallel"),
     ("[serach]\nfolds = 3", "[serach]"),
     ("[evaluation]\nknn_k = 0", "evaluation.knn_k"),
+    ("[embeddings]\nlayer = ['taggram', 'taggram']", "embeddings.model, layer"),
+    ("[embeddings]\nmodel = 'MSD_musicnn+MSD_musicnn'", "embeddings.unknown model"),
+    ("[embeddings]\nlayer = []", "embeddings.model, layer"),
+    ("[embeddings]\nlayer = 3", "embeddings.layer"),
 ])
 def test_bad_specs_name_file_and_key(tmp_path, edit, key):
     base = VALID
@@ -133,3 +138,9 @@ def test_the_seed_grid_is_the_default_plan_without_its_levers():
     assert (seed.search.early_stopping, seed.search.halving, seed.search.carry, seed.search.group_by) == (
         False, False, 0, "track")
     assert seed.search.space == default.search.space and seed.autoencoder == default.autoencoder
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXPERIMENTS_DIR.glob("*.toml")))
+def test_every_shipped_spec_loads(name):
+    spec = load_spec(EXPERIMENTS_DIR / name)
+    assert spec.family and spec.name

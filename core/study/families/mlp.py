@@ -154,19 +154,20 @@ class MLPFamily(Family):
                 raise spec.error("input.kinds", f"a --features table has no audio to compute {audio[0]!r} from: "
                                  "use \"features\" and/or \"autoencoder\"")
             table = load_csv_table(Path(features), label_column, spec.dataset.test_fraction, spec.dataset.seed)
-            tables = {(None, k.name): table for k in kinds}  # the table's columns, raw and as codes
+            tables = {(None, k.name, ""): (table, None) for k in kinds}  # the table's columns, raw and as codes
         else:
-            tables, read = {}, {}
+            tables = {}
             for size in spec.dataset.sizes or [spec.dataset.subset]:
+                read = {}
                 for k in kinds:
                     source = inputs.kind(k.encodes) if k.encodes else k  # codes are learnt from its table
-                    if source.name not in read:
-                        read[source.name] = source.table(root, size, spec.dataset.genres, self._section(spec, source))
-                    tables[(size, k.name)] = read[source.name]
-                read = {}
+                    for variant, section in self._variants(spec, source):
+                        if (source.name, variant) not in read:
+                            read[source.name, variant] = source.table(root, size, spec.dataset.genres, section)
+                        tables[size, k.name, variant] = (read[source.name, variant], None if k.encodes else section)
         s = spec.search
         arms = []
-        for (_, name), table in tables.items():
+        for (_, name, variant), (table, section) in tables.items():
             kind = inputs.kind(name)
             folds = table_folds(table, s.folds, s.seed, s.group_by)
             fold_ids = [indices_fingerprint(table.ids[tr], table.ids[va]) for tr, va in folds]
@@ -174,12 +175,12 @@ class MLPFamily(Family):
             if name == "autoencoder":
                 autoencoder = {k: v for k, v in asdict(spec.autoencoder).items() if k != "precision"}
                 autoencoder.update(seed=s.seed, **precision_param(spec.compute.precision))
-            section = self._section(spec, kind) if not kind.encodes else None
             details = {"n_features": table.X.shape[1], runtree.WINDOW: table.window, "group_by": s.group_by}
             details.update({f"{name}.{k}": v for k, v in (asdict(section) if section else {}).items()})
             details.update({f"autoencoder.{k}": v for k, v in (autoencoder or {}).items()})
+            settings = {"size": table.size, "input": name, **({"variant": variant} if variant else {})}
             arms.append(Arm(
-                label=f"{table.size} {name}", settings={"size": table.size, "input": name},
+                label=" ".join(filter(None, (table.size, name, variant))), settings=settings,
                 data=TableInput(table, kind, section, autoencoder),
                 dataset=table, genres=table.genres, folds=folds,
                 fold_ids=fold_ids, fingerprint=content_key(table=table.fingerprint, autoencoder=autoencoder),
@@ -189,9 +190,11 @@ class MLPFamily(Family):
         return arms
 
     @staticmethod
-    def _section(spec, kind: InputKind):
-        """The spec's table of ``kind`` (``[embeddings]``...), or None when the kind has none."""
-        return getattr(spec, kind.name) if kind.section else None
+    def _variants(spec, kind: InputKind) -> list[tuple[str, object]]:
+        """``(label, section)`` per version of ``kind`` the spec's table asks for (``[embeddings]`` may list
+        models and layers); ``("", section or None)`` for a kind without versions."""
+        section = getattr(spec, kind.name) if kind.section else None
+        return kind.variants(section) if kind.variants else [("", section)]
 
     # -- folds ------------------------------------------------------------------------------------
     def fold_inputs(self, arm: Arm, folds: list[int], steps: Steps, executor) -> None:
@@ -325,7 +328,8 @@ class MLPFamily(Family):
         """The FMA paper's classifiers on each raw feature table, scored once on its test split."""
         results, knn_k, seed = [], spec.evaluation.knn_k, spec.search.seed
         for arm in self._raw_tables(arms):
-            table, where = arm.data.table, f"{arm.settings['size']} {arm.settings['input']}"
+            table = arm.data.table
+            where = " ".join(filter(None, (arm.settings["size"], arm.settings["input"], arm.settings.get("variant"))))
             cv = table.cv_rows
             for name in BASELINES:
                 params = {"model": name, "n_train": len(cv), "seed": seed,
