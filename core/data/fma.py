@@ -120,6 +120,12 @@ def dataset_info(root: str | os.PathLike) -> dict:
     return info
 
 
+def is_fma(info: dict) -> bool:
+    """Whether a root (its :func:`dataset_info`) holds FMA's own tracks: not synthetic, not a folder import.
+    Only there do the original study's reported figures mean anything."""
+    return not info["synthetic"] and info.get("source") != "folder"
+
+
 # ---------------------------------------------------------------------------------------- reading
 
 def load_tracks(root: str | os.PathLike) -> pd.DataFrame:

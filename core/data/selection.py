@@ -35,6 +35,7 @@ class Selection:
     dataset_name: str
     synthetic: bool
     feature_version: str
+    from_fma: bool = False  # FMA's own tracks (core.data.fma.is_fma): not synthetic, not a folder import
     warnings: list[str] = field(default_factory=list)  # known bad clips, dropped tracks: not fatal
 
     def __len__(self) -> int:
@@ -114,6 +115,7 @@ def select(
         dataset_name=str(info["name"]),
         synthetic=bool(info["synthetic"]),
         feature_version=version,
+        from_fma=fma.is_fma(info),
         warnings=warnings,
     )
 

@@ -37,6 +37,7 @@ class FeatureTable:
     window: str = "full"   # the audio window the features were computed on
     fingerprint: str = ""
     artists: np.ndarray | None = None   # (n,) artist id per row where known (FMA), for folds by artist
+    from_fma: bool = False              # FMA's own tracks (core.data.fma.is_fma)
 
     def __post_init__(self):
         if not self.fingerprint:
@@ -83,7 +84,7 @@ def load_fma_table(root: Path, size: str | None = None, genres: list[str] | None
     _check_test_split(labels, splits, f"{root} (size {size or 'all'})")
     return FeatureTable(X=X, labels=labels, splits=splits, ids=ids, feature_names=names,
                         genres=sorted(set(labels.tolist())), dataset_name=selection.dataset_name,
-                        synthetic=bool(selection.synthetic), size=str(size or "all"),
+                        synthetic=bool(selection.synthetic), from_fma=selection.from_fma, size=str(size or "all"),
                         source=f"{root} fma features", window=features_window(root),
                         artists=artist_ids(selection)[present])
 

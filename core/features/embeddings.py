@@ -357,6 +357,6 @@ def load_embeddings_feature_table(root: str | os.PathLike, size: str | None = No
     _check_test_split(labels, splits, f"{root} (size {size or 'all'})")
     return FeatureTable(X=X[rows], labels=labels, splits=splits, ids=chosen, feature_names=names,
                         genres=sorted(set(labels.tolist())), dataset_name=selection.dataset_name,
-                        synthetic=bool(selection.synthetic), size=str(size or "all"),
+                        synthetic=bool(selection.synthetic), from_fma=selection.from_fma, size=str(size or "all"),
                         source=f"{root} {model} {layer} embeddings", window=str(window),
                         artists=artist_ids(selection)[present])

@@ -124,7 +124,7 @@ def _question(run: pd.Series) -> list[str]:
 def _data(run: pd.Series, tree: rt.StudyTree) -> list[str]:
     searches = tree.searches
     grouped = sorted(set(searches["grouped_by"].dropna())) or [run.get("params.group_by")]  # older studies
-    rows = pd.DataFrame({"search": searches["name"], "size": searches["size"], "input": searches["input"],
+    rows = pd.DataFrame({"search": searches["name"], "size": searches["size"], "input": results.readable_input(searches),
                          "test tracks": results.metric(searches, rt.N_TEST).map(
                              lambda n: "" if pd.isna(n) else f"{int(n):,}")}).dropna(axis=1, how="all")
     return ["<h2>The data</h2>",

@@ -44,6 +44,7 @@ BASELINE = "genrelab.baseline"           # baseline: readable name with its sett
 ADOPTED_FROM = "genrelab.adopted_from"   # a finished run moved out of a killed study's tree
 PARENT, RUN_NAME = "mlflow.parentRunId", "mlflow.runName"
 DATASET, SYNTHETIC, FINGERPRINT = "genrelab.dataset", "genrelab.synthetic", "genrelab.data_fingerprint"
+FMA = "genrelab.fma"                     # "true" when the data are FMA's own tracks (not synthetic, not imported)
 #: Params.
 WINDOW = "window"                        # search: the audio window its input was computed on
 
@@ -132,6 +133,7 @@ def read_tree(runs: pd.DataFrame) -> StudyTree:
         "run_id": runs["run_id"], "experiment": _column(runs, "experiment"), "kind": kind,
         "name": _column(runs, f"tags.{RUN_NAME}"), "status": _column(runs, "status"), "parent": parent,
         "dataset": _column(runs, f"tags.{DATASET}"), "synthetic": _column(runs, f"tags.{SYNTHETIC}") == "true",
+        "fma": _column(runs, f"tags.{FMA}").map({"true": True, "false": False}),  # NaN: run older than the tag
         "family": _column(runs, f"tags.{FAMILY}"), "start_time": _column(runs, "start_time"),
     })
     for name, tag in {**SETTING_TAGS, "fold": FOLD, "candidate": CANDIDATE, "rung": RUNG}.items():

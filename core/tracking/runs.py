@@ -81,6 +81,7 @@ def context_tags(seed: int | None = None, selection: Any = None) -> dict[str, st
         tags["genrelab.dataset"] = str(selection.dataset_name)
         tags["genrelab.data_fingerprint"] = str(selection.fingerprint)
         tags["genrelab.synthetic"] = str(bool(selection.synthetic)).lower()
+        tags["genrelab.fma"] = str(bool(getattr(selection, "from_fma", False))).lower()
     return tags
 
 

@@ -115,7 +115,8 @@ def size_view() -> None:
     names = list(dict.fromkeys(points.sort_values("start_time", ascending=False)["experiment"]))
     name = st.selectbox("Study", names, key="size_experiment", help="Newest first") if len(names) > 1 else names[0]
     searches, floors = points[points["experiment"] == name], baselines[baselines["experiment"] == name]
-    real = not searches["synthetic"].any()
+    # FMA's own tracks: the original study's figures mean something only there (older runs: not synthetic)
+    real = bool(searches["fma"].where(searches["fma"].notna(), ~searches["synthetic"]).all())
     references = results.reference_marks(searches["size"].unique().tolist() if real else [])
     chart, paired = st.columns([3, 2])
     with chart:

@@ -129,3 +129,14 @@ def test_artist_folders_keep_each_artist_in_one_split(tmp_path):
     loose = tracks[tracks["artist", "name"].isna()]
     assert loose["artist", "id"].is_unique and not set(loose["artist", "id"]) & set(named["artist", "id"])
     assert tracks["artist", "id"].notna().all()  # folds can be grouped by artist on any imported root
+
+
+def test_only_fmas_own_roots_count_as_fma(collection, tmp_path):
+    """The original study's reported figures are drawn beside FMA's own tracks only."""
+    from tests.builders import build_fma_root, simple_rows
+
+    imported = import_folder(collection, tmp_path / "mine")
+    assert not fma.is_fma(fma.dataset_info(imported)) and select(imported).from_fma is False
+    fma_root = build_fma_root(tmp_path / "fma", simple_rows([2, 3, 5]), features=False)
+    assert fma.is_fma(fma.dataset_info(fma_root)) and select(fma_root).from_fma is True
+    assert not fma.is_fma({"synthetic": True, "name": "demo"})

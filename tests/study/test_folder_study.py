@@ -44,6 +44,8 @@ def test_the_demo_study_on_a_folder_collection_searches_identical_sizes_once(fol
     searches = runs[runs["tags.genrelab.kind"] == "search"]
     assert sorted(searches["tags.mlflow.runName"]) == ["small autoencoder", "small features"]
     assert set(runs["status"]) == {"FINISHED"}
+    # real music, but not FMA's: the pages draw no original-study figure for it
+    assert set(runs["tags.genrelab.fma"]) == {"false"} and set(runs["tags.genrelab.synthetic"]) == {"false"}
     encoders = runs[runs["tags.mlflow.runName"].str.contains("autoencoder fold")]
     assert len(encoders) == 2
     for run_id in encoders["run_id"]:  # every fold's autoencoder run holds its encoder
