@@ -78,8 +78,12 @@ def stores(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture
-def registry(stores) -> str:
-    return stores["registry"]
+def registry(stores, monkeypatch) -> str:
+    # Another session-wide store (tests/registry's) may have been made after this one in the same process.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stores["registry"])
+    from core import tracking
+
+    return tracking.configure()
 
 
 @pytest.fixture
