@@ -116,7 +116,10 @@ def _claim(experiment: str, key: str) -> tuple[str | None, dict | None]:
         held = [run for run in others if run.data.tags.get(HELD_TAG)]
         if held or mine > min(run.info.run_id for run in others) or time.monotonic() > deadline:
             _release_claim(mine)
-            winner = min(held or others, key=lambda run: (run.info.start_time, run.info.run_id))
+            # Named: the claim held, else the contender the rule lets through (the smallest id; the
+            # earliest start named one that then withdrew for a smaller id, under load in CI).
+            winner = (min(held, key=lambda run: (run.info.start_time, run.info.run_id)) if held
+                      else min(others, key=lambda run: run.info.run_id))
             owner = run_owner(winner.data.tags) or ("?", None, "?")
             return None, {"host": owner[2], "pid": owner[0], "since": winner.info.start_time / 1000}
         time.sleep(random.uniform(0.05, 0.2))  # the smallest id waits for the other contenders to withdraw

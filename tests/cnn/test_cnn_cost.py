@@ -33,7 +33,7 @@ def arm(seconds: float):
 
 def test_timing_clips_measures_seconds_per_multiply_add():
     constants = cnn.time_clips("float32", (16, 40), "study", (2, 4), batch_size=8, n=16)
-    assert constants["per_unit"] > 0 and constants["per_epoch"] == constants["per_update"] == 0.0
+    assert constants["per_unit"] > 0 and constants["per_epoch"] == constants["per_update"] == constants["per_fit"] == 0.0
     seconds_per_clip = constants["per_unit"] * cost.conv_macs((16, 40), (2, 4))
     assert 1e-6 < seconds_per_clip < 1.0
 
@@ -45,7 +45,8 @@ def test_each_clip_length_is_timed_apart_and_costs_its_own_fits(tmp_path, monkey
 
     def time_clips(precision, shape, architecture, filters, batch_size):
         timed.append(shape)
-        return {"per_unit": 1e-9 * (2 if shape[1] > 1000 else 1), "per_epoch": 0.0, "per_update": 0.0}
+        return {"per_unit": 1e-9 * (2 if shape[1] > 1000 else 1), "per_epoch": 0.0, "per_update": 0.0,
+                "per_fit": 0.0}
 
     monkeypatch.setattr(cnn, "time_clips", time_clips)
     family = cnn.CNNFamily("keras_cnn")

@@ -63,8 +63,8 @@ class Server:
                 self.end_headers()
                 if server.cut_after is not None:
                     body = body[: server.cut_after]
+                server.sent += len(body)  # before writing: the client may finish reading before this thread runs on
                 self.wfile.write(body)
-                server.sent += len(body)
 
             def log_message(self, *args):
                 pass

@@ -301,7 +301,7 @@ def time_clips(precision: str, shape: tuple[int, int], architecture: str, filter
     build_cnn((*shape, 1), 3, architecture, filters, precision=precision).fit(
         x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[BatchTimes()])
     per_clip = float(np.median(seconds[-(epochs - 1) * -(-n // batch_size):])) / min(batch_size, n)
-    return {"per_unit": per_clip / conv_macs(shape, filters), "per_epoch": 0.0, "per_update": 0.0}
+    return {"per_unit": per_clip / conv_macs(shape, filters), "per_epoch": 0.0, "per_update": 0.0, "per_fit": 0.0}
 
 
 def study_tracks(selection: Any, group_by: str) -> tuple[Tracks, Tracks]:
