@@ -14,6 +14,19 @@ from tests.builders import write_audio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: The files that take longest (CI's log lists the slowest tests), longest first. The suite runs on two
+#: processes, a file at a time (pytest-xdist ``--dist loadfile``, in collection order): started first,
+#: they no longer leave one process running them alone at the end.
+SLOW_FILES_FIRST = ("test_readme_commands.py", "e2e/test_browser.py", "features/test_numba_cache.py",
+                    "test_tracking_server.py", "dashboard/test_launch.py", "study/test_concurrency.py",
+                    "models/test_musicnn.py", "registry/test_zeroshot.py", "study/test_dask_processes.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).parent
+    rank = {tests / name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the others keep their order
+
 
 @pytest.fixture(autouse=True)
 def keep_main_module():

@@ -2,8 +2,8 @@
 and AppTest.
 
 The studies' store (``tests/dashboard/studies.py``: a tiny MLP and a tiny CNN study run by the engine)
-starts building in the background as soon as the collected tests need it, and the tests that need it
-run last, so every other test runs meanwhile. Stores live on /dev/shm when it exists: SQLite commits there cost nothing, on a
+starts building in the background as soon as the collected tests need it (under pytest-xdist, with the
+first file that needs it), and the tests that need it run last, so other tests run meanwhile. Stores live on /dev/shm when it exists: SQLite commits there cost nothing, on a
 busy disk each costs ~15 ms and a run tree takes many.
 """
 from __future__ import annotations
@@ -38,15 +38,32 @@ def _store(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+#: The test files with a test that needs the studies' store (found at collection).
+_FILES_NEEDING_STUDIES: set[Path] = set()
+
+
 def pytest_collection_modifyitems(config, items):
-    """Start building the studies' store now if a collected test needs it, and run those tests last,
-    so the build overlaps every other test of the session (the browser tests too)."""
+    """Run the tests that need the studies' store last, and start building it: a single test process
+    starts now, so the build overlaps every other test of the session (the browser tests too); under
+    pytest-xdist, where every process collects every test but runs a file at a time, a process starts
+    it with the first such file it runs (:func:`studies_start_with_their_file`), so no process builds a
+    store it never uses."""
     needs = [item for item in items if {"studies", "populated_store"} & set(item.fixturenames)]
     if needs:
+        items[:] = [item for item in items if item not in needs] + needs
+        _FILES_NEEDING_STUDIES.update(item.path for item in needs)
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            from tests.dashboard import studies
+
+            studies.start()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def studies_start_with_their_file(request):
+    if request.path in _FILES_NEEDING_STUDIES:
         from tests.dashboard import studies
 
         studies.start()
-        items[:] = [item for item in items if item not in needs] + needs
 
 
 @pytest.fixture(scope="session")
