@@ -28,6 +28,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the others keep their order
 
 
+@pytest.fixture(autouse=True, scope="session")
+def plans_never_time_a_network():
+    """A study's plan costs its fits with :mod:`tests.fixed_cost`, not a timing of this machine."""
+    from tests import fixed_cost
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("core.study.cost.measured_cost", fixed_cost.fixed)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def keep_main_module():
     """Streamlit's AppTest runs a page as ``__main__``; processes spawned later (worker pools, Dask

@@ -7,7 +7,7 @@ import pytest
 
 from core.study import cost
 
-#: Collected before any fixture runs: tests/study fixes ``cost.measured_cost`` for the rest of the session.
+#: Collected before any fixture runs: tests/conftest.py fixes ``cost.measured_cost`` for the session.
 measured_cost = cost.measured_cost
 
 

@@ -52,7 +52,6 @@ def run_story_study(base: Path, store_uri: str, *, experiment: str = STUDY, base
     Returns the experiment id, the root, and the runs by kind (lists of ``mlflow.entities.Run``)."""
     from mlflow.tracking import MlflowClient
 
-    from core.study import cost
     from core.study.engine import run_study
     from core.study.spec import load_spec
 
@@ -61,8 +60,6 @@ def run_story_study(base: Path, store_uri: str, *, experiment: str = STUDY, base
     spec.write_text(story_spec(experiment, baselines))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", store_uri)
-        # a fixed fit cost: the plan never times a network on the test machine
-        mp.setattr(cost, "measured_cost", lambda executor, precision="float32", probe=None: cost.Cost(1e-9, 0.01, "fixed for the tests"))
         run_study(load_spec(spec), data=str(root), out=lambda line: None)
         client = MlflowClient(store_uri)
         exp = client.get_experiment_by_name(experiment)

@@ -13,7 +13,10 @@ import mlflow
 import pytest
 
 from core.config import PROJECT_ROOT
+from core.study.executor import make_executor
+from core.study.spec import load_spec
 from tests.dashboard.conftest import open_page  # noqa: F401  (a fixture)
+from tests.fixed_cost import write_cost_file
 from tests.study.conftest import study_root, write_spec  # noqa: F401  (a fixture and a helper)
 from tests.study.test_concurrency import SPEC, fold_results
 from tests.study.test_resume import kill_and_resume
@@ -58,9 +61,12 @@ def test_two_hosts_starting_the_same_study_never_both_run_it(on_server, study_ro
         pytest.skip("no permission to create a pid namespace (unshare) for a second host")
     spec = write_spec(tmp_path, f"hosts_{wait}", SPEC.format(epochs=40))
     command = [sys.executable, "-m", "core", "run", str(spec), "--data", str(study_root), *(["--wait"] * wait)]
+    compute = load_spec(spec).compute
+    with make_executor(compute.parallel, compute.n_jobs, None, compute.device, compute.precision) as executor:
+        caches = {host: write_cost_file(tmp_path / f"host-{host}", executor, compute.precision) for host in "ab"}
     procs = []
     for host, launcher in (("a", []), ("b", prefix)):
-        env = {**os.environ, "GENRELAB_CACHE": str(tmp_path / f"host-{host}")}  # no lock folder in common
+        env = {**os.environ, "GENRELAB_CACHE": str(caches[host])}  # no lock folder in common
         procs.append(subprocess.Popen([*launcher, *command], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outcomes = [(p.wait(timeout=600), *p.communicate()) for p in procs]

@@ -9,7 +9,7 @@ import pytest
 from core.study import cost
 from core.study.families import cnn
 
-#: Collected before any fixture runs: tests/study fixes ``cost.measured_cost`` for the rest of the session.
+#: Collected before any fixture runs: tests/conftest.py fixes ``cost.measured_cost`` for the session.
 MEASURED_COST = cost.measured_cost
 MELS = {"sr": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128}
 

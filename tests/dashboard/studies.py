@@ -169,12 +169,12 @@ def run(which: str, folder: Path) -> None:
     from core.study import cost
     from core.study.engine import run_study
     from core.study.spec import load_spec
+    from tests import fixed_cost
 
     configure_threads(1)  # two studies at once beside the other tests: one thread each, no oversubscription
     tf.constant(0)  # TensorFlow starts now with those pools (run_study's own configure_threads keeps them)
 
-    # a fixed fit cost: the dry-run plan never times a network
-    cost.measured_cost = lambda executor, precision="float32", probe=None: cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
+    cost.measured_cost = fixed_cost.fixed  # as in the test processes: the plan never times a network
     if which == "mlp":
         from tests.builders import build_fma_root, genre_rows
 

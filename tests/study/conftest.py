@@ -17,17 +17,6 @@ def study_root(tmp_path_factory) -> Path:
     return build_fma_root(tmp_path_factory.mktemp("study") / "fma", genre_rows(20), echonest=False)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def fixed_cost(tmp_path_factory):
-    """A fixed fit cost, so dry-run plans never time a network on the test machine."""
-    from core.study import cost
-
-    fixed = cost.Cost(per_unit=1e-9, per_epoch=0.01, source="fixed for the tests")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cost, "measured_cost", lambda executor, precision="float32", probe=None: fixed)
-        yield fixed
-
-
 def write_spec(folder: Path, name: str, text: str) -> Path:
     path = Path(folder) / f"{name}.toml"
     path.write_text(f'experiment = "{name}"\n' + text)
