@@ -5,7 +5,9 @@ Builders of test data (audio clips, FMA dataset roots) live in tests/builders.py
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,20 @@ def pytest_collection_modifyitems(config, items):
     tests = Path(__file__).parent
     rank = {tests / name: i for i, name in enumerate(SLOW_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the others keep their order
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, this (controlling) process names the run, so that its test processes can share
+    a folder it removes at the end (the dashboard's studies store: ``tests/dashboard/studies.py``)."""
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        config.option.testrunuid = config.option.testrunuid or uuid.uuid4().hex
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", None):
+        from tests.dashboard import studies
+
+        shutil.rmtree(studies.shared_folder(config.option.testrunuid), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -10,12 +10,17 @@ each in its own process, both at once (about a minute and a half of CPU time):
   3 s clips, one candidate x 2 folds, early stopping. One candidate: each Keras fit costs seconds of
   graph tracing whatever the data, and the MLP study already has runners-up to compare.
 
-The store is built once per test process (the dashboard and run-tree tests share it), in the
-background from the moment :func:`start` is called, and removed at exit. ``python -m tests.dashboard.studies mlp|cnn FOLDER`` is the worker each process runs.
+The store is built once per test run (the dashboard, run-tree and README tests share it), in the
+background from the moment :func:`start` is called. Under pytest-xdist the run's processes share one
+folder (:func:`shared_folder`): the first to need the store builds it there, the others wait for it
+and read it, and the controlling process removes it at the end (``tests/conftest.py``); a single test
+process builds its own and removes it at exit. ``python -m tests.dashboard.studies mlp|cnn FOLDER`` is
+the worker each study runs in.
 """
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import shutil
@@ -95,33 +100,61 @@ _building: dict = {}
 _lock = threading.Lock()
 
 
+def shared_folder(run_id: str) -> Path:
+    """The folder the processes of the pytest-xdist run ``run_id`` (``PYTEST_XDIST_TESTRUNUID``) share."""
+    return Path(FAST_TMP or tempfile.gettempdir()) / f"genrelab-studies-{run_id}"
+
+
 def start() -> None:
     """Start building the shared store in the background (the tests that do not need it run meanwhile)."""
     if "thread" in _building:
         return
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id:
+        folder = shared_folder(run_id)
+        folder.mkdir(exist_ok=True)
+        make = build_once
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="genrelab-studies-", dir=FAST_TMP))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        make = build
+    atexit.register(_stop_workers)  # runs first (last registered)
 
     def work() -> None:
         try:
-            _building["store"] = build(folder)
+            _building["store"] = make(folder)
         except BaseException as err:  # handed to whoever waits for the store
             _building["error"] = err
 
-    folder = Path(tempfile.mkdtemp(prefix="genrelab-studies-", dir=FAST_TMP))
-    atexit.register(_cleanup, folder)
     _building["thread"] = threading.Thread(target=work, name="study-store", daemon=True)
     _building["thread"].start()
 
 
-def _cleanup(folder: Path) -> None:
-    """At exit: start no more workers, stop those still running (a session that ended early), then
-    remove the store."""
+def _stop_workers() -> None:
+    """At exit: start no more study workers and stop those still running (a session that ended early)."""
     with _lock:
         _building["closed"] = True
         for process in _building.get("workers", []):
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    shutil.rmtree(folder, ignore_errors=True)
+
+
+def build_once(folder: Path) -> StudyStore:
+    """The store in the shared ``folder``: built by the first process to take its lock, read by the others
+    (or the first one's failure, raised again)."""
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        failed = folder / "failed.txt"
+        if failed.exists():
+            raise RuntimeError(failed.read_text())
+        if all((folder / f"{which}.json").exists() for which in SPECS):
+            return read(folder)
+        try:
+            return build(folder)
+        except BaseException as err:
+            failed.write_text(f"in another test process: {err}")
+            raise
 
 
 def study_store() -> StudyStore:
@@ -136,7 +169,7 @@ def study_store() -> StudyStore:
 def build(folder: Path) -> StudyStore:
     """Run both studies into a new store at once, each in a fresh process (``core.tracking.configure``
     creates the store's schema under a lock, so the two never race on it)."""
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = _uri(folder)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "GENRELAB_JOBS": str(folder / "jobs"),
            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
     workers = {}
@@ -157,8 +190,17 @@ def build(folder: Path) -> StudyStore:
                 process.kill()
         if process.returncode != 0:
             raise RuntimeError(f"the {which} study failed:\n{(folder / f'{which}.log').read_text()[-4000:]}")
+    return read(folder)
+
+
+def _uri(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def read(folder: Path) -> StudyStore:
+    """The store both studies wrote into ``folder``, with their results rows."""
     rows = {which: json.loads((folder / f"{which}.json").read_text()) for which in SPECS}
-    return StudyStore(uri, folder, {which: folder / which for which in SPECS}, rows)
+    return StudyStore(_uri(folder), folder, {which: folder / which for which in SPECS}, rows)
 
 
 def run(which: str, folder: Path) -> None:
