@@ -23,6 +23,7 @@ def test_a_study_runs_on_a_scheduler_and_workers_started_elsewhere(study_root, t
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    env["GENRELAB_CACHE"] = str(tmp_path / "cache")  # the cost is timed on the workers, under a new port each run
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     port = free_port()
