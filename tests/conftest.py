@@ -4,6 +4,7 @@ Builders of test data (audio clips, FMA dataset roots) live in tests/builders.py
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -45,12 +46,22 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def plans_never_time_a_network():
-    """A study's plan costs its fits with :mod:`tests.fixed_cost`, not a timing of this machine."""
+def plans_never_time_a_network(tmp_path_factory):
+    """A study's plan costs its fits with :mod:`tests.fixed_cost`, not a timing of this machine: in this
+    process, and in the studies tests start in other processes (the dashboard's jobs, ``python -m core
+    run``), whose ``GENRELAB_CACHE`` is a folder of this session's that knows every local executor at the
+    fixed cost (the checkout's own ``.cache`` is left alone)."""
+    from core.study.executor import make_executor
     from tests import fixed_cost
 
+    cache = tmp_path_factory.mktemp("genrelab-cache")
+    for parallel in ("none", "processes", "threads"):
+        for n_jobs in (0, 1, 2):
+            with contextlib.closing(make_executor(parallel, n_jobs, None)) as executor:
+                fixed_cost.write_cost_file(cache, executor)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("core.study.cost.measured_cost", fixed_cost.fixed)
+        mp.setenv("GENRELAB_CACHE", str(cache))
         yield
 
 

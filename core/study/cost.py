@@ -60,8 +60,7 @@ def measured_cost(executor, precision: str = "float32", probe: tuple[str, Callab
     ``function(*args)`` returns the :class:`Cost` constants; ``name`` keeps its timings apart.
     """
     name, function, args = probe or ("", calibrate, (precision,))
-    where = cost_key(executor, precision)
-    key = f"{name} on {where}" if name else where
+    where, key = cost_key(executor, precision), cost_key(executor, precision, name)
     path = cache_dir() / "mlp_cost.json"
     shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
     try:
@@ -79,11 +78,13 @@ def measured_cost(executor, precision: str = "float32", probe: tuple[str, Callab
     return Cost(**constants, source=f"measured just now on {where}")
 
 
-def cost_key(executor, precision: str = "float32") -> str:
-    """The study MLP's entry in the cost file for ``executor`` at ``precision``: the executor as it describes
-    itself, its threads per fit, the precision unless float32 (a probe's entry is prefixed by its name)."""
-    return executor.describe() + (f", {executor.threads} thread(s) per fit" if executor.threads else "") + (
+def cost_key(executor, precision: str = "float32", probe: str = "") -> str:
+    """The entry in the cost file of the study MLP (or of the network the probe named ``probe`` times) on
+    ``executor`` at ``precision``: the executor as it describes itself, its threads per fit, the precision
+    unless float32, prefixed by the probe's name."""
+    where = executor.describe() + (f", {executor.threads} thread(s) per fit" if executor.threads else "") + (
         f", {precision}" if precision != "float32" else "")
+    return f"{probe} on {where}" if probe else where
 
 
 def calibrate(precision: str = "float32", n: int = 4096, d: int = 518, hidden: tuple[int, ...] = (2048, 512),

@@ -116,13 +116,27 @@ def _claim(experiment: str, key: str) -> tuple[str | None, dict | None]:
         held = [run for run in others if run.data.tags.get(HELD_TAG)]
         if held or mine > min(run.info.run_id for run in others) or time.monotonic() > deadline:
             _release_claim(mine)
-            # Named: the claim held, else the contender the rule lets through (the smallest id; the
-            # earliest start named one that then withdrew for a smaller id, under load in CI).
-            winner = (min(held, key=lambda run: (run.info.start_time, run.info.run_id)) if held
-                      else min(others, key=lambda run: run.info.run_id))
-            owner = run_owner(winner.data.tags) or ("?", None, "?")
-            return None, {"host": owner[2], "pid": owner[0], "since": winner.info.start_time / 1000}
+            return None, _holder(client, exp_id, query, held or others)
         time.sleep(random.uniform(0.05, 0.2))  # the smallest id waits for the other contenders to withdraw
+
+
+def _holder(client: MlflowClient, exp_id: str, query: str, seen: list) -> dict:
+    """Who a refused contender was refused for: the claim held, once its process holds it.
+
+    A contender that withdrew for a smaller id saw only the claims made so far: the one it would name
+    may withdraw in turn for a claim made later (under load in CI). So wait for a claim to be held (at
+    most ``_CONTENDED_S``: the winner waits no longer for the others); if none is, the earliest seen.
+    """
+    deadline = time.monotonic() + _CONTENDED_S
+    while not any(run.data.tags.get(HELD_TAG) for run in seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = client.search_runs([exp_id], query, max_results=100)
+        if not now:  # every contender withdrew, or the winner already finished
+            break
+        seen = now
+    winner = min(seen, key=lambda run: (not run.data.tags.get(HELD_TAG), run.info.start_time, run.info.run_id))
+    owner = run_owner(winner.data.tags) or ("?", None, "?")
+    return {"host": owner[2], "pid": owner[0], "since": winner.info.start_time / 1000}
 
 
 def _release_claim(run_id: str) -> None:

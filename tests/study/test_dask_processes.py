@@ -8,12 +8,14 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
+from distributed import Client
 
 from core.config import PROJECT_ROOT
+from core.study.executor import make_executor
+from tests import fixed_cost
 from tests.registry.test_serving import free_port
 from tests.study.conftest import write_spec
 from tests.study.test_concurrency import SPEC, fold_results
@@ -23,7 +25,6 @@ def test_a_study_runs_on_a_scheduler_and_workers_started_elsewhere(study_root, t
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
-    env["GENRELAB_CACHE"] = str(tmp_path / "cache")  # the cost is timed on the workers, under a new port each run
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     port = free_port()
@@ -39,7 +40,12 @@ def test_a_study_runs_on_a_scheduler_and_workers_started_elsewhere(study_root, t
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
         for k in (1, 2):
             start(f"worker{k}", "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard")
-        time.sleep(1)
+        with Client(address, timeout="60s", set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=120)
+        with contextlib.closing(make_executor("none", 1, address)) as cluster:
+            # The plan's cost, keyed by the scheduler's (new) address: fixed, as every test's (timing a
+            # network on the workers is the cost model's business: tests/test_cost.py).
+            env["GENRELAB_CACHE"] = str(fixed_cost.write_cost_file(tmp_path / "cache", cluster))
         uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
         spec = write_spec(tmp_path, "two_workers", SPEC.format(epochs=3))
         done = subprocess.run([sys.executable, "-m", "core", "run", str(spec), "--data", str(study_root),
@@ -47,6 +53,7 @@ def test_a_study_runs_on_a_scheduler_and_workers_started_elsewhere(study_root, t
                               capture_output=True, text=True, timeout=600)
         logs = {p.stem: p.read_text() for p in tmp_path.glob("*.log")}
     assert done.returncode == 0, (done.stderr[-3000:], {k: v[-1500:] for k, v in logs.items()})
+    assert f"measured on Dask cluster at {address} (2 worker threads)" in done.stdout  # the cost written above
     for name, text in logs.items():
         assert "ModuleNotFoundError" not in text and "deserialization" not in text, (name, text[-2000:])
     mlflow.set_tracking_uri(uri)
