@@ -8,6 +8,8 @@ prediction shows first.
   mean confidence and how many of them were right (the reliability diagram's points).
 - :func:`expected_calibration_error`: the bins' gaps between accuracy and confidence, weighted by the
   share of predictions in each (ECE, in [0, 1]; 0.05 means confidences are 5 points off on average).
+- :func:`ece_if_calibrated`: the ECE a perfectly calibrated model would score on as many predictions
+  (ECE is biased upward on few: on a test split of a few dozen tracks, by a lot).
 - :func:`fit_temperature` / :func:`apply_temperature`: one scalar T that divides the log-probabilities
   before the softmax, chosen to minimise the negative log-likelihood of held-out labels [1]. T > 1 softens
   an over-confident model, T < 1 sharpens a timid one; the top genre never changes.
@@ -22,6 +24,8 @@ References
    ICML 2017.
 .. [2] M. P. Naeini, G. F. Cooper and M. Hauskrecht, "Obtaining well calibrated probabilities using
    Bayesian binning", AAAI 2015 (ECE).
+.. [3] J. Bröcker and L. A. Smith, "Increasing the reliability of reliability diagrams", Weather and
+   Forecasting 22(3), 2007 (consistency resampling).
 """
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ T_RANGE = (0.05, 20.0)
 PRIOR_SD = 1.0
 #: Probabilities are clipped here before logs are taken (a hard 0 would make the NLL infinite).
 _EPS = 1e-12
+#: Resamples behind :func:`ece_if_calibrated`, drawn from a fixed seed: the same range every run.
+N_RESAMPLES = 1000
 
 
 def _checked(proba: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +77,7 @@ def reliability(proba: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> 
     """
     proba, labels = _checked(proba, labels)
     confidence, right = proba.max(axis=1), proba.argmax(axis=1) == labels
-    # Bin b holds confidences in [b / n_bins, (b + 1) / n_bins); the nudge keeps 0.6 in the bin it names.
-    which = np.clip(np.floor(confidence * n_bins + 1e-9).astype(int), 0, n_bins - 1)
+    which = _confidence_bin(confidence, n_bins)
     bins = []
     for b in range(n_bins):
         inside = which == b
@@ -82,11 +87,55 @@ def reliability(proba: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> 
     return bins
 
 
+def _confidence_bin(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin b holds confidences in [b / n_bins, (b + 1) / n_bins); the nudge keeps 0.6 in the bin it names."""
+    return np.clip(np.floor(confidence * n_bins + 1e-9).astype(int), 0, n_bins - 1)
+
+
 def expected_calibration_error(proba: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> float:
     """ECE: sum over bins of (bin share) x |bin accuracy - bin mean confidence|, in [0, 1] ([2], top genre)."""
     bins = reliability(proba, labels, n_bins)
     n = sum(b["count"] for b in bins)
     return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in bins))
+
+
+def ece_if_calibrated(proba: np.ndarray, n_bins: int = N_BINS, level: float = 0.95,
+                      n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """The range of ECE a perfectly calibrated model would score with these confidences, on as many tracks.
+
+    ECE is biased upward on few predictions: a calibrated model's top genre is right with probability
+    equal to its confidence, yet on a finite set the bins' hits scatter around it, so it scores above 0
+    (about ``sqrt(n_bins / n) / 2``). Consistency resampling [3]: the predictions are resampled with
+    replacement ``n_resamples`` times (from ``seed``), each top genre declared right with probability
+    its confidence, and the ECE of each resample taken; the middle ``level`` of them is returned. A
+    measured ECE inside this range is no evidence of miscalibration; above it, it is.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n, n_classes)
+        Predicted probabilities, rows summing to 1.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        In [0, 1].
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    require(proba.ndim == 2 and len(proba) > 0, f"calibration: probabilities {proba.shape} are not (n, n_classes)")
+    confidence, n = proba.max(axis=1), len(proba)
+    which = _confidence_bin(confidence, n_bins)
+    rng, eces = np.random.default_rng(seed), []
+    chunk = max(1, min(n_resamples, 2_000_000 // n))  # resamples drawn at once: at most ~16 MB of indices
+    for start in range(0, n_resamples, chunk):
+        k = min(chunk, n_resamples - start)
+        rows = rng.integers(0, n, size=(k, n))
+        gap = (rng.random((k, n)) < confidence[rows]) - confidence[rows]  # right or not, minus confidence
+        slot = which[rows] + n_bins * np.arange(k)[:, None]  # bin b of resample r: slot r * n_bins + b
+        sums = np.bincount(slot.ravel(), weights=gap.ravel(), minlength=k * n_bins).reshape(k, n_bins)
+        eces.append(np.abs(sums).sum(axis=1) / n)  # ECE = sum over bins of |sum of gaps in the bin| / n
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(np.concatenate(eces), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -162,11 +211,13 @@ def calibration_summary(proba: np.ndarray, labels: np.ndarray, scored_on: str, t
                         n_bins: int = N_BINS) -> dict:
     """What a registered version says about its probabilities (already temperature-scaled, if it is).
 
-    Returns ``{"ece", "n", "scored_on", "temperature", "bins"}``; ``scored_on`` names the predictions
+    Returns ``{"ece", "ece_if_calibrated", "n", "scored_on", "temperature", "bins"}``:
+    ``ece_if_calibrated`` is :func:`ece_if_calibrated`'s 95 % range, ``scored_on`` names the predictions
     ("test split", "development set, out-of-fold"...), ``bins`` are :func:`reliability`'s.
     """
     bins = reliability(proba, labels, n_bins)
-    return {"ece": round(expected_calibration_error(proba, labels, n_bins), 4), "n": int(len(labels)),
+    return {"ece": round(expected_calibration_error(proba, labels, n_bins), 4),
+            "ece_if_calibrated": [round(x, 4) for x in ece_if_calibrated(proba, n_bins)], "n": int(len(labels)),
             "scored_on": scored_on, "temperature": round(float(temperature), 4),
             "bins": [{k: round(v, 4) if isinstance(v, float) else v for k, v in b.items()} for b in bins]}
 
@@ -185,7 +236,17 @@ def read_summary(text: str | None) -> dict | None:
 
 
 def format_ece(summary: dict | None) -> str:
-    """``"ECE 0.043 on the test split (n=769)"``, or ``"ECE not measured"``."""
+    """``"ECE 0.043 on the test split (n=769; a perfectly calibrated model: 0.012-0.031)"``, or
+    ``"ECE not measured"``."""
     if not summary:
         return "ECE not measured"
-    return f"ECE {summary['ece']:.3f} on the {summary.get('scored_on', '?')} (n={summary['n']})"
+    calibrated = calibrated_range(summary)
+    return (f"ECE {summary['ece']:.3f} on the {summary.get('scored_on', '?')} (n={summary['n']}"
+            + (f"; a perfectly calibrated model: {calibrated}" if calibrated else "") + ")")
+
+
+def calibrated_range(summary: dict) -> str:
+    """``"0.012-0.031"``: the ECE a perfectly calibrated model would score on as many tracks
+    (:func:`ece_if_calibrated`, 95 %), or ``""`` for a summary older than it."""
+    low_high = summary.get("ece_if_calibrated")
+    return f"{low_high[0]:.3f}-{low_high[1]:.3f}" if low_high else ""

@@ -71,8 +71,29 @@ def test_the_summary_travels_as_json_and_reads_back():
     summary = cal.calibration_summary(proba, labels, "test split", temperature=1.7)
     back = cal.read_summary(json.dumps(summary))
     assert back == summary and back["n"] == 500 and back["temperature"] == 1.7
-    assert cal.format_ece(back) == f"ECE {summary['ece']:.3f} on the test split (n=500)"
+    low, high = summary["ece_if_calibrated"]
+    assert cal.format_ece(back) == (f"ECE {summary['ece']:.3f} on the test split (n=500; a perfectly calibrated "
+                                    f"model: {low:.3f}-{high:.3f})")
+    older = {k: v for k, v in summary.items() if k != "ece_if_calibrated"}  # a card from before the range
+    assert cal.format_ece(older) == f"ECE {summary['ece']:.3f} on the test split (n=500)"
     assert cal.read_summary("") is None and cal.format_ece(None) == "ECE not measured"
+
+
+@pytest.mark.parametrize("n", [30, 300, 3_000])
+def test_a_calibrated_model_scores_inside_the_calibrated_range_and_an_overconfident_one_above_it(n):
+    """ECE is biased upward on few predictions: the range says how far, and it narrows as n grows."""
+    inside = above = 0
+    for seed in range(20):
+        proba, labels = calibrated_predictions(n, seed=100 + seed)
+        low, high = cal.ece_if_calibrated(proba)
+        inside += low <= cal.expected_calibration_error(proba, labels) <= high
+        sharp = cal.apply_temperature(proba, 1 / 3)  # 3x too sure of itself
+        above += cal.expected_calibration_error(sharp, labels) > cal.ece_if_calibrated(sharp)[1]
+    assert inside >= 17  # a 95 % range: 19 of 20 expected
+    assert above >= (10 if n == 30 else 20)
+    low, high = cal.ece_if_calibrated(calibrated_predictions(n)[0])
+    assert 0 < low < high < {30: 0.35, 300: 0.1, 3_000: 0.03}[n]
+    assert cal.ece_if_calibrated(calibrated_predictions(n)[0]) == (low, high)  # seeded: the same every run
 
 
 def test_a_temperature_for_tracks_is_fitted_on_the_mean_of_their_clips():

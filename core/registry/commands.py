@@ -16,7 +16,8 @@ def register(subparsers) -> None:
         "models", help="list registered models with their cards, promote a champion, serve one over HTTP",
         description="Without a sub-command: every registered version with what its card says (input kind, "
                     "window, training data, test accuracy with its 95% interval, expected calibration error "
-                    "of its probabilities and what it was measured on, source run).")
+                    "of its probabilities, what it was measured on and the range a perfectly calibrated model would "
+                    "score on as many tracks, source run).")
     p.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     p.set_defaults(func=run_list)
     sub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
@@ -55,7 +56,9 @@ def as_dict(version) -> dict:
 
 def table(versions) -> str:
     """One line per version: what it is, how good, trained on what, by which run."""
-    header = ("MODEL", "ALIASES", "INPUT", "WINDOW", "FAMILY", "TEST ACCURACY [95% CI]", "ECE (ON)", "DATA",
+    from core.calibration import calibrated_range
+
+    header = ("MODEL", "ALIASES", "INPUT", "WINDOW", "FAMILY", "TEST ACCURACY [95% CI]", "ECE (ON), A CALIBRATED MODEL'S", "DATA",
               "FINGERPRINT", "RUN")
     rows = []
     for v in versions:
@@ -66,6 +69,8 @@ def table(versions) -> str:
         c = v.card
         data = f"{c.dataset or '?'}{' (synthetic)' if c.synthetic else ''}"
         ece = f"{c.calibration['ece']:.3f} ({c.calibration.get('scored_on', '?')})" if c.calibration else "-"
+        if c.calibration and calibrated_range(c.calibration):
+            ece += f", calibrated {calibrated_range(c.calibration)}"
         rows.append((v.ref, aliases, c.input_kind, c.window, c.family, c.accuracy_text, ece, data,
                      c.fingerprint[:12] or "-", c.run_id[:12] or "-"))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

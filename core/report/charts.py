@@ -10,6 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.calibration import calibrated_range
 from core.study import runtree as rt
 
 #: Plotly's toolbar "download as PNG" keeps the chart's title as the file name.
@@ -390,8 +391,9 @@ def reliability_diagram(summary: Mapping, title: str = "Reliability") -> go.Figu
     fig.update_xaxes(title="confidence in the top genre", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title="share right", range=[0, 1], tickformat=".0%")
     # Two short lines under the title: the diagram may sit in a third of a 1280 px page.
-    subtitle = (f"ECE {summary['ece']:.3f}, n={summary['n']}, temperature {summary.get('temperature', 1.0):.2f}"
-                f"<br>on the {summary.get('scored_on', '?')}")
+    calibrated = calibrated_range(summary)
+    subtitle = (f"ECE {summary['ece']:.3f}, n={summary['n']}" + (f" (calibrated: {calibrated})" if calibrated else "")
+                + f"<br>on the {summary.get('scored_on', '?')}, temperature {summary.get('temperature', 1.0):.2f}")
     _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=400)
     fig.update_layout(margin=dict(l=10, r=10, t=90, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+from core.calibration import calibrated_range
 from core.errors import GenreLabError
 from core.mlflow_ui import run_url
 from core.report import charts, results
@@ -196,8 +197,10 @@ def _calibration(record: StudyRecord) -> list[str]:
     out.append("<p class='muted'>How often each final model's top genre was right against how sure it said it "
                "was, on the test split, after temperature scaling fitted on a validation slice the refit kept "
                "out of training. ECE: expected calibration error, the confidence bins' gaps weighted by their "
-               "share of tracks (0 is perfect).</p>")
+               "share of tracks (0 is perfect, but on few tracks even a perfectly calibrated model scores "
+               "above 0: the range it would score on as many tracks is given beside it).</p>")
     rows = pd.DataFrame([{"final model": name, "ECE": f"{s['ece']:.3f}", "test tracks": s["n"],
+                          "a calibrated model's ECE (95%)": calibrated_range(s) or "-",
                           "temperature": f"{s['temperature']:.2f}"} for name, s in summaries.items()])
     out.append(_table(rows))
     out += [_figure(charts.reliability_diagram(summary, name)) for name, summary in summaries.items()]

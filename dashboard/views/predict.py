@@ -29,6 +29,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.calibration import calibrated_range
 from core.errors import GenreLabError
 from core.registry import Version, champion, fallback_note, is_comparable, lead_version, promote
 from core.report import charts
@@ -124,9 +125,14 @@ def heard(card) -> str:
 
 
 def calibration(card) -> str:
-    """How far its probabilities can be taken at their word: its expected calibration error when measured."""
+    """How far its probabilities can be taken at their word: its expected calibration error when measured,
+    and what a perfectly calibrated model would score on as many tracks."""
     summary = card.calibration
-    return f"ECE {summary['ece']:.2f} ({summary.get('scored_on', '?')})" if summary else "not measured"
+    if not summary:
+        return "not measured"
+    calibrated = calibrated_range(summary)
+    return (f"ECE {summary['ece']:.3f} ({summary.get('scored_on', '?')}"
+            + (f"; a perfectly calibrated model: {calibrated}" if calibrated else "") + ")")
 
 
 def unknown_genres(card) -> list[str]:

@@ -38,7 +38,9 @@ def test_the_calibration_travels_as_one_tag():
     tags = calibrated.to_tags()
     assert set(tags) == set(card().to_tags()) | {"calibration"}
     assert ModelCard.from_tags(tags) == calibrated
-    assert calibrated.ece_text == "ECE 0.043 on the test split (n=800)"
+    assert calibrated.ece_text == "ECE 0.043 on the test split (n=800)"  # a card from before the range
+    ranged = card(calibration={**summary, "ece_if_calibrated": [0.012, 0.031]})
+    assert ranged.ece_text == "ECE 0.043 on the test split (n=800; a perfectly calibrated model: 0.012-0.031)"
     with pytest.raises(GenreLabError, match="^model card: the calibration tag is not JSON$"):
         ModelCard.from_tags({**tags, "calibration": "{ece"})
 

@@ -22,6 +22,20 @@ def test_table_lists_every_version_with_its_card(store, capsys):
     assert "@clip-3s" in by_ref["genre-cnn/1"]
 
 
+def test_the_table_gives_ece_with_what_a_perfectly_calibrated_model_would_score():
+    from types import SimpleNamespace
+
+    from core.registry.commands import table
+    from tests.registry.builders import calibration, card
+
+    summary = calibration()
+    version = SimpleNamespace(ref="genre-mlp/7", aliases=["champion"], problem="",
+                              card=card("keras_mlp", "features", "r" * 32, calibration=summary))
+    header, row = table([version]).splitlines()
+    low, high = summary["ece_if_calibrated"]
+    assert row[header.index("ECE (ON)"):].startswith(f"{summary['ece']:.3f} (test split), calibrated {low:.3f}-{high:.3f} ")
+
+
 def test_json_holds_the_whole_card(store, flavours, capsys):
     assert main(["models", "--json"]) == 0
     listed = {(v["name"], v["version"]): v for v in json.loads(capsys.readouterr().out)}

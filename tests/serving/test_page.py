@@ -104,11 +104,14 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
     # The lead's calibration: in its caption, and its reliability diagram beside its answer.
     from tests.registry.builders import calibration
 
-    ece = calibration()["ece"]
-    assert any(c.value.endswith(f"calibration ECE {ece:.2f} (test split)") for c in at.caption)
+    summary = calibration()
+    ece, (low, high) = summary["ece"], summary["ece_if_calibrated"]
+    assert any(c.value.endswith(f"calibration ECE {ece:.3f} (test split; a perfectly calibrated model: "
+                                f"{low:.3f}-{high:.3f})") for c in at.caption)
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     reliability = [s["layout"]["title"]["text"] for s in specs if s["layout"]["title"]["text"].startswith("Calibration")]
-    assert len(reliability) == 1 and f"ECE {ece:.3f}, n=60, temperature 1.30<br>on the test split" in reliability[0]
+    assert len(reliability) == 1 and (f"ECE {ece:.3f}, n=60 (calibrated: {low:.3f}-{high:.3f})<br>on the test split, temperature 1.30"
+                                      in reliability[0])
     # waveform, log-mel; the lead's reliability, bars and timeline; the other model's bars (in its expander)
     assert len(specs) == 2 + 3 + 1
 
