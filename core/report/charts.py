@@ -390,10 +390,13 @@ def reliability_diagram(summary: Mapping, title: str = "Reliability") -> go.Figu
                       "(confidence %{customdata[1]:.0%}-%{customdata[2]:.0%})<extra></extra>"))
     fig.update_xaxes(title="confidence in the top genre", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title="share right", range=[0, 1], tickformat=".0%")
-    # Two short lines under the title: the diagram may sit in a third of a 1280 px page.
+    # Short lines under the title: the diagram may sit in a third of a 1280 px page.
     calibrated = calibrated_range(summary)
-    subtitle = (f"ECE {summary['ece']:.3f}, n={summary['n']}" + (f" (calibrated: {calibrated})" if calibrated else "")
-                + f"<br>on the {summary.get('scored_on', '?')}, temperature {summary.get('temperature', 1.0):.2f}")
-    _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=400)
-    fig.update_layout(margin=dict(l=10, r=10, t=90, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22))
+    lines = [f"ECE {summary['ece']:.3f}, n={summary['n']}, temperature {summary.get('temperature', 1.0):.2f}",
+             f"on the {summary.get('scored_on', '?')}"] + ([f"perfectly calibrated: {calibrated}"] if calibrated else [])
+    # Plotly sets the title's first line on the middle of the top margin: a third line takes 40 px more.
+    extra = 40 * (len(lines) - 2)
+    _layout(fig, f"{title}<br><sup>{'<br>'.join(lines)}</sup>", height=400 + extra)
+    fig.update_layout(margin=dict(l=10, r=10, t=90 + extra, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig

@@ -58,7 +58,7 @@ def test_a_report_holds_the_question_plan_scores_comparisons_runs_and_versions(i
         summary = mlflow.artifacts.load_dict(f"runs:/{run_id}/calibration.json")
         low, high = summary["ece_if_calibrated"]
         assert f"<td>{summary['ece']:.3f}</td>" in page and f"<td>{low:.3f}-{high:.3f}</td>" in page
-        assert f"ECE {summary['ece']:.3f}, n={summary['n']} (calibrated: {low:.3f}-{high:.3f})" in text
+        assert f"ECE {summary['ece']:.3f}, n={summary['n']}, " in text and f"perfectly calibrated: {low:.3f}-{high:.3f}" in text
     # one file: Plotly's code inline, no script or stylesheet fetched from anywhere
     assert not re.search(r"<(script|link)[^>]+(src|href)=", page) and page.count("plotly-graph-div") >= 2
 

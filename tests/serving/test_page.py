@@ -8,6 +8,7 @@ import os
 import stat
 import tomllib
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -93,12 +94,12 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
     assert [s.value for s in at.subheader] == ["genre-cnn/1", "Other models"]
     assert len(at.metric) == 1 and at.metric[0].value in {"Electronic", "Pop", "Rock"}  # the lead's, large
     others = at.dataframe[0].value
-    assert list(others.columns) == ["model", "trained on", "top genre", "probability", "calibration",
+    assert list(others.columns) == ["model", "trained on", "top genre", "probability", "ECE", "ECE if calibrated",
                                     "answered in (s)"]
     row = others.iloc[0]
     assert row["model"] == "genre-mlp/1" and row["trained on"] == "synthetic demo"
     assert row["top genre"] in {"Electronic", "Pop", "Rock"} and 0 < row["probability"] <= 1
-    assert row["calibration"] == "not measured"
+    assert pd.isna(row["ECE"]) and row["ECE if calibrated"] == "not measured"
     assert [e.label for e in at.expander][0].startswith(f"genre-mlp/1: {row['top genre']} (")
     assert any(c.value.startswith("trained on synthetic demo data · test accuracy 40.0% [") for c in at.caption)
     # The lead's calibration: in its caption, and its reliability diagram beside its answer.
@@ -110,8 +111,8 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
                                 f"{low:.3f}-{high:.3f})") for c in at.caption)
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     reliability = [s["layout"]["title"]["text"] for s in specs if s["layout"]["title"]["text"].startswith("Calibration")]
-    assert len(reliability) == 1 and (f"ECE {ece:.3f}, n=60 (calibrated: {low:.3f}-{high:.3f})<br>on the test split, temperature 1.30"
-                                      in reliability[0])
+    assert len(reliability) == 1 and (f"ECE {ece:.3f}, n=60, temperature 1.30<br>on the test split<br>perfectly calibrated: "
+                                      f"{low:.3f}-{high:.3f}" in reliability[0])
     # waveform, log-mel; the lead's reliability, bars and timeline; the other model's bars (in its expander)
     assert len(specs) == 2 + 3 + 1
 
