@@ -146,7 +146,8 @@ def test_cancel_ends_the_mlflow_runs_killed(page, dashboard, screenshots):
     tracking.configure(dashboard.store_uri)
     runs = tracking.runs_frame(["demo_mlp"])
     cancelled = runs[runs["tags.genrelab.seed"] == "7"]
-    assert set(cancelled.loc[cancelled["tags.genrelab.kind"] == "study", "status"]) == {"KILLED"}
+    shown = runs[["tags.genrelab.kind", "tags.genrelab.seed", "status", "start_time"]].to_string()
+    assert set(cancelled.loc[cancelled["tags.genrelab.kind"] == "study", "status"]) == {"KILLED"}, shown
     assert "RUNNING" not in set(runs["status"])
 
 
