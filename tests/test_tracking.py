@@ -41,6 +41,19 @@ def test_interrupt_ends_killed_and_error_ends_failed(mlflow_store):
     assert status == {"k": "KILLED", "f": "FAILED"}
 
 
+def test_an_interrupt_between_a_child_starting_and_its_guard_ends_every_run_killed(mlflow_store):
+    """A cancelled job's SIGTERM can land after MLflow made a child run active but before the child's
+    ``start_run`` guards it: the parent's handler must end the child and then itself, not leave the
+    parent RUNNING (ending only the run on top of MLflow's stack did, now and then, in the browser test)."""
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.start_run("study", experiment="e", kind="study") as study:
+            mlflow.start_run(run_name="fold", nested=True, parent_run_id=study.info.run_id)
+            raise KeyboardInterrupt
+    status = dict(tracking.runs_frame()[["tags.mlflow.runName", "status"]].to_numpy())
+    assert status == {"study": "KILLED", "fold": "KILLED"}
+    assert mlflow.active_run() is None
+
+
 @pytest.fixture
 def other_process():
     """A live process that is not this one: (pid, start time)."""

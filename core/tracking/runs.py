@@ -103,13 +103,26 @@ def start_run(name: str, *, experiment: str, kind: str, parent: str | None = Non
             mlflow.log_params({k: param_text(v) for k, v in logged.items()})
         yield run
     except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
+        _end_down_to(run.info.run_id, "KILLED")
         raise
     except BaseException:
-        mlflow.end_run("FAILED")
+        _end_down_to(run.info.run_id, "FAILED")
         raise
     else:
-        mlflow.end_run("FINISHED")
+        _end_down_to(run.info.run_id, "FINISHED")
+
+
+def _end_down_to(run_id: str, status: str) -> None:
+    """End the active runs down to and including ``run_id``, all with ``status``.
+
+    Normally ``run_id`` is the active run. But a signal (a cancelled job's SIGTERM) can land after MLflow
+    made a child run active and before the child's own :func:`start_run` could guard it; ending just the
+    active run would then end the child and leave this run RUNNING.
+    """
+    while (active := mlflow.active_run()) is not None:
+        mlflow.end_run(status)
+        if active.info.run_id == run_id:
+            return
 
 
 def log_dataset(*, name: str, digest: str, source: str, profile: dict, context: str) -> None:
