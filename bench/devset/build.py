@@ -64,6 +64,7 @@ MANIFEST = HERE / "manifest.csv"
 ROOT_MIN_EXCERPTS = 8
 CLIP_S = 30.0
 FADE_S = 0.05
+SILENT_PEAK = 1e-3  # -60 dBFS
 OUT_SR = 22050
 COMMON_LICENSES = Path("/usr/share/common-licenses")
 # Extra per-file licence notes that some packages keep beside their
@@ -177,6 +178,11 @@ def cut_excerpt(paths: list[Path], start_s: float) -> np.ndarray:
     -------
     numpy.ndarray
         ``CLIP_S`` seconds of float32 audio with ``FADE_S`` fades.
+
+    Raises
+    ------
+    BuildError
+        If the track ends before the excerpt does, or the excerpt is silent.
     """
     mix = None
     for path in paths:
@@ -193,6 +199,8 @@ def cut_excerpt(paths: list[Path], start_s: float) -> np.ndarray:
         raise BuildError(f"{paths[0].name}: shorter than {start_s} + {CLIP_S} s")
     y = y[:n]
     peak = float(np.abs(y).max())
+    if peak < SILENT_PEAK:  # a jingle padded with silence, say: the excerpt rule does not fit the track
+        raise BuildError(f"{paths[0].name}: silent from {start_s} s (peak below -60 dBFS)")
     if peak > 0.999:  # summed stems may clip; scale down, never up
         y *= 0.999 / peak
     k = int(FADE_S * OUT_SR)
