@@ -315,15 +315,21 @@ def build_package(package: str, version: str, rows: list[dict[str, str]],
 def make_root(rows: list[dict[str, str]], devset: Path, dest: Path) -> Path:
     """Import the excerpts of the genres with at least :data:`ROOT_MIN_EXCERPTS` as a dataset root at
     ``dest`` (copies: ``DEST/fma_full``), laid out ``<Genre>/<authors>/<clip>`` so the authors are the
-    artist. Returns ``dest``; nothing is done when ``dest`` already holds a root."""
+    artist. Returns ``dest``. Nothing is done when ``dest`` already holds the root of these rows; a root
+    of other rows (an older manifest) is refused (BuildError): delete it to rebuild."""
+    import hashlib
     import json
 
-    if (dest / "fma_metadata" / "tracks.csv").is_file():
-        return dest
     counts = defaultdict(int)
     for r in rows:
         counts[r["genre"]] += 1
     kept = [r for r in rows if counts[r["genre"]] >= ROOT_MIN_EXCERPTS]
+    digest = hashlib.sha256(json.dumps([[r["clip"], r["genre"], r["authors"]] for r in kept]).encode()).hexdigest()[:12]
+    if (dest / "fma_metadata" / "tracks.csv").is_file():
+        info = json.loads((dest / "dataset.json").read_text(encoding="utf-8"))
+        if info.get("manifest_digest") != digest:
+            raise BuildError(f"{dest}: holds a root of another manifest; delete it to rebuild")
+        return dest
     with tempfile.TemporaryDirectory() as tmp:
         for r in kept:
             clip = Path(r["clip"])
@@ -334,7 +340,7 @@ def make_root(rows: list[dict[str, str]], devset: Path, dest: Path) -> Path:
         import_folder(tmp, dest, copy=True)
     info = json.loads((dest / "dataset.json").read_text(encoding="utf-8"))
     genres = sorted({r["genre"] for r in kept})
-    info.update(source_path=str(devset.resolve()), description=(
+    info.update(source_path=str(devset.resolve()), manifest_digest=digest, description=(
         f"the real-music development set (bench/devset): {len(kept)} excerpts in {len(genres)} genres "
         f"({', '.join(genres)}), the authors as artists"))
     write_atomic(dest / "dataset.json", json.dumps(info, indent=2) + "\n")
@@ -367,13 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for (package, version), prow in by_pkg.items():
             print(build_package(package, version, prow, args.dest), flush=True)
+        write_credits(rows, args.dest)
+        print(f"{len(rows)} clips from {len(by_pkg)} packages in {args.dest}")
+        if args.root:
+            print(f"dataset root {make_root(rows, args.dest, args.root)}")
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    write_credits(rows, args.dest)
-    print(f"{len(rows)} clips from {len(by_pkg)} packages in {args.dest}")
-    if args.root:
-        print(f"dataset root {make_root(rows, args.dest, args.root)}")
     return 0
 
 

@@ -28,3 +28,21 @@ def test_an_excerpt_of_silence_is_refused_in_one_line(tmp_path):
 def test_a_track_that_ends_before_the_excerpt_is_refused(tmp_path):
     with pytest.raises(BuildError, match="shorter than"):
         cut_excerpt([jingle(tmp_path / "c.wav", total_s=50.0)], 30.0)
+
+
+def test_a_root_is_made_once_and_a_root_of_another_manifest_is_refused(tmp_path):
+    from bench.devset.build import make_root
+
+    devset = tmp_path / "devset"
+    (devset / "Rock").mkdir(parents=True)
+    rows = []
+    for i in range(8):
+        sf.write(devset / "Rock" / f"clip_{i}.ogg", 0.3 * np.sin(np.arange(22050 * 5) * 0.05), 22050)
+        rows.append({"clip": f"Rock/clip_{i}.ogg", "genre": "Rock", "authors": f"Band {i % 3}"})
+    root = make_root(rows, devset, tmp_path / "root")
+    tracks = (root / "fma_metadata" / "tracks.csv").stat().st_mtime_ns
+    assert make_root(rows, devset, root) == root
+    assert (root / "fma_metadata" / "tracks.csv").stat().st_mtime_ns == tracks, "the same rows: left as it is"
+    rows[0] = {**rows[0], "authors": "Band 9"}
+    with pytest.raises(BuildError, match=r"root: holds a root of another manifest; delete it to rebuild$"):
+        make_root(rows, devset, root)
