@@ -61,7 +61,7 @@ L2 = 0.05
 
 def dev_clips(devset: Path, manifest: Path = MANIFEST) -> list[dict]:
     """The set's clips: ``{"path", "genre", "group"}`` (group: the source package), in manifest order.
-    Builds the set first when ``devset`` does not exist (about 3.8 GB of Debian packages, 4 min)."""
+    Builds the set first when ``devset`` does not exist (about 3.8 GB of Debian packages, 3 min)."""
     if not devset.exists():
         print(f"{devset}: building the development set (bench/devset/build.py)", flush=True)
         subprocess.run([sys.executable, str(manifest.with_name("build.py")), "--dest", str(devset)], check=True)
