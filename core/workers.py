@@ -61,6 +61,10 @@ class Workers:
         where = {"none": "inline", "threads": f"{self.n_jobs} threads"}.get(self.parallel, f"{self.n_jobs} local processes")
         return f"{where} on the CPU"
 
+    def cost_identity(self) -> str:
+        """The hardware a fit's cost depends on, as the cost file keys it (here: how this machine is split)."""
+        return self.describe()
+
     def share(self, array: np.ndarray) -> Any:
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="genrelab-shared-"))
@@ -123,12 +127,23 @@ class DaskWorkers(Workers):
         except (OSError, TimeoutError, ValueError) as err:
             raise GenreLabError(f"dask scheduler {scheduler}: cannot connect ({first_line(err)})") from None
         self.scheduler = scheduler
-        self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
+        threads_per_host: dict[str, int] = {}
+        for worker in self.client.scheduler_info()["workers"].values():
+            host = str(worker.get("host", "?"))
+            threads_per_host[host] = threads_per_host.get(host, 0) + int(worker.get("nthreads", 1))
+        self.hosts = dict(sorted(threads_per_host.items()))
+        self.workers = max(1, sum(self.hosts.values()))
         if setup is not None:
             self.client.run(setup)
 
     def describe(self) -> str:
         return f"Dask cluster at {self.scheduler} ({self.workers} worker threads)"
+
+    def cost_identity(self) -> str:
+        # The workers' machines, not the scheduler's address: a scheduler restarted on another port keeps
+        # its measured cost, and one address in front of other machines gets its own.
+        return "Dask workers on " + ", ".join(f"{host} ({n} thread{'s' if n > 1 else ''})"
+                                               for host, n in self.hosts.items())
 
     def share(self, array: np.ndarray) -> Any:
         return self.client.scatter(np.ascontiguousarray(array), broadcast=True)

@@ -22,6 +22,8 @@ class Inline:
     def describe(self) -> str:
         return self.name
 
+    cost_identity = describe
+
     def submit(self, fn, *args):
         self.tasks += 1
         return type("Done", (), {"result": lambda _: fn(*args)})()

@@ -97,3 +97,17 @@ def test_an_unreachable_scheduler_is_one_line_naming_it():
     with pytest.raises(GenreLabError, match=rf"^dask scheduler {address}: cannot connect \(") as raised:
         DaskWorkers(address, timeout="2s")
     assert "\n" not in str(raised.value)
+
+
+def test_a_dask_clusters_cost_is_keyed_by_its_workers_machines_not_the_schedulers_address():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None) as local:
+        cluster = DaskWorkers(local.scheduler_address)
+        try:
+            host = next(iter(cluster.client.scheduler_info()["workers"].values()))["host"]
+            assert cluster.workers == 4
+            assert cluster.cost_identity() == f"Dask workers on {host} (4 threads)"
+            assert local.scheduler_address in cluster.describe()  # the plan still says where fits run
+        finally:
+            cluster.close()

@@ -80,9 +80,9 @@ def measured_cost(executor, precision: str = "float32", probe: tuple[str, Callab
 
 def cost_key(executor, precision: str = "float32", probe: str = "") -> str:
     """The entry in the cost file of the study MLP (or of the network the probe named ``probe`` times) on
-    ``executor`` at ``precision``: the executor as it describes itself, its threads per fit, the precision
-    unless float32, prefixed by the probe's name."""
-    where = executor.describe() + (f", {executor.threads} thread(s) per fit" if executor.threads else "") + (
+    ``executor`` at ``precision``: the executor's hardware (``cost_identity()``), its threads per fit, the
+    precision unless float32, prefixed by the probe's name."""
+    where = executor.cost_identity() + (f", {executor.threads} thread(s) per fit" if executor.threads else "") + (
         f", {precision}" if precision != "float32" else "")
     return f"{probe} on {where}" if probe else where
 
