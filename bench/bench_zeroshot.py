@@ -52,6 +52,7 @@ from core.serving.zeroshot import (
     mapping_matrix,
     read_mapping,
 )
+from core.stats import accuracy_interval
 
 MANIFEST = Path(__file__).with_name("devset") / "manifest.csv"
 RESULTS = Path(__file__).with_name("results") / "zeroshot.json"
@@ -60,7 +61,7 @@ L2 = 0.05
 
 
 def dev_clips(devset: Path, manifest: Path = MANIFEST) -> list[dict]:
-    """The set's clips: ``{"path", "genre", "group"}`` (group: the source package), in manifest order.
+    """The set's clips: ``{"path", "genre", "group", "authors"}`` (group: the source package), in manifest order.
     Builds the set first when ``devset`` does not exist (about 3.8 GB of Debian packages, 3 min)."""
     if not devset.exists():
         print(f"{devset}: building the development set (bench/devset/build.py)", flush=True)
@@ -71,7 +72,7 @@ def dev_clips(devset: Path, manifest: Path = MANIFEST) -> list[dict]:
             path = devset / row["clip"]
             if not path.is_file():
                 raise SystemExit(f"{path}: missing; build the set first (python bench/devset/build.py --dest {devset})")
-            rows.append({"path": path, "genre": row["genre"], "group": row["package"]})
+            rows.append({"path": path, "genre": row["genre"], "group": row["package"], "authors": row["authors"]})
     return rows
 
 
@@ -168,10 +169,16 @@ def per_genre(proba: np.ndarray, labels: np.ndarray, truth: list[str], genres: l
     return rows
 
 
-def summary_of(proba, labels, truth, genres, scored_on: str, temperature: float = 1.0) -> dict:
+def summary_of(proba, labels, truth, genres, authors, scored_on: str, temperature: float = 1.0) -> dict:
+    """Top-1 and ECE over the clips of genres the model answers (top-1 with its 95 % interval by author:
+    an author's clips are not independent, :func:`core.stats.accuracy_interval`), the per-genre table,
+    the calibration summary."""
     answerable = labels >= 0
     right = proba.argmax(axis=1) == labels
+    top1 = accuracy_interval(labels[answerable], proba[answerable].argmax(axis=1),
+                             artists=np.asarray(authors)[answerable])
     return {"top1_answerable": round(float(right[answerable].mean()), 4), "n_answerable": int(answerable.sum()),
+            "top1_ci": [round(top1["ci_low"], 4), round(top1["ci_high"], 4)], "n_authors": top1["n_artists"],
             "top1_all": round(float(right.mean()), 4), "n": int(len(labels)),
             "ece_answerable": round(expected_calibration_error(proba[answerable], labels[answerable]), 4),
             "per_genre": per_genre(proba, labels, truth, genres),
@@ -179,8 +186,10 @@ def summary_of(proba, labels, truth, genres, scored_on: str, temperature: float 
 
 
 def show(title: str, result: dict) -> None:
-    print(f"\n{title}: top-1 {result['top1_answerable']:.3f} over the {result['n_answerable']} clips of genres "
-          f"it answers ({result['top1_all']:.3f} over all {result['n']}), ECE {result['ece_answerable']:.3f}")
+    low, high = result["top1_ci"]
+    print(f"\n{title}: top-1 {result['top1_answerable']:.3f} (95% CI {low:.3f}-{high:.3f} by "
+          f"{result['n_authors']} authors) over the {result['n_answerable']} clips of genres it answers "
+          f"({result['top1_all']:.3f} over all {result['n']}), ECE {result['ece_answerable']:.3f}")
     print(f"  {'genre':<22} {'clips':>5} {'top-1':>6}  answers")
     for row in result["per_genre"]:
         mark = "" if row["answerable"] else "  (never answered)"
@@ -214,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     scores = [genre_scores(t, matrices) for t in taggrams]
     truth = [c["genre"] for c in clips]
     labels = np.array([genres.index(g) if g in genres else -1 for g in truth])
-    groups = [c["group"] for c in clips]
+    groups, authors = [c["group"] for c in clips], [c["authors"] for c in clips]
 
-    before = summary_of(clip_probabilities(scores, None, 1.0), labels, truth, genres, "development set")
+    before = summary_of(clip_probabilities(scores, None, 1.0), labels, truth, genres, authors, "development set")
     oof = out_of_fold(scores, labels, groups, len(genres), args.folds, args.min_clips)
-    after = summary_of(oof, labels, truth, genres, "development set, out-of-fold")
+    after = summary_of(oof, labels, truth, genres, authors, "development set, out-of-fold")
     show("mapping only", before)
     show(f"mapping + prior ({args.folds}-fold CV by package, out-of-fold)", after)
 

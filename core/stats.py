@@ -14,6 +14,15 @@ Test accuracy
     collapses to zero width (0/10 → [0, 0]). It is the interval statsmodels' ``proportion_confint``
     and scipy's ``binomtest(...).proportion_ci(method="wilson")`` compute.
 
+    Tracks by one artist are not independent draws: they resemble each other more than their genre
+    (the reason FMA keeps each artist in one split), so a model is right or wrong on an artist's
+    tracks together, and n tracks by a few artists tell less than n tracks by n artists. Given each
+    test track's artist, :func:`accuracy_interval` counts that: the Wilson interval on the effective
+    number of tracks (n divided by the design effect, estimated from how accuracy varies between
+    artists) with Student's t on (artists - 1) degrees of freedom in place of the normal quantile
+    (Korn and Graubard, 1998). Thirty tracks by five artists get an interval about twice as wide as
+    thirty independent tracks; for FMA's test split of thousands of artists the two nearly agree.
+
 Cross-validation
     :func:`cv_summary`, :func:`format_cv`. Mean and *population* standard deviation (``ddof=0``) of
     the per-fold scores, as :mod:`core.study.runner` logs them (``cv_accuracy_std``). The std
@@ -35,6 +44,8 @@ References
    comparing learning algorithms", PAKDD 2004, LNCS 3056, 3-12.
 .. [4] T. G. Dietterich, "Approximate statistical tests for comparing supervised classification
    learning algorithms", Neural Computation 10(7), 1895-1923, 1998.
+.. [5] E. L. Korn and B. I. Graubard, "Confidence intervals for proportions with small expected numbers
+   of positive counts estimated from survey data", Survey Methodology 24(2), 193-201, 1998.
 """
 from __future__ import annotations
 
@@ -46,7 +57,7 @@ import numpy as np
 
 from core.errors import GenreLabError
 
-__all__ = ["wilson_interval", "accuracy_interval", "cv_summary", "format_cv", "format_test",
+__all__ = ["wilson_interval", "clustered_interval", "accuracy_interval", "cv_summary", "format_cv", "format_test",
            "PairedResult", "paired_difference"]
 
 
@@ -117,18 +128,74 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
         raise GenreLabError(f"no test tracks (n={n}): accuracy and its interval are undefined")
     if not 0 <= correct <= n:
         raise GenreLabError(f"correct must be between 0 and n={n}, got {correct}")
-    z = _z(_check_confidence(confidence))
-    p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if correct == 0 else max(0.0, centre - half)
-    high = 1.0 if correct == n else min(1.0, centre + half)
+    return _wilson_bounds(correct / n, n, _z(_check_confidence(confidence)))
+
+
+def _wilson_bounds(p: float, n: float, crit: float) -> tuple[float, float]:
+    """Wilson bounds for proportion ``p`` of ``n`` trials (``n`` may be an effective, fractional count),
+    ``crit`` the critical value; exactly 0 (1) at p = 0 (1)."""
+    denom = 1 + crit * crit / n
+    centre = (p + crit * crit / (2 * n)) / denom
+    half = crit * math.sqrt(p * (1 - p) / n + crit * crit / (4 * n * n)) / denom
+    low = 0.0 if p == 0 else max(0.0, centre - half)
+    high = 1.0 if p == 1 else min(1.0, centre + half)
     return float(low), float(high)
 
 
-def accuracy_interval(y_true, y_pred, confidence: float = 0.95) -> dict:
-    """Accuracy of ``y_pred`` against ``y_true`` with its Wilson interval.
+def clustered_interval(hits, groups, confidence: float = 0.95) -> dict:
+    """Interval for the accuracy of ``hits`` when they come in correlated groups (tracks by one artist).
+
+    Parameters
+    ----------
+    hits : array-like of bool, shape (n_tracks,)
+        Whether each test track was classified right.
+    groups : array-like, shape (n_tracks,)
+        Each track's group (artist id); tracks of one group are scored right or wrong together more
+        often than chance would have it.
+    confidence : float
+        Two-sided confidence level in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``ci_low``, ``ci_high`` (fractions), ``n_groups`` (int) and ``n_effective`` (float, at most n):
+        the number of independent tracks the test split is worth.
+
+    Notes
+    -----
+    With :math:`c_i` right out of :math:`m_i` tracks in group :math:`i` of :math:`k`, :math:`n = \\sum m_i`
+    and :math:`\\hat p = \\sum c_i / n`, the variance of :math:`\\hat p` over groups is
+    :math:`v = \\frac{k}{k-1} \\sum (c_i - \\hat p m_i)^2 / n^2`, the effective size
+    :math:`n_e = \\min(n, \\hat p (1 - \\hat p) / v)` (n when :math:`v = 0`), and the interval is
+    Wilson's on :math:`n_e` with Student's :math:`t_{k-1}` in place of :math:`z` (Korn and Graubard,
+    1998). With one group nothing says how another would fare: the interval is [0, 1].
+
+    Examples
+    --------
+    >>> hits = [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]        # the model knows one artist, not the other
+    >>> r = clustered_interval(hits, [1] * 6 + [2] * 6)
+    >>> r["n_groups"], round(r["n_effective"], 1), round(r["ci_low"], 3), round(r["ci_high"], 3)
+    (2, 1.0, 0.002, 0.998)
+    """
+    from scipy.stats import t
+
+    hits, groups = np.asarray(hits, dtype=float), np.asarray(groups)
+    confidence = _check_confidence(confidence)
+    n = hits.shape[0]
+    _, group = np.unique(groups, return_inverse=True)
+    k = int(group.max()) + 1
+    if k < 2:
+        return {"ci_low": 0.0, "ci_high": 1.0, "n_groups": k, "n_effective": 1.0}
+    p = float(hits.mean())
+    right, size = np.bincount(group, weights=hits), np.bincount(group)
+    variance = k / (k - 1) * float(np.sum((right - p * size) ** 2)) / n ** 2
+    n_effective = float(n) if variance <= 0 else min(float(n), p * (1 - p) / variance)
+    low, high = _wilson_bounds(p, n_effective, float(t.ppf(0.5 + confidence / 2, k - 1)))
+    return {"ci_low": low, "ci_high": high, "n_groups": k, "n_effective": n_effective}
+
+
+def accuracy_interval(y_true, y_pred, confidence: float = 0.95, artists=None) -> dict:
+    """Accuracy of ``y_pred`` against ``y_true`` with its Wilson interval, by artist when artists are known.
 
     Parameters
     ----------
@@ -136,6 +203,9 @@ def accuracy_interval(y_true, y_pred, confidence: float = 0.95) -> dict:
         True and predicted labels (any comparable type: genre names, codes).
     confidence : float
         Two-sided confidence level in (0, 1).
+    artists : array-like, shape (n_tracks,), optional
+        Each track's artist: the interval is then :func:`clustered_interval`'s, which counts how many
+        artists the accuracy rests on, and the result adds ``n_artists`` and ``n_effective``.
 
     Returns
     -------
@@ -160,7 +230,14 @@ def accuracy_interval(y_true, y_pred, confidence: float = 0.95) -> dict:
     n = int(y_true.shape[0])
     correct = int(np.sum(y_true == y_pred))
     low, high = wilson_interval(correct, n, confidence)
-    return {"accuracy": correct / n, "ci_low": low, "ci_high": high, "n": n}
+    if artists is None:
+        return {"accuracy": correct / n, "ci_low": low, "ci_high": high, "n": n}
+    artists = np.asarray(artists)
+    if artists.shape != y_true.shape:
+        raise GenreLabError(f"artists must give one artist per track, got shape {artists.shape} for {n} tracks")
+    by_artist = clustered_interval(y_true == y_pred, artists, confidence)
+    return {"accuracy": correct / n, "ci_low": by_artist["ci_low"], "ci_high": by_artist["ci_high"], "n": n,
+            "n_artists": by_artist["n_groups"], "n_effective": by_artist["n_effective"]}
 
 
 def cv_summary(values) -> dict:
@@ -236,7 +313,8 @@ def format_cv(mean: float, std: float, n_folds: int, grouped_by: str | None = No
     return f"{100 * mean:.1f} ± {100 * std:.1f} % (CV mean ± std over {n_folds} {folds}{grouping})"
 
 
-def format_test(acc: float, low: float, high: float, n: int, confidence: float = 0.95, compact: bool = False) -> str:
+def format_test(acc: float, low: float, high: float, n: int, confidence: float = 0.95, compact: bool = False,
+                n_artists: int | None = None) -> str:
     """Write a test accuracy with its confidence interval and the size of the test split.
 
     Parameters
@@ -249,6 +327,8 @@ def format_test(acc: float, low: float, high: float, n: int, confidence: float =
         The confidence level the interval was computed at (only written, not used).
     compact : bool
         For a table cell under a header that says "test accuracy (95% CI, n)": the numbers only.
+    n_artists : int, optional
+        How many artists the test tracks are by, said when given (the interval then counts them).
 
     Returns
     -------
@@ -261,11 +341,16 @@ def format_test(acc: float, low: float, high: float, n: int, confidence: float =
     '62.5 % (95% CI 38.6-81.5, n=16 test tracks)'
     >>> format_test(0.625, 0.386, 0.815, 16, compact=True)
     '62.5 % (38.6-81.5, n=16)'
+    >>> format_test(0.625, 0.301, 0.869, 16, n_artists=5)
+    '62.5 % (95% CI 30.1-86.9, n=16 test tracks by 5 artists)'
+    >>> format_test(0.625, 0.301, 0.869, 16, compact=True, n_artists=5)
+    '62.5 % (30.1-86.9, n=16 by 5 artists)'
     """
+    by = "" if n_artists is None else f" by {n_artists} {'artist' if n_artists == 1 else 'artists'}"
     if compact:
-        return f"{100 * acc:.1f} % ({100 * low:.1f}-{100 * high:.1f}, n={n})"
+        return f"{100 * acc:.1f} % ({100 * low:.1f}-{100 * high:.1f}, n={n}{by})"
     tracks = "track" if n == 1 else "tracks"
-    return f"{100 * acc:.1f} % ({_pct(confidence)} CI {100 * low:.1f}-{100 * high:.1f}, n={n} test {tracks})"
+    return f"{100 * acc:.1f} % ({_pct(confidence)} CI {100 * low:.1f}-{100 * high:.1f}, n={n} test {tracks}{by})"
 
 
 @dataclass(frozen=True)

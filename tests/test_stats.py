@@ -12,6 +12,7 @@ from core.errors import GenreLabError
 from core.stats import (
     PairedResult,
     accuracy_interval,
+    clustered_interval,
     cv_summary,
     format_cv,
     format_test,
@@ -68,6 +69,61 @@ def test_accuracy_interval():
         accuracy_interval([1, 2], [1])
 
 
+def test_clustered_interval_hand_worked():
+    # 3 artists of 4 tracks: 4, 2 and 0 right; p = 0.5, v = 3/2 * (2² + 0² + 2²) / 12² = 1/12, n_e = 3
+    hits = [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    result = clustered_interval(hits, [7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9])
+    t = sps.t.ppf(0.975, 2)
+    centre, half = 0.5, t * math.sqrt(0.25 / 3 + t**2 / 36) / (1 + t**2 / 3)
+    assert result == {"ci_low": pytest.approx(centre - half), "ci_high": pytest.approx(centre + half),
+                      "n_groups": 3, "n_effective": pytest.approx(3.0)}
+
+
+def test_clustered_interval_covers_where_the_track_interval_does_not():
+    """Thirty tracks by six artists whose own accuracies vary (Beta, mean 0.6): the interval by artist
+    keeps its 95 % coverage of the mean accuracy, the one that takes tracks as independent does not.
+    Tracks that are each their own artist get the same coverage from both."""
+    rng, truth, reps = np.random.default_rng(0), 0.6, 1000
+    artists = np.repeat(np.arange(6), 5)
+    covered = {"artists": 0, "tracks": 0, "independent": 0}
+    for _ in range(reps):
+        hits = (rng.random((6, 5)) < rng.beta(1.2, 0.8, size=6)[:, None]).ravel()
+        by_artist = clustered_interval(hits, artists)
+        low, high = wilson_interval(int(hits.sum()), 30)
+        covered["artists"] += by_artist["ci_low"] <= truth <= by_artist["ci_high"]
+        covered["tracks"] += low <= truth <= high
+        alone = clustered_interval(rng.random(30) < truth, np.arange(30))
+        covered["independent"] += alone["ci_low"] <= truth <= alone["ci_high"]
+    assert covered["artists"] / reps >= 0.93
+    assert covered["tracks"] / reps <= 0.85
+    assert covered["independent"] / reps >= 0.93
+
+
+def test_clustered_interval_edges():
+    assert clustered_interval([1, 0, 1], [4, 4, 4]) == {"ci_low": 0.0, "ci_high": 1.0, "n_groups": 1,
+                                                         "n_effective": 1.0}
+    perfect = clustered_interval([1] * 12, np.repeat([1, 2, 3], 4))
+    assert perfect["ci_high"] == 1.0 and perfect["n_effective"] == 12.0  # all right: no spread between artists
+    assert perfect["ci_low"] == pytest.approx(1 / (1 + sps.t.ppf(0.975, 2) ** 2 / 12))  # Wilson's 1/(1 + t²/n)
+    independent = clustered_interval(np.arange(400) % 5 < 3, np.arange(400))  # 240 of 400, each its own artist
+    assert (independent["ci_low"], independent["ci_high"]) == pytest.approx(wilson_interval(240, 400), abs=2e-3)
+
+
+def test_accuracy_interval_by_artist():
+    y_true = np.array(["Pop"] * 10 + ["Rock"] * 6)
+    y_pred = y_true.copy()
+    y_pred[:6] = "Rock"  # 10 of 16 right; artist 1's six tracks all wrong
+    artists = np.array([1] * 6 + [2] * 4 + [3] * 3 + [4] * 3)
+    result = accuracy_interval(y_true, y_pred, artists=artists)
+    expected = clustered_interval(y_true == y_pred, artists)
+    assert result == {"accuracy": 0.625, "ci_low": expected["ci_low"], "ci_high": expected["ci_high"], "n": 16,
+                      "n_artists": 4, "n_effective": expected["n_effective"]}
+    plain = accuracy_interval(y_true, y_pred)
+    assert result["ci_low"] < plain["ci_low"] and result["ci_high"] > plain["ci_high"]
+    with pytest.raises(GenreLabError, match="one artist per track"):
+        accuracy_interval(y_true, y_pred, artists=artists[:-1])
+
+
 def test_cv_summary_uses_population_std_like_the_runner():
     folds = [0.6, 0.7, 0.8]
     summary = cv_summary(folds)
@@ -87,6 +143,8 @@ def test_formatters():
     low, high = wilson_interval(10, 16)
     assert format_test(0.625, low, high, 16) == "62.5 % (95% CI 38.6-81.5, n=16 test tracks)"
     assert format_test(1.0, 0.2066, 1.0, 1, confidence=0.9) == "100.0 % (90% CI 20.7-100.0, n=1 test track)"
+    assert format_test(0.5, 0.2, 0.8, 30, n_artists=5) == "50.0 % (95% CI 20.0-80.0, n=30 test tracks by 5 artists)"
+    assert format_test(0.5, 0.2, 0.8, 30, n_artists=1, compact=True) == "50.0 % (20.0-80.0, n=30 by 1 artist)"
 
 
 def test_paired_plain_matches_ttest_rel():

@@ -51,6 +51,9 @@ class ModelCard:
         How far its probabilities can be trusted (:func:`core.calibration.calibration_summary`: ECE,
         reliability bins, what they were scored on, the temperature); None for versions registered
         before calibration was measured.
+    n_test_artists : int, optional
+        How many artists the test tracks are by, where the data named them (the interval then counts
+        artists, :func:`core.stats.accuracy_interval`); 0 when unknown or counted by track.
     """
 
     family: str
@@ -68,6 +71,7 @@ class ModelCard:
     extra: dict[str, str] = field(default_factory=dict)
     takes_audio: bool | None = None
     calibration: dict | None = None
+    n_test_artists: int = 0
 
     def __post_init__(self) -> None:
         if not self.input_kind or not self.input_kind.replace("_", "").isalnum():
@@ -109,13 +113,15 @@ class ModelCard:
 
     @property
     def accuracy_text(self) -> str:
-        """``"55.0% [45.2, 64.5] on 100 tracks"``, or just the accuracy when the interval is unknown."""
+        """``"55.0% [45.2, 64.5] on 100 tracks"`` (``"... by 12 artists"`` where they were counted), or just the
+        accuracy when the interval is unknown."""
         if self.pretrained:
             return "pretrained (no test score)"
         if self.n_test <= 0:
             return f"{self.test_accuracy:.1%}"
         return (f"{self.test_accuracy:.1%} [{100 * self.test_accuracy_ci_low:.1f}, "
-                f"{100 * self.test_accuracy_ci_high:.1f}] on {self.n_test} tracks")
+                f"{100 * self.test_accuracy_ci_high:.1f}] on {self.n_test} tracks"
+                + (f" by {self.n_test_artists} artist{'s' * (self.n_test_artists != 1)}" if self.n_test_artists else ""))
 
     def to_tags(self) -> dict[str, str]:
         """The card as model-version tags (every value a string; numbers exactly, so they read back equal)."""
@@ -138,7 +144,8 @@ class ModelCard:
         tags = dict(tags)
         if "input_kind" not in tags and "family" in tags:
             tags = _legacy(tags)
-        names = {f.name for f in fields(cls)} - {"extra", "takes_audio", "calibration"}
+        optional = ("takes_audio", "calibration", "n_test_artists")  # tags older versions lack
+        names = {f.name for f in fields(cls)} - {"extra", *optional}
         missing = sorted(names - set(tags))
         if missing:
             raise GenreLabError(f"model card: tag(s) {', '.join(missing)} missing")
@@ -150,9 +157,9 @@ class ModelCard:
                 n_test=int(tags["n_test"]), test_accuracy_ci_low=float(tags["test_accuracy_ci_low"]),
                 test_accuracy_ci_high=float(tags["test_accuracy_ci_high"]), run_id=tags["run_id"],
                 takes_audio=tags["takes_audio"] == "true" if "takes_audio" in tags else None,
-                calibration=read_summary(tags.get("calibration")),
+                calibration=read_summary(tags.get("calibration")), n_test_artists=int(tags.get("n_test_artists", 0)),
                 extra={k: v for k, v in tags.items()
-                       if k not in names and k not in ("takes_audio", "calibration") and not k.startswith("mlflow.")})
+                       if k not in names and k not in optional and not k.startswith("mlflow.")})
         except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
             raise GenreLabError(f"model card: malformed tag value ({err})") from None
 

@@ -126,8 +126,9 @@ def _data(run: pd.Series, tree: rt.StudyTree) -> list[str]:
     searches = tree.searches
     grouped = sorted(set(searches["grouped_by"].dropna())) or [run.get("params.group_by")]  # older studies
     rows = pd.DataFrame({"search": searches["name"], "size": searches["size"], "input": results.readable_input(searches),
-                         "test tracks": results.metric(searches, rt.N_TEST).map(
-                             lambda n: "" if pd.isna(n) else f"{int(n):,}")}).dropna(axis=1, how="all")
+                         "test tracks": [_tracks(n, k) for n, k in zip(results.metric(searches, rt.N_TEST),
+                                                                       results.metric(searches, rt.N_TEST_ARTISTS))]}
+                        ).dropna(axis=1, how="all")
     return ["<h2>The data</h2>",
             f"<p>Dataset <b>{_e(run.get(f'tags.{rt.DATASET}', '?'))}</b>"
             + (" (synthetic)" if results.is_synthetic(tree) else "")
@@ -136,6 +137,13 @@ def _data(run: pd.Series, tree: rt.StudyTree) -> list[str]:
               "split is scored once per "
               "search, by the refit best candidate.</p>",
             _table(rows)]
+
+
+def _tracks(n: float, artists: float) -> str:
+    """``"1,234"`` test tracks, ``"1,234 by 210 artists"`` where the artists were counted, "" if unknown."""
+    if pd.isna(n):
+        return ""
+    return f"{int(n):,}" + ("" if pd.isna(artists) else f" by {int(artists):,} artists")
 
 
 def _plan(plan: str) -> list[str]:
@@ -150,7 +158,8 @@ def _results(record: StudyRecord) -> list[str]:
     clips, clip_folds = results.clip_study(tree)
     out = ["<h2>Results</h2>",
            "<p class='muted'>CV accuracy: mean ± std over the folds, with each fold's value; test accuracy: "
-           "the refit best candidate scored once on the test split, with its 95% interval and n.</p>"]
+           "the refit best candidate scored once on the test split, with its 95% interval (counting the test "
+           "tracks' artists where the data names them) and n.</p>"]
     if len(points):
         out.append(_figure(charts.size_study(points, baselines, results.reference_marks([]))))
         out.append(_table(results.score_table(points, ["size", "input"])))

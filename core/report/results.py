@@ -119,7 +119,8 @@ def scored(t: StudyTree, frame: pd.DataFrame) -> pd.DataFrame:
     ``cv`` (mean ± std over n folds), ``cv_folds`` (the fold accuracies as text), ``fold_values`` (as a
     list), ``test`` (accuracy, 95% CI, n)."""
     out = frame.copy()
-    for column in (rt.CV_MEAN, rt.CV_STD, rt.TEST_ACCURACY, rt.TEST_CI_LOW, rt.TEST_CI_HIGH, rt.N_TEST, rt.TEST_F1):
+    for column in (rt.CV_MEAN, rt.CV_STD, rt.TEST_ACCURACY, rt.TEST_CI_LOW, rt.TEST_CI_HIGH, rt.N_TEST, rt.N_TEST_ARTISTS,
+                   rt.TEST_F1):
         if column not in out:
             out[column] = np.nan
     folds = t.folds.assign(accuracy=metric(t.folds, rt.FOLD_ACCURACY)).dropna(subset=["accuracy"])
@@ -130,9 +131,15 @@ def scored(t: StudyTree, frame: pd.DataFrame) -> pd.DataFrame:
     grouped = out["grouped_by"] if "grouped_by" in out else pd.Series(None, index=out.index)
     out["cv"] = [format_cv(m, s, len(v), g if isinstance(g, str) and g else None) if pd.notna(m) and v else ""
                  for m, s, v, g in zip(out[rt.CV_MEAN], out[rt.CV_STD], folds, grouped)]
-    out["test"] = [format_test(a, lo, hi, int(n)) if pd.notna(a) and pd.notna(n) else "" for a, lo, hi, n in
-                   zip(out[rt.TEST_ACCURACY], out[rt.TEST_CI_LOW], out[rt.TEST_CI_HIGH], out[rt.N_TEST])]
+    out["test"] = [format_test(a, lo, hi, int(n), n_artists=_count(k)) if pd.notna(a) and pd.notna(n) else ""
+                   for a, lo, hi, n, k in zip(out[rt.TEST_ACCURACY], out[rt.TEST_CI_LOW], out[rt.TEST_CI_HIGH],
+                                              out[rt.N_TEST], out[rt.N_TEST_ARTISTS])]
     return out
+
+
+def _count(value) -> int | None:
+    """A logged count as an int; None where the run did not log it (test artists before they were counted)."""
+    return None if pd.isna(value) else int(value)
 
 
 def _by_size(frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,9 +272,9 @@ def score_table(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     compact = frame.assign(
         cv=[format_cv(m, s, len(v), g if isinstance(g, str) and g else None, compact=True) if cv else ""
             for m, s, v, g, cv in zip(frame[rt.CV_MEAN], frame[rt.CV_STD], frame["fold_values"], grouped, frame["cv"])],
-        test=[format_test(a, lo, hi, int(n), compact=True) if text else "" for a, lo, hi, n, text in
-              zip(frame[rt.TEST_ACCURACY], frame[rt.TEST_CI_LOW], frame[rt.TEST_CI_HIGH], frame[rt.N_TEST],
-                  frame["test"])])
+        test=[format_test(a, lo, hi, int(n), compact=True, n_artists=_count(k)) if text else "" for a, lo, hi, n, k, text
+              in zip(frame[rt.TEST_ACCURACY], frame[rt.TEST_CI_LOW], frame[rt.TEST_CI_HIGH], frame[rt.N_TEST],
+                     metric(frame, rt.N_TEST_ARTISTS), frame["test"])])
     scores = [c for c in SCORE_COLUMNS if frame[c].astype(bool).any()]
     return compact[first + scores].rename(columns=SCORE_COLUMNS)
 

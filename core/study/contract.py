@@ -55,7 +55,8 @@ class FinalFit:
     ``proba`` are the test tracks' probabilities (rows as ``y_true``, columns ``classes``) as the
     registered model answers them, after temperature scaling with ``temperature``, fitted on a validation
     slice the refit kept out of its training (:mod:`core.calibration`); the engine measures their
-    calibration. None for a family that gives no probabilities.
+    calibration. None for a family that gives no probabilities. ``artists`` are the test tracks'
+    artists (rows as ``y_true``) where the data names them: the test interval then counts artists.
     """
 
     y_true: np.ndarray
@@ -66,6 +67,7 @@ class FinalFit:
     proba: np.ndarray | None = None
     classes: list[str] = field(default_factory=list)
     temperature: float = 1.0
+    artists: np.ndarray | None = None
 
 
 @dataclass

@@ -313,7 +313,7 @@ class Study:
             started = time.perf_counter()
             fit = self.family.fit_final(arm, params, folds, self.steps, log)
             log.metrics({"fit_seconds": time.perf_counter() - started, **fit.metrics})
-            metrics = {**log_test_evaluation(log, fit.y_true, fit.y_pred, arm.genres), **fit.metrics}
+            metrics = {**log_test_evaluation(log, fit.y_true, fit.y_pred, arm.genres, fit.artists), **fit.metrics}
             calibration = (log_calibration(log, fit.y_true, fit.proba, fit.classes, fit.temperature)
                            if fit.proba is not None else None)
             if fit.model_info is not None and self._registers(arm):
@@ -323,7 +323,8 @@ class Study:
         done = self.steps.once(f"{arm.label} · final", "final", key, arm,
                                refit, params=params, tags={runtree.DEVICE: this_device()},
                                where=f"{arm.label}: final")
-        return {k: v for k, v in done.metrics.items() if k.startswith("test_") or k == runtree.N_TEST}
+        return {k: v for k, v in done.metrics.items()
+                if k.startswith("test_") or k in (runtree.N_TEST, runtree.N_TEST_ARTISTS)}
 
     def _registers(self, arm: Arm) -> bool:
         return bool(self.spec.evaluation.register and arm.registered_name)
@@ -337,6 +338,7 @@ class Study:
                          test_accuracy=metrics["test_accuracy"], n_test=int(metrics[runtree.N_TEST]),
                          test_accuracy_ci_low=metrics[runtree.TEST_CI_LOW],
                          test_accuracy_ci_high=metrics[runtree.TEST_CI_HIGH], run_id=run_id, calibration=calibration,
+                         n_test_artists=int(metrics.get(runtree.N_TEST_ARTISTS, 0)),
                          extra={k: str(v) for k, v in {**arm.settings, **fit.card_extra,
                                                        "cv_folds": f"{len(arm.folds)}, grouped by "
                                                                    f"{self.spec.search.group_by}"}.items()
@@ -357,6 +359,7 @@ class Study:
                 "cv_mean": metrics.get(runtree.CV_MEAN), "cv_std": metrics.get(runtree.CV_STD), "cv_folds": cv_folds,
                 "test_accuracy": metrics.get(runtree.TEST_ACCURACY), "test_ci_low": metrics.get(runtree.TEST_CI_LOW),
                 "test_ci_high": metrics.get(runtree.TEST_CI_HIGH), "n_test": metrics.get(runtree.N_TEST),
+                "n_test_artists": metrics.get(runtree.N_TEST_ARTISTS),
                 "test_f1_macro": metrics.get(runtree.TEST_F1), "fits": metrics.get("compute_fits"),
                 "seconds": metrics.get("compute_seconds"), "best_params": best_params}
 
@@ -546,7 +549,8 @@ def results_table(rows: list[dict]) -> str:
     for r in rows:
         cv = "-" if r.get("cv_mean") is None else format_cv(r["cv_mean"], r["cv_std"], len(r.get("cv_folds") or []))
         test = "-" if r.get("test_accuracy") is None else format_test(
-            r["test_accuracy"], r["test_ci_low"], r["test_ci_high"], int(r["n_test"]))
+            r["test_accuracy"], r["test_ci_low"], r["test_ci_high"], int(r["n_test"]),
+            n_artists=None if r.get("n_test_artists") is None else int(r["n_test_artists"]))
         lines.append(f"{r['search']:>22}  {r['model']:>16}  CV {cv}  |  test {test}")
     return "\n".join(lines)
 

@@ -53,6 +53,8 @@ FOLD_ACCURACY = "fold_accuracy"              # fold: accuracy on the fold's vali
 CV_MEAN, CV_STD = "cv_accuracy_mean", "cv_accuracy_std"   # candidate, search: over the folds (std ddof=0)
 TEST_ACCURACY, TEST_F1 = "test_accuracy", "test_f1_macro"  # final, search, baseline: the test split, once
 TEST_CI_LOW, TEST_CI_HIGH, N_TEST = "test_accuracy_ci_low", "test_accuracy_ci_high", "n_test"
+#: How many artists the test tracks are by, where the data names them: the interval then counts artists.
+N_TEST_ARTISTS = "n_test_artists"
 #: final: expected calibration error of the test split's probabilities (core.calibration), and the
 #: temperature (a param) they were scaled with, fitted on the refit's validation slice.
 TEST_ECE, TEMPERATURE = "test_ece", "temperature"

@@ -110,5 +110,6 @@ else:
             # a static table wraps its cells: a score with its interval is never cut off at 1280 px
             st.table(results.score_table(scored, ["experiment", "name"]), hide_index=True)
             st.caption("CV: mean ± std of the best candidate's folds (the fold values beside it); test: the "
-                       "refit model on the test split once, with its 95% interval and the number of test tracks. "
+                       "refit model on the test split once, with its 95% interval and the number of test tracks "
+                       "(and of their artists: the interval counts artists, whose tracks are not independent). "
                        "Compare them on the **Compare** page.")

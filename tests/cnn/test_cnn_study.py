@@ -12,6 +12,7 @@ import soundfile as sf
 
 from core.__main__ import main
 from core.config import EXPERIMENTS_DIR
+from core.data.selection import artist_ids, select
 from core.models import clip_batches as clips_module
 from core.study.families import cnn as cnn_family
 
@@ -86,6 +87,8 @@ def test_one_tree_for_every_family_with_candidates(finished):
     assert sorted(r.data.tags["genrelab.clip_seconds"] for r in searches.values()) == ["1", "3"]
     assert {r.data.tags["genrelab.family"] for r in runs["fold"]} == {"keras_cnn"}
     assert {r.data.params["dropout"] for r in runs["candidate"]} == {"0.2", "0.4"}
+    selection = select(finished["root"], genres=GENRES)
+    test_artists = len(set(artist_ids(selection)[selection.splits == "test"].tolist()))
     for search in searches.values():
         m = search.data.metrics
         for name in ("cv_accuracy_mean", "cv_accuracy_std", "test_clip_accuracy", "test_track_accuracy",
@@ -93,6 +96,7 @@ def test_one_tree_for_every_family_with_candidates(finished):
                      "test_f1/Electronic", "test_recall/Rock"):
             assert 0.0 <= m[name] <= 1.0, name
         assert m["test_accuracy"] == m["test_track_accuracy"] and m["n_test"] == int(search.data.params["n_test"])
+        assert m["n_test_artists"] == test_artists  # the interval counts the test tracks' artists
     fold = runs["fold"][0]
     assert fold.data.metrics["fold_accuracy"] == fold.data.metrics["track_accuracy"]
     history = mlflow.tracking.MlflowClient().get_metric_history(fold.info.run_id, "val_loss")
@@ -107,7 +111,6 @@ def test_one_tree_for_every_family_with_candidates(finished):
 
 
 def test_test_split_stays_out_of_cross_validation(finished):
-    from core.data.selection import select
 
     selection = select(finished["root"], genres=GENRES)
     test_ids = set(selection.track_ids[selection.splits == "test"].tolist())

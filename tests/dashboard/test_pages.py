@@ -69,7 +69,7 @@ def test_overview_lists_latest_runs_and_results_with_intervals(env, open_page, p
     assert set(runs["status"]) == {"FINISHED"}
     assert "test_accuracy" not in runs, "no bare score without its interval"
     tests = latest["test accuracy (95% CI, n)"]
-    assert tests.str.contains(r"% \([0-9.]+-[0-9.]+, n=\d+\)").all()  # the header names the 95% CI and n
+    assert tests.str.contains(r"% \([0-9.]+-[0-9.]+, n=\d+ by \d+ artists?\)").all()  # the header names 95% CI, n
     assert latest["CV accuracy (mean ± std)"].str.contains(r"\(2 folds by track\)").any()
 
 
@@ -131,7 +131,7 @@ def test_compare_size_study_draws_intervals_folds_and_paired_comparisons(env, op
     assert f"paired_{tree.studies.index[tree.studies['experiment'] == 'dash_mlp'][0]}" in charts(at)
     scores = at.dataframe[0].value
     # compact cells under headers that say what they are: the table fits a 1280 px page
-    assert scores["test accuracy (95% CI, n)"].str.fullmatch(r"\d+\.\d % \(\d+\.\d-\d+\.\d, n=\d+\)").all()
+    assert scores["test accuracy (95% CI, n)"].str.fullmatch(r"\d+\.\d % \(\d+\.\d-\d+\.\d, n=\d+ by \d+ artists?\)").all()
     assert scores["CV accuracy (mean ± std)"].str.fullmatch(r"\d+\.\d ± \d+\.\d % \(2 folds by track\)").all()
     assert "experiment" not in scores, "one experiment shown: no column repeating it"
     assert scores["CV folds"].str.count(",").eq(1).all(), "both fold values are shown"
@@ -146,7 +146,7 @@ def features_text(search) -> str:
     from core.stats import format_test
 
     return format_test(search["test_accuracy"], search["test_accuracy_ci_low"], search["test_accuracy_ci_high"],
-                       int(search["n_test"]))
+                       int(search["n_test"]), n_artists=int(search["n_test_artists"]))
 
 
 def comparison_rows(studies, experiment: str) -> list[dict]:
@@ -187,7 +187,7 @@ def test_compare_clip_study_draws_track_and_clip_levels(env, open_page, studies)
     rows = {row["search"]: row for row in studies.rows["cnn"]}
     table = at.dataframe[0].value
     assert list(table["clip"]) == ["3 s", "10 s"]
-    assert table["test accuracy (95% CI, n)"].str.endswith(", n=16)").all()
+    assert table["test accuracy (95% CI, n)"].str.contains(r", n=16 by \d+ artists\)$").all()
     assert rows["3s"]["test_accuracy"] == pytest.approx(float(table["test accuracy (95% CI, n)"].iloc[0].split(" %")[0]) / 100,
                                                         abs=0.0005)
     page = texts(at.markdown)

@@ -43,7 +43,7 @@ def test_a_report_holds_the_question_plan_scores_comparisons_runs_and_versions(i
         if row.get("cv_folds"):  # the searches: CV with its folds, test with its interval and n
             assert format_cv(row["cv_mean"], row["cv_std"], 2, "track", compact=True) in text
         assert format_test(row["test_accuracy"], row["test_ci_low"], row["test_ci_high"], int(row["n_test"]),
-                           compact=True) in text
+                           compact=True, n_artists=int(row["n_test_artists"])) in text
     comparisons = mlflow.artifacts.load_dict(f"runs:/{study['run_id']}/comparisons.json")
     assert comparisons and all(c["verdict"][1:] in text for c in comparisons)
     # a search against its runner-up names both sides ("the best of X (candidate 1)", "its runner-up (...)")
@@ -68,7 +68,7 @@ def test_a_clip_length_report_and_a_synthetic_root_say_so(in_store, tmp_path):
     assert "Synthetic data" in text and "Accuracy against clip length" in text
     for row in in_store.rows["cnn"]:
         assert format_test(row["test_accuracy"], row["test_ci_low"], row["test_ci_high"], int(row["n_test"]),
-                           compact=True) in text
+                           compact=True, n_artists=int(row["n_test_artists"])) in text
 
 
 def test_an_unknown_experiment_is_one_line_naming_the_known_ones(in_store, tmp_path, capsys):

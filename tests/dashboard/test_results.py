@@ -35,7 +35,7 @@ def test_size_study_writes_every_score_with_its_uncertainty(store, studies):
         assert point["fold_values"] == pytest.approx(row["cv_folds"])
         assert point["cv"] == format_cv(row["cv_mean"], row["cv_std"], 2, "track")  # the spec groups by track
         assert point["test"] == format_test(row["test_accuracy"], row["test_ci_low"], row["test_ci_high"],
-                                            int(row["n_test"]))
+                                            int(row["n_test"]), n_artists=int(row["n_test_artists"]))
     assert results.window_note(points["window"]) == "features computed on full tracks (FMA's published table)."
     # The baselines' labels say the k the kNN used; each with its test interval.
     knn = baselines[baselines["family"] == "knn"]

@@ -118,7 +118,7 @@ def test_launch_the_demo_spec_and_compare(page, screenshots):
     # Every score with its uncertainty: the test accuracy with its 95% interval and n, CV with its folds.
     page.get_by_text(re.compile(r"test \d+\.\d % \(95% CI")).first.wait_for()  # the headlines, under the chart
     text = page.inner_text("body")
-    assert re.search(r"test \d+\.\d % \(95% CI \d+\.\d-\d+\.\d, n=\d+ test tracks\)", text), text
+    assert re.search(r"test \d+\.\d % \(95% CI \d+\.\d-\d+\.\d, n=\d+ test tracks by \d+ artists\)", text), text
     assert "CV mean ± std over 2 folds" in text, text
     assert page.locator(".st-key-size_study .legendtext", has_text="best baseline (95% CI band)").count() == 1
     assert page.locator(".st-key-size_study .legendtext").count() <= 8

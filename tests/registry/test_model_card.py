@@ -29,6 +29,15 @@ def test_round_trip_through_tags():
     assert ModelCard.from_tags(before).takes_audio  # registered before cards said: what its kind took then
     assert original.accuracy_text == "61.0% [57.6, 64.3] on 800 tracks"
     assert original.calibration is None and "calibration" not in tags and original.ece_text == "ECE not measured"
+    assert original.n_test_artists == 0 and tags["n_test_artists"] == "0"
+
+
+def test_the_test_artists_travel_and_older_cards_read_without_them():
+    by_artist = card(n_test_artists=57)
+    assert by_artist.accuracy_text == "61.0% [57.6, 64.3] on 800 tracks by 57 artists"
+    assert ModelCard.from_tags(by_artist.to_tags()) == by_artist
+    older = {k: v for k, v in by_artist.to_tags().items() if k != "n_test_artists"}
+    assert ModelCard.from_tags(older) == card() and card(n_test_artists=1).accuracy_text.endswith("by 1 artist")
 
 
 def test_the_calibration_travels_as_one_tag():

@@ -116,6 +116,21 @@ def test_metrics_carry_their_uncertainty(study):
     assert [r["input"] for r in study["rows"]][-2:] == ["features", "autoencoder"]
 
 
+def test_the_test_interval_counts_artists(study, study_root):
+    """Tracks by one artist are not independent: the interval is the one by artist (never narrower
+    than Wilson's on the tracks), and the run says how many artists the test split holds."""
+    from core.stats import wilson_interval
+
+    tracks = fma.load_tracks(study_root)
+    test_artists = tracks.loc[tracks[("set", "split")] == "test", ("artist", "id")].nunique()
+    for _, run in of_kind(study["runs"], "final").iterrows():
+        assert run["metrics.n_test_artists"] == test_artists
+        n, accuracy = int(run["metrics.n_test"]), run["metrics.test_accuracy"]
+        low, high = wilson_interval(round(accuracy * n), n)
+        assert run["metrics.test_accuracy_ci_low"] <= low and run["metrics.test_accuracy_ci_high"] >= high
+    assert all(r["n_test_artists"] == test_artists for r in study["rows"] if r.get("test_accuracy") is not None)
+
+
 def test_paired_comparisons_of_configurations_on_the_same_folds(study):
     (study_id,) = of_kind(study["runs"], "study")["run_id"]
     comparisons = mlflow.artifacts.load_dict(f"runs:/{study_id}/comparisons.json")

@@ -92,6 +92,9 @@ def test_metrics_names_and_confusion():
     assert m["test_accuracy"] == 0.75 and m["n_test"] == 4
     assert m["test_accuracy_ci_low"] < 0.75 < m["test_accuracy_ci_high"]
     assert m["test_precision/Hip-Hop"] == 1.0 and m["test_recall/Pop"] == 0.5  # genre names kept exactly
-    assert {"test_f1_macro", "test_f1/Rock"} <= set(m)
+    assert {"test_f1_macro", "test_f1/Rock"} <= set(m) and "n_test_artists" not in m
+    by_artist = classification_metrics(y_true, y_pred, ["Hip-Hop", "Pop", "Rock"], artists=np.array([5, 5, 6, 6]))
+    assert by_artist["n_test_artists"] == 2 and by_artist["test_accuracy"] == 0.75
+    assert by_artist["test_accuracy_ci_low"] < m["test_accuracy_ci_low"]  # two artists say less than four tracks
     cm = confusion(y_true, y_pred, ["Hip-Hop", "Pop", "Rock"])
     assert cm == {"labels": ["Hip-Hop", "Pop", "Rock"], "matrix": [[1, 0, 0], [0, 1, 1], [0, 0, 1]]}

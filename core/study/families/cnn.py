@@ -68,9 +68,11 @@ class Tracks:
     ids: np.ndarray      # int64 track ids
     labels: np.ndarray   # int class index into genres
     groups: np.ndarray   # track id or artist id: what must not straddle a fold
+    artists: np.ndarray | None = None   # artist ids where known: the test interval counts artists
 
     def take(self, positions: np.ndarray) -> Tracks:
-        return Tracks(self.ids[positions], self.labels[positions], self.groups[positions])
+        return Tracks(self.ids[positions], self.labels[positions], self.groups[positions],
+                      None if self.artists is None else self.artists[positions])
 
 
 @dataclass
@@ -140,7 +142,7 @@ def fit_and_score(data: ClipInput, params: dict, train: Tracks, scored: Tracks, 
     track_labels = scoring.row_labels[np.unique(scoring.row_tracks, return_index=True)[1]]
     scores = {"clip_accuracy": float(np.mean(probs.argmax(axis=1) == scoring.row_labels)),
               "track_accuracy": float(np.mean(track_probs.argmax(axis=1) == track_labels)),
-              "track_labels": track_labels, "track_predictions": track_probs.argmax(axis=1),
+              "track_ids": track_ids, "track_labels": track_labels, "track_predictions": track_probs.argmax(axis=1),
               "track_probabilities": track_probs}
     return model, scores, mean, std
 
@@ -233,11 +235,16 @@ class CNNFamily(Family):
             info = log_audio_model(model.model_, mel_params, Path(tmp))
         log.params({"final_epochs": epochs})
         names = np.asarray(data.genres)
+        artists = None
+        if data.test.artists is not None:  # the scores are per track, in track-id order
+            artist_of = dict(zip(data.test.ids.tolist(), data.test.artists.tolist()))
+            artists = np.array([artist_of[t] for t in scores["track_ids"].tolist()])
         return FinalFit(y_true=names[scores["track_labels"]], y_pred=names[scores["track_predictions"]],
                         metrics={runtree.TEST_CLIP_ACCURACY: scores["clip_accuracy"],
                                  "test_track_accuracy": scores["track_accuracy"]},
                         model_info=info, card_extra={"clip_seconds": f"{data.clip_seconds:g}"},
-                        proba=scores["track_probabilities"], classes=list(data.genres), temperature=model.temperature_)
+                        proba=scores["track_probabilities"], classes=list(data.genres), temperature=model.temperature_,
+                        artists=artists)
 
     def fit_cost(self, arms: list[Arm], base: dict, executor, precision: str) -> ClipCosts:
         """The CNN timed on random clips of each length the study compares, on every worker at once (a
@@ -308,8 +315,8 @@ def study_tracks(selection: Any, group_by: str) -> tuple[Tracks, Tracks]:
     """(training+validation tracks, test tracks) of a Selection; the test tracks never enter CV."""
     labels = np.searchsorted(np.asarray(selection.genres), np.asarray(selection.labels))
     ids = np.asarray(selection.track_ids, dtype=np.int64)
-    groups = artist_ids(selection) if group_by == "artist" else ids
-    everything = Tracks(ids, labels, groups)
+    artists = artist_ids(selection)
+    everything = Tracks(ids, labels, artists if group_by == "artist" else ids, artists)
     splits = np.asarray(selection.splits)
     return everything.take(np.flatnonzero(splits != "test")), everything.take(np.flatnonzero(splits == "test"))
 

@@ -124,7 +124,8 @@ def fit_baseline(log: RunLog, *, name: str, table: FeatureTable, seed: int, knn_
     start = time.perf_counter()
     model = make_baseline(name, len(cv), seed, knn_k).fit(table.X[cv], table.labels[cv])
     log.metrics({"fit_seconds": time.perf_counter() - start})
-    log_test_evaluation(log, table.labels[test], model.predict(table.X[test]), table.genres)
+    log_test_evaluation(log, table.labels[test], model.predict(table.X[test]), table.genres,
+                        None if table.artists is None else table.artists[test])
 
 
 # ------------------------------------------------------------------------------------------ family
@@ -298,7 +299,8 @@ class MLPFamily(Family):
             example = pd.DataFrame(table.X[cv[:5]], columns=table.feature_names)
             info = log_feature_model(estimator, scaler, autoencoder, table.feature_names, self.name, example)
         return FinalFit(y_true=table.labels[test], y_pred=predicted, metrics={}, model_info=info, card_extra=extra,
-                        proba=proba, classes=[str(c) for c in estimator.classes_], temperature=estimator.temperature_)
+                        proba=proba, classes=[str(c) for c in estimator.classes_], temperature=estimator.temperature_,
+                        artists=None if table.artists is None else table.artists[test])
 
     # -- cost -------------------------------------------------------------------------------------
     def fit_seconds(self, arm: Arm, params: dict, n_train: int, cost) -> float:
