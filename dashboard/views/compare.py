@@ -127,14 +127,14 @@ def size_view() -> None:
                         key="size_study", config=charts.TOOLBAR)
         if charts.side_by_side(searches):
             note = ("One row per input. Filled markers: test accuracy of the refit best candidate with its 95% "
-                    "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; grey diamond: "
-                    "the best of the baseline classifiers (logistic regression, SVM, kNN) on the same table, "
+                    "interval (counting the test tracks' artists); open dots: its CV folds, bar: their mean ± std; "
+                    "grey diamond: the best of the baseline classifiers (logistic regression, SVM, kNN) on the same table, "
                     "with its 95% interval.")
             note += (" Dotted line: the original study's reported MLP accuracy (not measured here)." if real else "")
         else:
             note = ("One panel per input. Filled markers: test accuracy of the refit best candidate with its 95% "
-                    "interval (n = test tracks); open dots: its CV folds, bar: their mean ± std; gold ring: the "
-                    "best input at that size on the test split; grey band: the best baseline classifier, measured "
+                    "interval (counting the test tracks' artists); open dots: its CV folds, bar: their mean ± std; "
+                    "gold ring: the best input at that size on the test split; grey band: the best baseline classifier, measured "
                     "here, with its 95% interval. Sizes are not joined by trend lines: with intervals this wide, "
                     "read the markers and their bars.")
             note += (" Stars: the original study's reported MLP accuracy (not measured here)." if real else

@@ -238,8 +238,10 @@ def others_table(versions: list[Version], answers: dict[str, dict]) -> pd.DataFr
         top = result.get("top")
         summary = card.calibration or {}
         rows.append({"model": info.ref, "trained on": heard(card), "top genre": top or "error",
-                     "probability": result["probabilities"][top] if top else None, "ECE": summary.get("ece"),
-                     "ECE if calibrated": calibrated_range(summary) or ("-" if summary else "not measured"),
+                     "probability": result["probabilities"][top] if top else None,
+                     # text, not a number column: a version that never measured it says so instead of "None"
+                     "ECE": f"{summary['ece']:.3f}" if "ece" in summary else "not measured",
+                     "ECE if calibrated": calibrated_range(summary) or "-",
                      "answered in (s)": result.get("seconds")})
     return pd.DataFrame(rows)
 
@@ -249,9 +251,9 @@ def show_others(versions: list[Version], answers: dict[str, dict]) -> None:
     st.dataframe(others_table(versions, answers), hide_index=True, width="stretch",
                  column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0,
                                                                                 max_value=1),
-                                "ECE": st.column_config.NumberColumn(
-                                    format="%.3f", help="expected calibration error of its probabilities, on its "
-                                                        "test split (pretrained: its development set)"),
+                                "ECE": st.column_config.TextColumn(
+                                    help="expected calibration error of its probabilities, on its test split "
+                                         "(pretrained: its development set)"),
                                 "ECE if calibrated": st.column_config.TextColumn(
                                     help="what a perfectly calibrated model would score on as many tracks (95 %): "
                                          "an ECE inside it is no evidence of miscalibration"),

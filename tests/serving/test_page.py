@@ -8,7 +8,6 @@ import os
 import stat
 import tomllib
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -99,7 +98,7 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
     row = others.iloc[0]
     assert row["model"] == "genre-mlp/1" and row["trained on"] == "synthetic demo"
     assert row["top genre"] in {"Electronic", "Pop", "Rock"} and 0 < row["probability"] <= 1
-    assert pd.isna(row["ECE"]) and row["ECE if calibrated"] == "not measured"
+    assert row["ECE"] == "not measured" and row["ECE if calibrated"] == "-"
     assert [e.label for e in at.expander][0].startswith(f"genre-mlp/1: {row['top genre']} (")
     assert any(c.value.startswith("trained on synthetic demo data · test accuracy 40.0% [") for c in at.caption)
     # The lead's calibration: in its caption, and its reliability diagram beside its answer.
@@ -115,6 +114,11 @@ def test_upload_leads_with_one_answer_and_tables_the_others(registry, audio_file
                                       f"{low:.3f}-{high:.3f}" in reliability[0])
     # waveform, log-mel; the lead's reliability, bars and timeline; the other model's bars (in its expander)
     assert len(specs) == 2 + 3 + 1
+    at.selectbox(key="lead").set_value("genre-mlp/1").run()
+    at.pills(key="others").set_value(["genre-cnn/1"]).run()  # the calibrated model among the others
+    (others,) = [d.value for d in at.dataframe if "ECE" in d.value.columns]
+    row = others.set_index("model").loc["genre-cnn/1"]
+    assert (row["ECE"], row["ECE if calibrated"]) == (f"{ece:.3f}", f"{low:.3f}-{high:.3f}")
 
 
 def test_an_upload_is_private_while_it_exists_and_gone_afterwards(registry, audio_file, monkeypatch):
